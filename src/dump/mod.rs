@@ -1,0 +1,193 @@
+//! Physical memory of the crashed machine, as recorded in a dump file.
+//!
+//! Every dump format implements [`PhysicalMemory`]; nothing in this layer
+//! knows about kernels, page tables or debuginfo. [`open`] detects the format
+//! from the magic bytes (never from the file name) and also returns what the
+//! dump says about itself: VMCOREINFO and per-CPU notes.
+
+pub mod elf;
+pub mod file;
+pub mod notes;
+pub mod vmcoreinfo;
+
+use std::path::{Path, PathBuf};
+
+pub use file::DumpFile;
+pub use notes::CpuNote;
+pub use vmcoreinfo::VmcoreInfo;
+
+/// Why a physical read failed. "Not in dump" (the dump never recorded that
+/// page: filtered, excluded, beyond RAM) is distinct from a broken dump.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReadError {
+    #[error("physical address {paddr:#x} is not in the dump")]
+    NotInDump { paddr: u64 },
+    #[error(
+        "physical address {paddr:#x} maps to file offset {offset:#x}, past the end of the file ({file_len:#x} bytes): the dump is truncated"
+    )]
+    Truncated { paddr: u64, offset: u64, file_len: u64 },
+    #[error("physical address {paddr:#x}: {reason}")]
+    Corrupt { paddr: u64, reason: String },
+}
+
+impl ReadError {
+    /// The physical address the failed read started at.
+    pub fn paddr(&self) -> u64 {
+        match self {
+            ReadError::NotInDump { paddr }
+            | ReadError::Truncated { paddr, .. }
+            | ReadError::Corrupt { paddr, .. } => *paddr,
+        }
+    }
+}
+
+/// A contiguous range of physical memory held by the dump.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PhysRange {
+    pub start: u64,
+    pub end: u64,
+}
+
+/// Read access to the physical memory a dump recorded.
+///
+/// Implementations read exactly `buf.len()` bytes or fail; a read that spans
+/// a gap fails with [`ReadError::NotInDump`] at the first missing address.
+pub trait PhysicalMemory: Send + Sync {
+    fn read(&self, paddr: u64, buf: &mut [u8]) -> Result<(), ReadError>;
+
+    /// The physical ranges the dump describes (sorted, for sizing the direct
+    /// map when the kernel's own `max_pfn` cannot be read).
+    fn ranges(&self) -> Vec<PhysRange>;
+}
+
+impl<T: PhysicalMemory + ?Sized> PhysicalMemory for &T {
+    fn read(&self, paddr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
+        (**self).read(paddr, buf)
+    }
+    fn ranges(&self) -> Vec<PhysRange> {
+        (**self).ranges()
+    }
+}
+
+/// Helpers every reader of physical memory wants.
+pub trait PhysicalMemoryExt: PhysicalMemory {
+    fn read_u64(&self, paddr: u64) -> Result<u64, ReadError> {
+        let mut b = [0u8; 8];
+        self.read(paddr, &mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+}
+impl<T: PhysicalMemory + ?Sized> PhysicalMemoryExt for T {}
+
+/// On-disk format of a dump, as named in the JSON report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DumpFormat {
+    Elf,
+    Kdump,
+    KdumpFlattened,
+    KdumpSplit,
+}
+
+impl DumpFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DumpFormat::Elf => "elf",
+            DumpFormat::Kdump => "kdump",
+            DumpFormat::KdumpFlattened => "kdump-flattened",
+            DumpFormat::KdumpSplit => "kdump-split",
+        }
+    }
+}
+
+/// Why a dump could not be opened at all.
+#[derive(Debug, thiserror::Error)]
+pub enum DumpError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: is a directory, not a dump file")]
+    IsDirectory { path: PathBuf },
+    #[error("{path}: empty file")]
+    Empty { path: PathBuf },
+    #[error("{path}: not a crash dump: unknown magic bytes {magic:02x?} at offset 0x0")]
+    UnknownFormat { path: PathBuf, magic: Vec<u8> },
+    #[error("{path}: at file offset {offset:#x}: {reason}")]
+    Malformed {
+        path: PathBuf,
+        offset: u64,
+        reason: String,
+    },
+    #[error("{path}: {reason}")]
+    Unsupported { path: PathBuf, reason: String },
+    #[error("several dump files were given but {reason}")]
+    BadSplit { reason: String },
+}
+
+/// An opened dump: its physical memory plus what it says about itself.
+pub struct CrashDump {
+    pub path: PathBuf,
+    pub format: DumpFormat,
+    /// Page compression: `None` for formats without it (ELF).
+    pub compression: Option<&'static str>,
+    pub vmcoreinfo: Option<VmcoreInfo>,
+    /// One entry per CPU whose state the dump holds, in note order.
+    pub cpus: Vec<CpuNote>,
+    /// Non-fatal problems met while opening (e.g. an unreadable note).
+    pub warnings: Vec<String>,
+    memory: Box<dyn PhysicalMemory>,
+}
+
+impl CrashDump {
+    pub fn memory(&self) -> &dyn PhysicalMemory {
+        &*self.memory
+    }
+
+    pub fn new(
+        path: PathBuf,
+        format: DumpFormat,
+        compression: Option<&'static str>,
+        memory: Box<dyn PhysicalMemory>,
+        notes: notes::DumpNotes,
+    ) -> CrashDump {
+        CrashDump {
+            path,
+            format,
+            compression,
+            vmcoreinfo: notes.vmcoreinfo,
+            cpus: notes.cpus,
+            warnings: notes.warnings,
+            memory,
+        }
+    }
+}
+
+/// Opens one dump (or the parts of one split dump), detecting the format.
+pub fn open(paths: &[PathBuf]) -> Result<CrashDump, DumpError> {
+    let Some(first) = paths.first() else {
+        return Err(DumpError::BadSplit {
+            reason: "no file was named".into(),
+        });
+    };
+    if paths.len() > 1 {
+        return Err(DumpError::BadSplit {
+            reason: "only kdump-compressed dumps can be split, and split dumps are not supported yet"
+                .into(),
+        });
+    }
+    open_one(first)
+}
+
+fn open_one(path: &Path) -> Result<CrashDump, DumpError> {
+    let file = DumpFile::open(path)?;
+    let magic = file.bytes().get(..8).unwrap_or(file.bytes());
+    if magic.starts_with(b"\x7fELF") {
+        return elf::ElfCore::open(file);
+    }
+    Err(DumpError::UnknownFormat {
+        path: path.to_path_buf(),
+        magic: magic.to_vec(),
+    })
+}
