@@ -1,1 +1,302 @@
-//! placeholder
+//! The kernel's debug information from a vmlinux: ELF symbols ([`symbols`]),
+//! build-id, DWARF struct layouts ([`types`]) and where to find the file
+//! ([`finder`]).
+//!
+//! The file is memory-mapped once; symbol lookups and DWARF parsing read the
+//! mapping in place (zero-copy). Only compressed debug sections are copied,
+//! decompressed, into buffers owned by the [`Vmlinux`].
+//! See docs/debuginfo.md for the lookup strategy and what is supported.
+
+mod elf;
+pub mod finder;
+pub mod symbols;
+pub mod types;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use memmap2::Mmap;
+
+pub use finder::{SearchRoots, find_vmlinux, find_vmlinux_in};
+pub use symbols::{Symbol, SymbolKind, SymbolMap};
+pub use types::{BitField, Member, StructType, TypeDesc, TypeError, TypeInfo};
+
+/// Why a vmlinux could not be opened, read or found.
+#[derive(Debug, thiserror::Error)]
+pub enum DebugInfoError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: not an ELF file (no \\x7fELF magic at offset 0)")]
+    NotElf { path: PathBuf },
+    #[error("{path}: unsupported ELF at offset {offset:#x}: {reason}")]
+    Unsupported {
+        path: PathBuf,
+        offset: u64,
+        reason: String,
+    },
+    #[error("{path}: malformed ELF at offset {offset:#x}: {reason}")]
+    Malformed {
+        path: PathBuf,
+        offset: u64,
+        reason: String,
+    },
+    #[error("{path}: cannot decompress section {section} at offset {offset:#x}: {reason}")]
+    Decompress {
+        path: PathBuf,
+        section: String,
+        offset: u64,
+        reason: String,
+    },
+    #[error(
+        "vmlinux without DWARF: {path} has no {section} section (install the kernel's -dbg package, or pass the unstripped vmlinux)"
+    )]
+    NoDwarf { path: PathBuf, section: String },
+    #[error(
+        "{path} does not belong to this dump: its build-id is {file_id}, the dump's (VMCOREINFO BUILD-ID) is {dump_id}"
+    )]
+    BuildIdMismatch {
+        path: PathBuf,
+        file_id: String,
+        dump_id: String,
+    },
+    #[error("no vmlinux matches the dump's build-id {dump_id}; candidates with other build-ids: {}", fmt_candidates(.candidates))]
+    NoMatchingBuildId {
+        dump_id: String,
+        /// (path, that file's build-id)
+        candidates: Vec<(PathBuf, String)>,
+    },
+    #[error("no vmlinux found (pass --vmlinux FILE); tried: {}{}", fmt_paths(.tried), fmt_rejected(.rejected))]
+    NotFound {
+        tried: Vec<PathBuf>,
+        /// Candidates that exist but could not be used, with the reason.
+        rejected: Vec<(PathBuf, String)>,
+    },
+}
+
+fn fmt_paths(paths: &[PathBuf]) -> String {
+    let v: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    v.join(", ")
+}
+
+fn fmt_candidates(c: &[(PathBuf, String)]) -> String {
+    let v: Vec<String> = c
+        .iter()
+        .map(|(p, id)| format!("{} ({id})", p.display()))
+        .collect();
+    v.join(", ")
+}
+
+fn fmt_rejected(r: &[(PathBuf, String)]) -> String {
+    if r.is_empty() {
+        return String::new();
+    }
+    let v: Vec<String> = r
+        .iter()
+        .map(|(p, why)| format!("{}: {why}", p.display()))
+        .collect();
+    format!("; unusable: {}", v.join("; "))
+}
+
+/// The DWARF sections [`types::TypeInfo`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DwarfSection {
+    Info,
+    Abbrev,
+    Str,
+    LineStr,
+    StrOffsets,
+}
+
+impl DwarfSection {
+    const ALL: [DwarfSection; 5] = [
+        DwarfSection::Info,
+        DwarfSection::Abbrev,
+        DwarfSection::Str,
+        DwarfSection::LineStr,
+        DwarfSection::StrOffsets,
+    ];
+    fn name(self) -> &'static str {
+        match self {
+            DwarfSection::Info => ".debug_info",
+            DwarfSection::Abbrev => ".debug_abbrev",
+            DwarfSection::Str => ".debug_str",
+            DwarfSection::LineStr => ".debug_line_str",
+            DwarfSection::StrOffsets => ".debug_str_offsets",
+        }
+    }
+}
+
+/// Where one DWARF section's bytes are: in the mapping, or decompressed.
+enum SectionBytes {
+    Absent,
+    Mapped { offset: usize, len: usize },
+    Owned(Vec<u8>),
+}
+
+/// A memory-mapped vmlinux (or any ELF64 x86-64 executable with symbols and
+/// DWARF, such as a synthetic fixture or a gcc-built test program).
+pub struct Vmlinux {
+    path: PathBuf,
+    map: Mmap,
+    sections: Vec<elf::Section>,
+    /// Filled by the first successful [`Vmlinux::types`]; failures are not
+    /// cached (they are cheap to recompute and carry non-Clone I/O errors).
+    dwarf: OnceLock<[SectionBytes; 5]>,
+}
+
+impl std::fmt::Debug for Vmlinux {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vmlinux")
+            .field("path", &self.path)
+            .field("len", &self.map.len())
+            .field("sections", &self.sections.len())
+            .finish()
+    }
+}
+
+impl Vmlinux {
+    /// Maps the file and checks it is ELF64, little-endian, x86-64, ET_EXEC
+    /// (a vmlinux) or ET_DYN (a PIE test program); reads the section table.
+    pub fn open(path: &Path) -> Result<Vmlinux, DebugInfoError> {
+        let io = |source| DebugInfoError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let meta = std::fs::metadata(path).map_err(io)?;
+        if !meta.is_file() {
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a regular file",
+            )));
+        }
+        let file = File::open(path).map_err(io)?;
+        // SAFETY: the mapping is read-only and private to this process.
+        // Another process truncating the file while it is mapped would make
+        // reads past the new end fault (SIGBUS); a vmlinux is written once
+        // and then only read, and we never map a file we are writing. Every
+        // access goes through slices bounds-checked against the length seen
+        // at map time, so no read exceeds the mapping itself.
+        #[allow(unsafe_code)]
+        let map = unsafe { Mmap::map(&file) }.map_err(io)?;
+        let sections = elf::parse_sections(path, &map)?;
+        Ok(Vmlinux {
+            path: path.to_path_buf(),
+            map,
+            sections,
+            dwarf: OnceLock::new(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn section_by_name(&self, name: &str) -> Option<&elf::Section> {
+        self.sections.iter().find(|s| s.name == name)
+    }
+
+    pub(crate) fn section_bytes(&self, s: &elf::Section) -> Result<&[u8], DebugInfoError> {
+        elf::section_bytes(&self.path, &self.map, s)
+    }
+
+    /// The GNU build-id (NT_GNU_BUILD_ID, normally in `.note.gnu.build-id`)
+    /// as lowercase hex, the form VMCOREINFO's `BUILD-ID=` uses.
+    pub fn build_id(&self) -> Option<String> {
+        // The dedicated section first; other note sections as a fallback.
+        let preferred = self.section_by_name(".note.gnu.build-id");
+        let others = self
+            .sections
+            .iter()
+            .filter(|s| s.sh_type == elf::SHT_NOTE && s.name != ".note.gnu.build-id");
+        for s in preferred.into_iter().chain(others) {
+            let Ok(bytes) = self.section_bytes(s) else {
+                continue;
+            };
+            if let Some(id) = elf::find_build_id(bytes).filter(|id| !id.is_empty()) {
+                return Some(id.iter().map(|b| format!("{b:02x}")).collect());
+            }
+        }
+        None
+    }
+
+    /// One pass over `.symtab` collecting exactly the requested names.
+    /// Addresses are link-time (the caller applies KASLR). Names absent from
+    /// the table are absent from the map; a file without `.symtab` (stripped)
+    /// gives an empty map.
+    pub fn find_symbols(&self, names: &[&str]) -> SymbolMap {
+        symbols::find_symbols(self, names)
+    }
+
+    /// DWARF type information. Fails if the file has no `.debug_info`
+    /// ("vmlinux without DWARF") or a debug section cannot be decompressed.
+    pub fn types(&self) -> Result<TypeInfo<'_>, DebugInfoError> {
+        if self.dwarf.get().is_none() {
+            let loaded = self.load_dwarf()?;
+            // A concurrent initializer would have produced the same bytes.
+            let _ = self.dwarf.set(loaded);
+        }
+        let Some(dwarf) = self.dwarf.get() else {
+            return Err(DebugInfoError::NoDwarf {
+                path: self.path.clone(),
+                section: ".debug_info".into(),
+            });
+        };
+        let get = |which: DwarfSection| -> &[u8] {
+            match &dwarf[which as usize] {
+                SectionBytes::Absent => &[],
+                SectionBytes::Mapped { offset, len } => &self.map[*offset..*offset + *len],
+                SectionBytes::Owned(v) => v,
+            }
+        };
+        Ok(TypeInfo::new(
+            &self.path,
+            get(DwarfSection::Info),
+            get(DwarfSection::Abbrev),
+            get(DwarfSection::Str),
+            get(DwarfSection::LineStr),
+            get(DwarfSection::StrOffsets),
+        ))
+    }
+
+    fn load_dwarf(&self) -> Result<[SectionBytes; 5], DebugInfoError> {
+        let mut out = [const { SectionBytes::Absent }; 5];
+        for which in DwarfSection::ALL {
+            let name = which.name();
+            let zname = format!(".z{}", &name[1..]);
+            let (section, gnu_zdebug) = match self.section_by_name(name) {
+                Some(s) => (s, false),
+                None => match self.section_by_name(&zname) {
+                    Some(s) => (s, true),
+                    None => continue,
+                },
+            };
+            // A stripped file keeps empty (SHT_NOBITS) placeholders.
+            if section.sh_type == elf::SHT_NOBITS || section.size == 0 {
+                continue;
+            }
+            let raw = self.section_bytes(section)?;
+            out[which as usize] = if gnu_zdebug || section.flags & elf::SHF_COMPRESSED != 0 {
+                SectionBytes::Owned(elf::decompress(&self.path, section, raw, gnu_zdebug)?)
+            } else {
+                SectionBytes::Mapped {
+                    offset: section.offset as usize,
+                    len: raw.len(),
+                }
+            };
+        }
+        for required in [DwarfSection::Info, DwarfSection::Abbrev] {
+            if matches!(out[required as usize], SectionBytes::Absent) {
+                return Err(DebugInfoError::NoDwarf {
+                    path: self.path.clone(),
+                    section: required.name().into(),
+                });
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,143 @@
+//! ELF `.symtab` lookups: one linear pass collecting only the requested names.
+//!
+//! A real vmlinux has ~121k symbols; building a full name index would cost
+//! more than the whole analysis needs, so each call scans once and compares
+//! names in place in `.strtab` (no allocation, no NUL search per symbol).
+
+use std::collections::HashMap;
+
+use super::Vmlinux;
+use super::elf::{SHT_SYMTAB, le_u16, le_u32, le_u64};
+
+/// What an ELF symbol names (STT_OBJECT, STT_FUNC, anything else).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SymbolKind {
+    Object,
+    Func,
+    Other,
+}
+
+/// A symbol's link-time address (KASLR not applied) and size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Symbol {
+    pub address: u64,
+    pub size: u64,
+    pub kind: SymbolKind,
+}
+
+/// The symbols found for one [`Vmlinux::find_symbols`] request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SymbolMap {
+    found: HashMap<String, Symbol>,
+}
+
+impl SymbolMap {
+    pub fn get(&self, name: &str) -> Option<Symbol> {
+        self.found.get(name).copied()
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.found.contains_key(name)
+    }
+
+    pub fn len(&self) -> usize {
+        self.found.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.found.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, Symbol)> {
+        self.found.iter().map(|(k, v)| (k.as_str(), *v))
+    }
+}
+
+const SYM_SIZE: usize = 24;
+const STB_LOCAL: u8 = 0;
+const STT_OBJECT: u8 = 1;
+const STT_FUNC: u8 = 2;
+const SHN_UNDEF: u16 = 0;
+
+pub(super) fn find_symbols(vmlinux: &Vmlinux, names: &[&str]) -> SymbolMap {
+    let mut map = SymbolMap::default();
+    if names.is_empty() {
+        return map;
+    }
+    // entsize 0 is tolerated (some linkers leave it unset); anything else
+    // must be Elf64_Sym's size or the records would be misread.
+    let Some(symtab) = vmlinux
+        .sections
+        .iter()
+        .find(|s| s.sh_type == SHT_SYMTAB && (s.entsize == 0 || s.entsize == SYM_SIZE as u64))
+    else {
+        return map;
+    };
+    let (Ok(syms), Some(strtab_sec)) = (
+        vmlinux.section_bytes(symtab),
+        vmlinux.sections.get(symtab.link as usize),
+    ) else {
+        return map;
+    };
+    let Ok(strtab) = vmlinux.section_bytes(strtab_sec) else {
+        return map;
+    };
+
+    // Requested names grouped by first byte: most symbols are rejected by one
+    // table lookup, the rest by a memcmp against one or two candidates.
+    let mut by_first: Vec<Vec<usize>> = vec![Vec::new(); 256];
+    for (i, n) in names.iter().enumerate() {
+        if let Some(&b) = n.as_bytes().first() {
+            by_first[b as usize].push(i);
+        }
+    }
+    // Best match per requested name: (symbol, is global/weak).
+    let mut best: Vec<Option<(Symbol, bool)>> = vec![None; names.len()];
+
+    for entry in syms.chunks_exact(SYM_SIZE) {
+        let name_off = le_u32(entry, 0).unwrap_or(0) as usize;
+        let Some(&first) = strtab.get(name_off) else {
+            continue;
+        };
+        let candidates = &by_first[first as usize];
+        if candidates.is_empty() {
+            continue;
+        }
+        let rest = &strtab[name_off..];
+        let Some(&idx) = candidates.iter().find(|&&i| {
+            let n = names[i].as_bytes();
+            rest.len() > n.len() && &rest[..n.len()] == n && rest[n.len()] == 0
+        }) else {
+            continue;
+        };
+        let shndx = le_u16(entry, 6).unwrap_or(0);
+        if shndx == SHN_UNDEF {
+            continue;
+        }
+        let info = entry[4];
+        let global = info >> 4 != STB_LOCAL;
+        let kind = match info & 0xf {
+            STT_OBJECT => SymbolKind::Object,
+            STT_FUNC => SymbolKind::Func,
+            _ => SymbolKind::Other,
+        };
+        let sym = Symbol {
+            address: le_u64(entry, 8).unwrap_or(0),
+            size: le_u64(entry, 16).unwrap_or(0),
+            kind,
+        };
+        // A global definition wins over same-named file-local statics; among
+        // equals the first in the table wins.
+        match best[idx] {
+            None => best[idx] = Some((sym, global)),
+            Some((_, false)) if global => best[idx] = Some((sym, global)),
+            _ => {}
+        }
+    }
+    for (i, b) in best.into_iter().enumerate() {
+        if let Some((sym, _)) = b {
+            map.found.insert(names[i].to_string(), sym);
+        }
+    }
+    map
+}
