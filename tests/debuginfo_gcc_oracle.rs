@@ -404,3 +404,58 @@ fn compressed_sections_are_really_compressed() {
         72
     );
 }
+
+/// Corrupting the DWARF of a real gcc executable byte by byte: every
+/// lookup returns (an answer or an error) and nothing panics or hangs.
+#[test]
+fn corrupted_gcc_dwarf_never_panics() {
+    if !gcc_available() {
+        println!("SKIPPED: gcc not found in PATH");
+        return;
+    }
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("debuginfo_gcc_corrupt");
+    std::fs::create_dir_all(&dir).unwrap();
+    let exe = dir.join("clean");
+    compile(&exe, &["-g", "-gdwarf-4"], true).expect("gcc");
+    let clean = std::fs::read(&exe).unwrap();
+    let obj = object::File::parse(&*clean).unwrap();
+    use object::{Object, ObjectSection};
+    let ranges: Vec<(u64, u64)> = [".debug_info", ".debug_abbrev", ".debug_str"]
+        .iter()
+        .filter_map(|n| obj.section_by_name(n)?.file_range())
+        .collect();
+    assert_eq!(ranges.len(), 3);
+    let bad = dir.join("corrupt");
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut errors = 0;
+    for round in 0..400 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let (start, len) = ranges[round % 3];
+        let mut bytes = clean.clone();
+        // 1-4 corrupted bytes per round.
+        for k in 0..=(seed % 4) {
+            let at = (start + (seed >> (8 + k * 8)) % len) as usize;
+            bytes[at] = (seed >> (k * 5)) as u8;
+        }
+        std::fs::write(&bad, &bytes).unwrap();
+        let v = Vmlinux::open(&bad).unwrap();
+        let t = v.types().unwrap();
+        t.prefetch(&["page", "tlb_state"]);
+        for name in ["task_struct", "mm_struct", "task_t", "rq", "nope"] {
+            match t.struct_type(name) {
+                Ok(s) => {
+                    for p in ["tasks.next", "pgd", "deep_list.prev", "hot.current_task"] {
+                        let _ = s.member(p);
+                    }
+                }
+                Err(_) if name != "nope" => errors += 1,
+                Err(_) => {}
+            }
+        }
+    }
+    // The corruption must actually have been noticed sometimes.
+    println!("{errors} lookups of existing structs failed on corrupted DWARF");
+    assert!(errors > 20, "only {errors} lookups failed");
+}

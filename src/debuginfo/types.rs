@@ -18,6 +18,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -246,6 +247,28 @@ fn find_flattened<'m>(members: &'m [MemberNode], name: &str) -> Option<(u64, &'m
     None
 }
 
+/// FxHash-style hasher for the name index: SipHash showed up in profiles of
+/// full scans (millions of lookups of short names). Not DoS-resistant; a
+/// crafted file can at worst slow its own lookups down.
+#[derive(Default, Clone, Copy)]
+struct FastHasher(u64);
+
+impl Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type NameIndex = HashMap<Box<[u8]>, DieRef, BuildHasherDefault<FastHasher>>;
+
 /// A DIE: unit index plus offset within that unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct DieRef {
@@ -269,8 +292,8 @@ struct ScanState<'a> {
     headers_done: bool,
     header_error: Option<TypeError>,
     next_unit: usize,
-    tags: HashMap<Box<[u8]>, DieRef>,
-    typedefs: HashMap<Box<[u8]>, DieRef>,
+    tags: NameIndex,
+    typedefs: NameIndex,
     /// The first unit whose entries could not be parsed (the scan skips it).
     unit_error: Option<TypeError>,
 }
@@ -314,8 +337,8 @@ impl<'a> TypeInfo<'a> {
                 headers_done: false,
                 header_error: None,
                 next_unit: 0,
-                tags: HashMap::new(),
-                typedefs: HashMap::new(),
+                tags: NameIndex::default(),
+                typedefs: NameIndex::default(),
                 unit_error: None,
             }),
             units: RefCell::new(HashMap::new()),
@@ -567,7 +590,6 @@ impl<'a> TypeInfo<'a> {
         if !root.has_children() {
             return Ok(());
         }
-        let mut attrs: Vec<Attribute<R<'a>>> = Vec::new();
         // Depth of the next entry: 1 = a child of the unit DIE. Tracked here
         // (not by EntriesRaw) because a sibling jump restarts the reader.
         let mut depth: isize = 1;
@@ -599,17 +621,37 @@ impl<'a> TypeInfo<'a> {
                     .map_err(|e| err(at.0, e))?;
                 continue;
             }
-            raw.read_attributes(abbrev.attributes(), &mut attrs)
-                .map_err(|e| err(at.0, e))?;
-            if interesting {
-                let declaration = attrs.iter().any(|a| {
-                    a.name() == dw::DW_AT_declaration && a.value() == AttributeValue::Flag(true)
-                });
-                let name = attrs
-                    .iter()
-                    .find(|a| a.name() == dw::DW_AT_name)
-                    .and_then(|a| self.attr_string(&ctx, a));
-                if let (false, Some(name)) = (declaration, name) {
+            // Only the three attributes the index needs are decoded; the
+            // rest are skipped by form (this loop runs ~3.6M times on a
+            // real vmlinux, so decoding everything would dominate).
+            let mut name_attr = None;
+            let mut declaration = false;
+            let mut sibling = None;
+            for spec in abbrev.attributes() {
+                match spec.name() {
+                    dw::DW_AT_name | dw::DW_AT_declaration | dw::DW_AT_sibling => {
+                        let a = raw.read_attribute(*spec).map_err(|e| err(at.0, e))?;
+                        match a.name() {
+                            dw::DW_AT_name => name_attr = Some(a),
+                            dw::DW_AT_declaration => {
+                                declaration = a.value() == AttributeValue::Flag(true);
+                            }
+                            _ => {
+                                if let AttributeValue::UnitRef(o) = a.value()
+                                    && o.0 > at.0
+                                {
+                                    sibling = Some(o);
+                                }
+                            }
+                        }
+                    }
+                    _ => raw
+                        .skip_attributes(std::slice::from_ref(spec))
+                        .map_err(|e| err(at.0, e))?,
+                }
+            }
+            if interesting && !declaration {
+                if let Some(name) = name_attr.and_then(|a| self.attr_string(&ctx, &a)) {
                     let die = DieRef {
                         unit: i,
                         offset: at,
@@ -618,13 +660,6 @@ impl<'a> TypeInfo<'a> {
                 }
             }
             if abbrev.has_children() {
-                let sibling = attrs
-                    .iter()
-                    .find(|a| a.name() == dw::DW_AT_sibling)
-                    .and_then(|a| match a.value() {
-                        AttributeValue::UnitRef(o) if o.0 > at.0 => Some(o),
-                        _ => None,
-                    });
                 if let Some(sib) = sibling {
                     raw = ctx
                         .header
