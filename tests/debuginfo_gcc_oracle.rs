@@ -82,6 +82,14 @@ const VARIANTS: &[Variant] = &[
         second_first: true,
         optional: true,
     },
+    // LTO: early-debug units plus LTRANS units referring to them with
+    // DW_FORM_ref_addr.
+    Variant {
+        name: "dwarf5-lto",
+        flags: &["-g", "-gdwarf-5", "-flto"],
+        second_first: true,
+        optional: true,
+    },
     Variant {
         name: "dwarf4-gz-zlib",
         flags: &["-g", "-gdwarf-4", "-gz=zlib"],

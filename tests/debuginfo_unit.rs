@@ -575,3 +575,143 @@ fn finder_build_id_mismatch() {
         other => panic!("{other}"),
     }
 }
+
+/// DWARF written with gimli::write: cross-unit `DW_FORM_ref_addr` type
+/// references, a declaration in the first unit with the definition in the
+/// second, mixed DWARF versions, and a typedef cycle.
+fn cross_unit_dwarf() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    use gimli::write::{
+        AttributeValue as V, DebugInfoRef, Dwarf, EndianVec, LineProgram, Sections, Unit,
+    };
+    use gimli::{Encoding, Format, LittleEndian};
+    let s = |x: &str| V::String(x.as_bytes().to_vec());
+    let mut dwarf = Dwarf::new();
+    let enc = |version| Encoding {
+        format: Format::Dwarf32,
+        version,
+        address_size: 8,
+    };
+    let ua = dwarf.units.add(Unit::new(enc(4), LineProgram::none()));
+    let ub = dwarf.units.add(Unit::new(enc(5), LineProgram::none()));
+
+    let (ulong, list_head) = {
+        let u = dwarf.units.get_mut(ua);
+        let root = u.root();
+        let decl = u.add(root, gimli::DW_TAG_structure_type);
+        u.get_mut(decl).set(gimli::DW_AT_name, s("mm_struct"));
+        u.get_mut(decl).set(gimli::DW_AT_declaration, V::Flag(true));
+        let ulong = u.add(root, gimli::DW_TAG_base_type);
+        u.get_mut(ulong)
+            .set(gimli::DW_AT_name, s("long unsigned int"));
+        u.get_mut(ulong).set(gimli::DW_AT_byte_size, V::Data1(8));
+        let lh = u.add(root, gimli::DW_TAG_structure_type);
+        u.get_mut(lh).set(gimli::DW_AT_name, s("list_head"));
+        u.get_mut(lh).set(gimli::DW_AT_byte_size, V::Data1(16));
+        let ptr = u.add(root, gimli::DW_TAG_pointer_type);
+        u.get_mut(ptr).set(gimli::DW_AT_byte_size, V::Data1(8));
+        u.get_mut(ptr).set(gimli::DW_AT_type, V::UnitRef(lh));
+        for (name, off) in [("next", 0u8), ("prev", 8)] {
+            let m = u.add(lh, gimli::DW_TAG_member);
+            u.get_mut(m).set(gimli::DW_AT_name, s(name));
+            u.get_mut(m).set(gimli::DW_AT_type, V::UnitRef(ptr));
+            u.get_mut(m)
+                .set(gimli::DW_AT_data_member_location, V::Data1(off));
+        }
+        (ulong, lh)
+    };
+    {
+        let u = dwarf.units.get_mut(ub);
+        let root = u.root();
+        let cross = |id| V::DebugInfoRef(DebugInfoRef::Entry(ua, id));
+        let mm = u.add(root, gimli::DW_TAG_structure_type);
+        u.get_mut(mm).set(gimli::DW_AT_name, s("mm_struct"));
+        u.get_mut(mm).set(gimli::DW_AT_byte_size, V::Data1(48));
+        let anon = u.add(mm, gimli::DW_TAG_member);
+        u.get_mut(anon)
+            .set(gimli::DW_AT_data_member_location, V::Data1(8));
+        let inner = u.add(root, gimli::DW_TAG_union_type);
+        u.get_mut(inner).set(gimli::DW_AT_byte_size, V::Data1(16));
+        u.get_mut(anon).set(gimli::DW_AT_type, V::UnitRef(inner));
+        let pgd = u.add(inner, gimli::DW_TAG_member);
+        u.get_mut(pgd).set(gimli::DW_AT_name, s("pgd"));
+        u.get_mut(pgd).set(gimli::DW_AT_type, cross(ulong));
+        let list = u.add(inner, gimli::DW_TAG_member);
+        u.get_mut(list).set(gimli::DW_AT_name, s("mmlist"));
+        u.get_mut(list).set(gimli::DW_AT_type, cross(list_head));
+        let tail = u.add(mm, gimli::DW_TAG_member);
+        u.get_mut(tail).set(gimli::DW_AT_name, s("tail"));
+        u.get_mut(tail).set(gimli::DW_AT_type, cross(list_head));
+        u.get_mut(tail)
+            .set(gimli::DW_AT_data_member_location, V::Udata(32));
+
+        // typedef a_t -> b_t -> a_t: a cycle must end in an error.
+        let cyc = u.add(root, gimli::DW_TAG_structure_type);
+        u.get_mut(cyc).set(gimli::DW_AT_name, s("cyclic"));
+        u.get_mut(cyc).set(gimli::DW_AT_byte_size, V::Data1(8));
+        let ta = u.add(root, gimli::DW_TAG_typedef);
+        let tb = u.add(root, gimli::DW_TAG_typedef);
+        u.get_mut(ta).set(gimli::DW_AT_name, s("a_t"));
+        u.get_mut(ta).set(gimli::DW_AT_type, V::UnitRef(tb));
+        u.get_mut(tb).set(gimli::DW_AT_name, s("b_t"));
+        u.get_mut(tb).set(gimli::DW_AT_type, V::UnitRef(ta));
+        let m = u.add(cyc, gimli::DW_TAG_member);
+        u.get_mut(m).set(gimli::DW_AT_name, s("loop"));
+        u.get_mut(m).set(gimli::DW_AT_type, V::UnitRef(ta));
+    }
+    let mut sections = Sections::new(EndianVec::new(LittleEndian));
+    dwarf.write(&mut sections).expect("write DWARF");
+    (
+        sections.debug_info.slice().to_vec(),
+        sections.debug_abbrev.slice().to_vec(),
+        sections.debug_str.slice().to_vec(),
+    )
+}
+
+#[test]
+fn cross_unit_references_and_cycles() {
+    let (info, abbrev, strings) = cross_unit_dwarf();
+    let sec = |name, data| Sec {
+        name,
+        sh_type: 1,
+        flags: 0,
+        data,
+        link: 0,
+        entsize: 0,
+    };
+    let elf = write_elf(
+        2,
+        62,
+        &[
+            sec(".debug_info", info),
+            sec(".debug_abbrev", abbrev),
+            sec(".debug_str", strings),
+        ],
+    );
+    let d = tmpdir("crossunit");
+    let p = d.join("vmlinux");
+    write(&p, &elf);
+    let v = Vmlinux::open(&p).unwrap();
+    let t = v.types().unwrap();
+    let mm = t.struct_type("mm_struct").unwrap();
+    assert_eq!(mm.size, 48);
+    assert_eq!(t.units_scanned(), 2, "the declaration in unit 1 is skipped");
+    let pgd = mm.member("pgd").unwrap();
+    assert_eq!(pgd.offset, 8);
+    assert_eq!(
+        pgd.ty,
+        pgsync_dump::debuginfo::TypeDesc::Base {
+            name: "long unsigned int".into(),
+            size: 8
+        }
+    );
+    assert_eq!(mm.member("mmlist.prev").unwrap().offset, 16);
+    assert_eq!(mm.member("tail.next").unwrap().offset, 32);
+    assert_eq!(mm.member("tail").unwrap().ty.size(), Some(16));
+    // The cycle: an error naming the chain, not a hang or a panic.
+    match t.struct_type("cyclic") {
+        Err(e @ pgsync_dump::debuginfo::TypeError::Malformed { .. }) => {
+            assert!(e.to_string().contains("hops"), "{e}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
