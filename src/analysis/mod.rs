@@ -1,1 +1,210 @@
-//! placeholder
+//! The checker: init_mm's page table against every other page table the
+//! dump holds, slot by slot over what `pgd_ctor()` copies.
+//!
+//! [`collect`] finds the page tables (tasks, pgd_list, per-CPU loaded mms,
+//! CR3) and [`compare`] turns differences into [`Finding`]s.
+
+pub mod collect;
+pub mod compare;
+
+use std::collections::BTreeSet;
+
+use crate::arch::x86_64::{PgdIndex, Region, TopLevelEntry};
+use crate::kernel::{Kernel, KernelError, ReadProblem, Task};
+
+pub use collect::Source;
+
+/// Why the check could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalysisError {
+    #[error(transparent)]
+    Kernel(#[from] KernelError),
+    #[error("init_mm's page table at physical {pa:#x} cannot be read: {detail}")]
+    Reference { pa: u64, detail: String },
+}
+
+/// A task using a page table (task->mm is the table's mm).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TaskRef {
+    pub pid: i32,
+    pub comm: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableStatus {
+    Consistent,
+    Diverged,
+    Unreadable,
+    /// A table that is special by design (efi_mm): listed, never compared.
+    Skipped,
+}
+
+impl TableStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TableStatus::Consistent => "consistent",
+            TableStatus::Diverged => "diverged",
+            TableStatus::Unreadable => "unreadable",
+            TableStatus::Skipped => "skipped",
+        }
+    }
+}
+
+/// One distinct page table and everything known about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedTable {
+    /// `mm->pgd` (direct-map address); 0 when not even that could be read.
+    pub pgd_va: u64,
+    pub pgd_pa: u64,
+    pub mm: Option<u64>,
+    pub tasks: Vec<TaskRef>,
+    pub sources: BTreeSet<Source>,
+    /// CPUs that had it loaded (cpu_tlbstate.loaded_mm or CR3).
+    pub cpus: BTreeSet<u32>,
+    pub status: TableStatus,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FindingKind {
+    /// init_mm's slot is present, this table's is none: the missing-sync bug.
+    Missing,
+    /// Both present, different next-level tables: sync_global_pgds() BUG_ON.
+    Mismatch,
+    /// Present here, none in init_mm.
+    Stale,
+}
+
+impl FindingKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::Missing => "missing",
+            FindingKind::Mismatch => "mismatch",
+            FindingKind::Stale => "stale",
+        }
+    }
+}
+
+/// One (page table, slot) difference, with the raw evidence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub kind: FindingKind,
+    pub slot: PgdIndex,
+    pub va_start: u64,
+    pub regions: Vec<Region>,
+    pub pgd_va: u64,
+    pub pgd_pa: u64,
+    pub mm: Option<u64>,
+    pub pids: Vec<i32>,
+    /// init_mm's entry and where it was read.
+    pub expected: TopLevelEntry,
+    pub expected_pa: u64,
+    /// This table's entry and where it was read.
+    pub actual: TopLevelEntry,
+    pub actual_pa: u64,
+}
+
+/// init_mm's page table: the reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    pub pgd_va: u64,
+    pub pgd_pa: u64,
+    /// Present slots from the boundary to 511.
+    pub present_kernel_slots: usize,
+    /// `KERNEL_PGD_BOUNDARY`: the first compared slot.
+    pub first_slot: PgdIndex,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Consistent,
+    MissingSync,
+    Inconsistent,
+    Incomplete,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Consistent => "consistent",
+            Verdict::MissingSync => "missing-sync",
+            Verdict::Inconsistent => "inconsistent",
+            Verdict::Incomplete => "incomplete",
+        }
+    }
+
+    /// Exit status of `analyze` (docs/cli.md).
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Verdict::Consistent => 0,
+            Verdict::MissingSync | Verdict::Inconsistent => 1,
+            Verdict::Incomplete => 3,
+        }
+    }
+}
+
+/// The result of the check.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    pub reference: Reference,
+    /// Sorted by pgd_va.
+    pub tables: Vec<CheckedTable>,
+    /// Sorted by (slot, pgd_va).
+    pub findings: Vec<Finding>,
+    /// Every task_struct reached (init_task, leaders, threads).
+    pub tasks: Vec<Task>,
+    /// What could not be read (lists that broke, CPUs, pointers).
+    pub problems: Vec<ReadProblem>,
+}
+
+impl Analysis {
+    pub fn verdict(&self) -> Verdict {
+        if self.findings.iter().any(|f| f.kind != FindingKind::Missing) {
+            Verdict::Inconsistent
+        } else if !self.findings.is_empty() {
+            Verdict::MissingSync
+        } else if !self.problems.is_empty()
+            || self
+                .tables
+                .iter()
+                .any(|t| t.status == TableStatus::Unreadable)
+        {
+            Verdict::Incomplete
+        } else {
+            Verdict::Consistent
+        }
+    }
+
+    /// Page tables compared (the skipped ones are listed but not counted).
+    pub fn compared_tables(&self) -> usize {
+        self.tables
+            .iter()
+            .filter(|t| t.status != TableStatus::Skipped)
+            .count()
+    }
+
+    pub fn diverged_tables(&self) -> usize {
+        self.tables
+            .iter()
+            .filter(|t| t.status == TableStatus::Diverged)
+            .count()
+    }
+
+    /// Keeps only the page tables used by one of `pids`, and their findings.
+    /// The check itself already ran over everything.
+    pub fn retain_pids(&mut self, pids: &[i32]) {
+        if pids.is_empty() {
+            return;
+        }
+        self.tables
+            .retain(|t| t.tasks.iter().any(|r| pids.contains(&r.pid)));
+        let kept: BTreeSet<u64> = self.tables.iter().map(|t| t.pgd_pa).collect();
+        self.findings.retain(|f| kept.contains(&f.pgd_pa));
+    }
+}
+
+/// Runs the check over everything the dump holds.
+pub fn check(kernel: &Kernel<'_>) -> Result<Analysis, AnalysisError> {
+    let collected = collect::collect(kernel)?;
+    compare::compare(kernel, collected)
+}

@@ -41,7 +41,8 @@ impl ElfCore {
         if bytes[header::EI_DATA] != header::ELFDATA2LSB {
             return Err(file.malformed(5, "not a little-endian ELF file"));
         }
-        let hdr = goblin::elf::Elf::parse_header(bytes).map_err(|e| file.malformed(0, format!("bad ELF header: {e}")))?;
+        let hdr = goblin::elf::Elf::parse_header(bytes)
+            .map_err(|e| file.malformed(0, format!("bad ELF header: {e}")))?;
         if hdr.e_type != header::ET_CORE {
             return Err(file.malformed(
                 0x10,
@@ -52,15 +53,17 @@ impl ElfCore {
             ));
         }
         if hdr.e_machine != header::EM_X86_64 {
-            return Err(file.malformed(
-                0x12,
-                format!("ELF machine {} is not x86-64", hdr.e_machine),
-            ));
+            return Err(
+                file.malformed(0x12, format!("ELF machine {} is not x86-64", hdr.e_machine))
+            );
         }
         let ctx = Ctx::new(Container::Big, Endian::Little);
         let phentsize = goblin::elf64::program_header::SIZEOF_PHDR as u64;
         if hdr.e_phnum != 0 && u64::from(hdr.e_phentsize) != phentsize {
-            return Err(file.malformed(0x36, format!("e_phentsize {} is not {phentsize}", hdr.e_phentsize)));
+            return Err(file.malformed(
+                0x36,
+                format!("e_phentsize {} is not {phentsize}", hdr.e_phentsize),
+            ));
         }
         let table_end = u64::from(hdr.e_phnum)
             .checked_mul(phentsize)
@@ -91,11 +94,15 @@ impl ElfCore {
                     if ph.p_filesz > ph.p_memsz {
                         return Err(file.malformed(
                             ph_off,
-                            format!("PT_LOAD #{i}: p_filesz {:#x} exceeds p_memsz {:#x}", ph.p_filesz, ph.p_memsz),
+                            format!(
+                                "PT_LOAD #{i}: p_filesz {:#x} exceeds p_memsz {:#x}",
+                                ph.p_filesz, ph.p_memsz
+                            ),
                         ));
                     }
                     if ph.p_paddr.checked_add(ph.p_memsz).is_none() {
-                        return Err(file.malformed(ph_off, format!("PT_LOAD #{i}: physical range overflows")));
+                        return Err(file
+                            .malformed(ph_off, format!("PT_LOAD #{i}: physical range overflows")));
                     }
                     if ph.p_memsz == 0 {
                         continue;
@@ -127,7 +134,13 @@ impl ElfCore {
         segments.sort_by_key(|s| s.paddr);
         let core = ElfCore { file, segments };
         let path = core.file.path().to_path_buf();
-        Ok(CrashDump::new(path, DumpFormat::Elf, None, Box::new(core), notes))
+        Ok(CrashDump::new(
+            path,
+            DumpFormat::Elf,
+            None,
+            Box::new(core),
+            notes,
+        ))
     }
 
     fn segment_for(&self, paddr: u64) -> Option<&LoadSegment> {
@@ -188,7 +201,9 @@ impl PhysicalMemory for ElfCore {
             let cur = paddr
                 .checked_add(done as u64)
                 .ok_or(ReadError::NotInDump { paddr: u64::MAX })?;
-            let seg = self.segment_for(cur).ok_or(ReadError::NotInDump { paddr: cur })?;
+            let seg = self
+                .segment_for(cur)
+                .ok_or(ReadError::NotInDump { paddr: cur })?;
             let in_seg = cur - seg.paddr;
             let n = ((seg.memsz - in_seg) as usize).min(buf.len() - done);
             let out = &mut buf[done..done + n];

@@ -54,7 +54,9 @@ impl DumpFile {
         } else {
             use std::io::Read;
             let mut buf = Vec::new();
-            file.take(MAX_READ_INPUT).read_to_end(&mut buf).map_err(io)?;
+            file.take(MAX_READ_INPUT)
+                .read_to_end(&mut buf)
+                .map_err(io)?;
             if buf.is_empty() {
                 return Err(DumpError::Empty {
                     path: path.to_path_buf(),

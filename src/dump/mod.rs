@@ -25,7 +25,11 @@ pub enum ReadError {
     #[error(
         "physical address {paddr:#x} maps to file offset {offset:#x}, past the end of the file ({file_len:#x} bytes): the dump is truncated"
     )]
-    Truncated { paddr: u64, offset: u64, file_len: u64 },
+    Truncated {
+        paddr: u64,
+        offset: u64,
+        file_len: u64,
+    },
     #[error("physical address {paddr:#x}: {reason}")]
     Corrupt { paddr: u64, reason: String },
 }
@@ -173,8 +177,9 @@ pub fn open(paths: &[PathBuf]) -> Result<CrashDump, DumpError> {
     };
     if paths.len() > 1 {
         return Err(DumpError::BadSplit {
-            reason: "only kdump-compressed dumps can be split, and split dumps are not supported yet"
-                .into(),
+            reason:
+                "only kdump-compressed dumps can be split, and split dumps are not supported yet"
+                    .into(),
         });
     }
     open_one(first)

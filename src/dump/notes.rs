@@ -69,10 +69,9 @@ fn u32_at(b: &[u8], off: usize) -> Option<u32> {
 impl DumpNotes {
     pub fn add(&mut self, note: RawNote<'_>) {
         match (note.name, note.n_type) {
-            ("VMCOREINFO", _) => {
-                if self.vmcoreinfo.is_none() {
-                    self.vmcoreinfo = Some(VmcoreInfo::parse(note.desc));
-                }
+            // The first VMCOREINFO note wins; a later one is ignored.
+            ("VMCOREINFO", _) if self.vmcoreinfo.is_none() => {
+                self.vmcoreinfo = Some(VmcoreInfo::parse(note.desc));
             }
             ("CORE", NT_PRSTATUS) => {
                 let index = self.cpus.len();
@@ -102,8 +101,10 @@ impl DumpNotes {
                     cpu.rsp = u64_at(note.desc, QEMU_RSP_OFFSET);
                 }
                 if cpu.cr3.is_none() {
-                    self.warnings
-                        .push(format!("QEMU CPU note #{i} is too short ({} bytes) to hold CR3", note.desc.len()));
+                    self.warnings.push(format!(
+                        "QEMU CPU note #{i} is too short ({} bytes) to hold CR3",
+                        note.desc.len()
+                    ));
                 }
             }
             _ => {}

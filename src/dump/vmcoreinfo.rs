@@ -64,16 +64,36 @@ impl VmcoreInfo {
             return hex(value).map(|v| self.symbols.insert(name, v)).is_some();
         }
         if let Some(name) = inner("NUMBER(") {
-            return value.trim().parse::<i64>().ok().map(|v| self.numbers.insert(name, v)).is_some();
+            return value
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .map(|v| self.numbers.insert(name, v))
+                .is_some();
         }
         if let Some(name) = inner("OFFSET(") {
-            return value.trim().parse::<u64>().ok().map(|v| self.offsets.insert(name, v)).is_some();
+            return value
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .map(|v| self.offsets.insert(name, v))
+                .is_some();
         }
         if let Some(name) = inner("SIZE(") {
-            return value.trim().parse::<u64>().ok().map(|v| self.sizes.insert(name, v)).is_some();
+            return value
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .map(|v| self.sizes.insert(name, v))
+                .is_some();
         }
         if let Some(name) = inner("LENGTH(") {
-            return value.trim().parse::<u64>().ok().map(|v| self.lengths.insert(name, v)).is_some();
+            return value
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .map(|v| self.lengths.insert(name, v))
+                .is_some();
         }
         match key {
             "OSRELEASE" => self.osrelease = Some(value.trim().to_string()),
@@ -123,6 +143,9 @@ garbage\nNUMBER(bad)=zz\n\0trailing";
         assert_eq!(v.sizes.get("page"), Some(&64));
         assert_eq!(v.lengths.get("zone.free_area"), Some(&11));
         assert_eq!(v.kerneloffset, Some(0x3200000));
-        assert_eq!(v.bad_lines, vec!["garbage".to_string(), "NUMBER(bad)=zz".to_string()]);
+        assert_eq!(
+            v.bad_lines,
+            vec!["garbage".to_string(), "NUMBER(bad)=zz".to_string()]
+        );
     }
 }

@@ -1,1 +1,56 @@
-//! placeholder
+//! Reports: a table for people ([`table`]) and stable JSON for CI ([`json`],
+//! schema `pgsync-dump/analyze/v1`, docs/json-schema.md).
+
+pub mod json;
+pub mod table;
+
+/// Facts about the dump and kernel shown in every report.
+#[derive(Debug, Clone)]
+pub struct DumpFacts {
+    pub path: String,
+    pub format: &'static str,
+    pub compression: Option<&'static str>,
+    pub osrelease: Option<String>,
+    pub build_id: Option<String>,
+    pub cpus: usize,
+    pub paging_levels: u8,
+    pub kaslr_offset: u64,
+    pub phys_base: u64,
+    pub page_offset_base: u64,
+    pub vmalloc_base: u64,
+    pub vmemmap_base: u64,
+    pub has_sync_fix: bool,
+    pub vmlinux: String,
+    pub warnings: Vec<String>,
+}
+
+impl DumpFacts {
+    pub fn from_kernel(k: &crate::kernel::Kernel<'_>) -> DumpFacts {
+        let d = k.dump;
+        let info = d.vmcoreinfo.as_ref();
+        let mut warnings = d.warnings.clone();
+        warnings.extend(k.warnings.iter().cloned());
+        DumpFacts {
+            path: d.path.display().to_string(),
+            format: d.format.as_str(),
+            compression: d.compression,
+            osrelease: info.and_then(|i| i.osrelease.clone()),
+            build_id: info.and_then(|i| i.build_id.clone()),
+            cpus: d.cpus.len(),
+            paging_levels: k.layout.mode.levels(),
+            kaslr_offset: k.kaslr_offset,
+            phys_base: k.phys_base,
+            page_offset_base: k.layout.page_offset_base,
+            vmalloc_base: k.layout.vmalloc_base,
+            vmemmap_base: k.layout.vmemmap_base,
+            has_sync_fix: k.has_sync_fix(),
+            vmlinux: k.vmlinux.path().display().to_string(),
+            warnings,
+        }
+    }
+}
+
+/// `0x`-prefixed lowercase hex: JSON numbers cannot hold a u64 exactly.
+pub fn hex(v: u64) -> String {
+    format!("{v:#x}")
+}

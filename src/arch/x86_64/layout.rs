@@ -128,8 +128,9 @@ pub struct LayoutInputs {
 impl KernelLayout {
     pub fn new(i: LayoutInputs) -> KernelLayout {
         let d = defaults(i.mode);
-        let randomized =
-            i.page_offset_base != d.page_offset || i.vmalloc_base != d.vmalloc || i.vmemmap_base != d.vmemmap;
+        let randomized = i.page_offset_base != d.page_offset
+            || i.vmalloc_base != d.vmalloc
+            || i.vmemmap_base != d.vmemmap;
         let (direct_map_size, vmemmap_size) = if randomized {
             // kernel_randomize_memory(): the direct map is sized to RAM plus
             // padding, the vmemmap to the direct map's page count.
@@ -171,20 +172,48 @@ impl KernelLayout {
         let d = defaults(self.mode);
         let mut v = vec![
             (Region::GuardHole, d.guard_hole, d.ldt),
-            (Region::LdtRemap, d.ldt, d.ldt + (1u64 << self.mode.pgdir_shift())),
-            (Region::DirectMap, self.page_offset_base, self.page_offset_base.saturating_add(self.direct_map_size)),
-            (Region::Vmalloc, self.vmalloc_base, self.vmalloc_base.saturating_add(self.vmalloc_size)),
-            (Region::Vmemmap, self.vmemmap_base, self.vmemmap_base.saturating_add(self.vmemmap_size)),
+            (
+                Region::LdtRemap,
+                d.ldt,
+                d.ldt + (1u64 << self.mode.pgdir_shift()),
+            ),
+            (
+                Region::DirectMap,
+                self.page_offset_base,
+                self.page_offset_base.saturating_add(self.direct_map_size),
+            ),
+            (
+                Region::Vmalloc,
+                self.vmalloc_base,
+                self.vmalloc_base.saturating_add(self.vmalloc_size),
+            ),
+            (
+                Region::Vmemmap,
+                self.vmemmap_base,
+                self.vmemmap_base.saturating_add(self.vmemmap_size),
+            ),
         ];
         if self.has_kasan {
             v.push((Region::KasanShadow, d.kasan.0, d.kasan.1));
         }
         v.extend([
-            (Region::CpuEntryArea, 0xffff_fe00_0000_0000, 0xffff_fe80_0000_0000),
+            (
+                Region::CpuEntryArea,
+                0xffff_fe00_0000_0000,
+                0xffff_fe80_0000_0000,
+            ),
             (Region::EspFix, 0xffff_ff00_0000_0000, 0xffff_ff80_0000_0000),
             (Region::Efi, 0xffff_ffef_0000_0000, 0xffff_ffff_0000_0000),
-            (Region::KernelText, START_KERNEL_MAP, START_KERNEL_MAP + DEFAULT_KERNEL_IMAGE_SIZE),
-            (Region::Modules, START_KERNEL_MAP + DEFAULT_KERNEL_IMAGE_SIZE, 0xffff_ffff_ff00_0000),
+            (
+                Region::KernelText,
+                START_KERNEL_MAP,
+                START_KERNEL_MAP + DEFAULT_KERNEL_IMAGE_SIZE,
+            ),
+            (
+                Region::Modules,
+                START_KERNEL_MAP + DEFAULT_KERNEL_IMAGE_SIZE,
+                0xffff_ffff_ff00_0000,
+            ),
             (Region::Fixmap, 0xffff_ffff_ff00_0000, u64::MAX),
         ]);
         v
@@ -242,7 +271,12 @@ mod tests {
 
     #[test]
     fn default_four_level_slots() {
-        let l = layout(PagingMode::FourLevel, L4.page_offset, L4.vmalloc, L4.vmemmap);
+        let l = layout(
+            PagingMode::FourLevel,
+            L4.page_offset,
+            L4.vmalloc,
+            L4.vmemmap,
+        );
         assert!(!l.randomized);
         assert_eq!(l.kernel_pgd_boundary(), PgdIndex(273));
         assert_eq!(l.ldt_slot(), PgdIndex(272));
@@ -255,7 +289,12 @@ mod tests {
         assert_eq!(l.regions_in_slot(PgdIndex(510)), vec![Region::EspFix]);
         assert_eq!(
             l.regions_in_slot(PgdIndex(511)),
-            vec![Region::Efi, Region::KernelText, Region::Modules, Region::Fixmap]
+            vec![
+                Region::Efi,
+                Region::KernelText,
+                Region::Modules,
+                Region::Fixmap
+            ]
         );
     }
 
@@ -263,7 +302,7 @@ mod tests {
     fn randomized_regions_share_a_slot() {
         // vmalloc ends mid-slot and the vmemmap starts 1 GiB later in the same slot.
         let pob = 0xffff_9a00_0000_0000;
-        let vb = 0xffff_b000_0000_0000;
+        let vb = 0xffff_b000_4000_0000;
         let vmb = vb + 32 * TB + (1 << 30);
         let l = layout(PagingMode::FourLevel, pob, vb, vmb);
         assert!(l.randomized);
@@ -271,12 +310,20 @@ mod tests {
         assert_eq!(l.vmemmap_size, TB);
         let s = PagingMode::FourLevel.pgd_index(vmb);
         assert_eq!(l.regions_in_slot(s), vec![Region::Vmalloc, Region::Vmemmap]);
-        assert_eq!(l.kernel_pgd_boundary(), PagingMode::FourLevel.pgd_index(pob));
+        assert_eq!(
+            l.kernel_pgd_boundary(),
+            PagingMode::FourLevel.pgd_index(pob)
+        );
     }
 
     #[test]
     fn five_level_defaults() {
-        let l = layout(PagingMode::FiveLevel, L5.page_offset, L5.vmalloc, L5.vmemmap);
+        let l = layout(
+            PagingMode::FiveLevel,
+            L5.page_offset,
+            L5.vmalloc,
+            L5.vmemmap,
+        );
         assert_eq!(l.kernel_pgd_boundary(), PgdIndex(273));
         assert_eq!(l.ldt_slot(), PgdIndex(272));
         assert_eq!(l.regions_in_slot(PgdIndex(416)), vec![Region::Vmalloc]);

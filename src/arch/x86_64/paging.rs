@@ -48,18 +48,54 @@ struct LevelDef {
 
 const FOUR_LEVEL: [LevelDef; 4] = [
     // The P4D is folded into the PGD: the top table is both.
-    LevelDef { level: Level::Pgd, shift: 39, large_leaf: false },
-    LevelDef { level: Level::Pud, shift: 30, large_leaf: true },
-    LevelDef { level: Level::Pmd, shift: 21, large_leaf: true },
-    LevelDef { level: Level::Pte, shift: 12, large_leaf: false },
+    LevelDef {
+        level: Level::Pgd,
+        shift: 39,
+        large_leaf: false,
+    },
+    LevelDef {
+        level: Level::Pud,
+        shift: 30,
+        large_leaf: true,
+    },
+    LevelDef {
+        level: Level::Pmd,
+        shift: 21,
+        large_leaf: true,
+    },
+    LevelDef {
+        level: Level::Pte,
+        shift: 12,
+        large_leaf: false,
+    },
 ];
 
 const FIVE_LEVEL: [LevelDef; 5] = [
-    LevelDef { level: Level::Pgd, shift: 48, large_leaf: false },
-    LevelDef { level: Level::P4d, shift: 39, large_leaf: false },
-    LevelDef { level: Level::Pud, shift: 30, large_leaf: true },
-    LevelDef { level: Level::Pmd, shift: 21, large_leaf: true },
-    LevelDef { level: Level::Pte, shift: 12, large_leaf: false },
+    LevelDef {
+        level: Level::Pgd,
+        shift: 48,
+        large_leaf: false,
+    },
+    LevelDef {
+        level: Level::P4d,
+        shift: 39,
+        large_leaf: false,
+    },
+    LevelDef {
+        level: Level::Pud,
+        shift: 30,
+        large_leaf: true,
+    },
+    LevelDef {
+        level: Level::Pmd,
+        shift: 21,
+        large_leaf: true,
+    },
+    LevelDef {
+        level: Level::Pte,
+        shift: 12,
+        large_leaf: false,
+    },
 ];
 
 /// 4-level (PML4, P4D folded) or 5-level (PML5, LA57) paging; chosen at boot.
@@ -210,10 +246,21 @@ impl Walk {
 }
 
 /// Walks the page table rooted at `root_pa` for `va`.
-pub fn walk(mem: &dyn PhysicalMemory, mode: PagingMode, sme_mask: u64, root_pa: u64, va: u64) -> Walk {
+pub fn walk(
+    mem: &dyn PhysicalMemory,
+    mode: PagingMode,
+    sme_mask: u64,
+    root_pa: u64,
+    va: u64,
+) -> Walk {
     let mut steps = Vec::with_capacity(mode.defs().len());
     let mut table = root_pa;
-    let finish = |steps, outcome| Walk { va, root_pa, steps, outcome };
+    let finish = |steps, outcome| Walk {
+        va,
+        root_pa,
+        steps,
+        outcome,
+    };
     if !mode.is_canonical(va) {
         return finish(steps, WalkOutcome::NonCanonical);
     }
@@ -223,10 +270,20 @@ pub fn walk(mem: &dyn PhysicalMemory, mode: PagingMode, sme_mask: u64, root_pa: 
         let entry_pa = table + idx * 8;
         let mut b = [0u8; 8];
         if let Err(error) = mem.read(entry_pa, &mut b) {
-            return finish(steps, WalkOutcome::Unreadable { level: def.level, error });
+            return finish(
+                steps,
+                WalkOutcome::Unreadable {
+                    level: def.level,
+                    error,
+                },
+            );
         }
         let entry = u64::from_le_bytes(b);
-        steps.push(WalkStep { level: def.level, entry_pa, entry });
+        steps.push(WalkStep {
+            level: def.level,
+            entry_pa,
+            entry,
+        });
         if entry & P == 0 {
             return finish(steps, WalkOutcome::NotPresent { level: def.level });
         }
@@ -255,7 +312,10 @@ mod tests {
     struct Pages(BTreeMap<u64, Box<[u8; 4096]>>);
     impl Pages {
         fn set(&mut self, pa: u64, v: u64) {
-            let page = self.0.entry(pa & !0xfff).or_insert_with(|| Box::new([0; 4096]));
+            let page = self
+                .0
+                .entry(pa & !0xfff)
+                .or_insert_with(|| Box::new([0; 4096]));
             let o = (pa & 0xfff) as usize;
             page[o..o + 8].copy_from_slice(&v.to_le_bytes());
         }
@@ -264,7 +324,10 @@ mod tests {
         fn read(&self, paddr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
             for (i, b) in buf.iter_mut().enumerate() {
                 let a = paddr + i as u64;
-                let p = self.0.get(&(a & !0xfff)).ok_or(ReadError::NotInDump { paddr: a })?;
+                let p = self
+                    .0
+                    .get(&(a & !0xfff))
+                    .ok_or(ReadError::NotInDump { paddr: a })?;
                 *b = p[(a & 0xfff) as usize];
             }
             Ok(())
@@ -293,20 +356,41 @@ mod tests {
         m.set(0x3000 + idx(va4k, 21) * 8, 0x4000 | 0x63);
         m.set(0x4000 + idx(va4k, 12) * 8, 0xabcd000 | sme | 0x63);
         let w = walk(&m, PagingMode::FourLevel, sme, root, va4k);
-        assert_eq!(w.outcome, WalkOutcome::Mapped { pa: 0xabcd678, page_size: 4096 });
+        assert_eq!(
+            w.outcome,
+            WalkOutcome::Mapped {
+                pa: 0xabcd678,
+                page_size: 4096
+            }
+        );
         assert_eq!(w.steps.len(), 4);
         assert_eq!(w.steps[0].entry_pa, root + idx(va4k, 39) * 8);
         // 2 MiB leaf with the PAT bit (12) set: bit 12 is not address.
         m.set(root + idx(va2m, 39) * 8, 0x5000 | 0x63);
         m.set(0x5000 + idx(va2m, 30) * 8, 0x6000 | 0x63);
-        m.set(0x6000 + idx(va2m, 21) * 8, 0x4060_0000 | 0x1000 | PSE | 0x63);
+        m.set(
+            0x6000 + idx(va2m, 21) * 8,
+            0x4060_0000 | 0x1000 | PSE | 0x63,
+        );
         let w = walk(&m, PagingMode::FourLevel, sme, root, va2m);
-        assert_eq!(w.outcome, WalkOutcome::Mapped { pa: 0x4060_0000 + (va2m & 0x1f_ffff), page_size: 2 << 20 });
+        assert_eq!(
+            w.outcome,
+            WalkOutcome::Mapped {
+                pa: 0x4060_0000 + (va2m & 0x1f_ffff),
+                page_size: 2 << 20
+            }
+        );
         // 1 GiB leaf.
         m.set(root + idx(va1g, 39) * 8, 0x7000 | 0x63);
         m.set(0x7000 + idx(va1g, 30) * 8, 0x1_4000_0000 | PSE | 0x63);
         let w = walk(&m, PagingMode::FourLevel, sme, root, va1g);
-        assert_eq!(w.outcome, WalkOutcome::Mapped { pa: 0x1_4000_0042, page_size: 1 << 30 });
+        assert_eq!(
+            w.outcome,
+            WalkOutcome::Mapped {
+                pa: 0x1_4000_0042,
+                page_size: 1 << 30
+            }
+        );
         // Not present at the PGD: "PGD 0".
         let w = walk(&m, PagingMode::FourLevel, sme, root, 0xffff_e700_0000_0034);
         assert_eq!(w.outcome, WalkOutcome::NotPresent { level: Level::Pgd });
@@ -336,7 +420,13 @@ mod tests {
         let va2 = 0xff12_0000_0000_0000u64;
         m.set(root + idx(va2, 48) * 8, 0x7_0000_0000 | 0x63);
         let w = walk(&m, PagingMode::FiveLevel, 0, root, va2);
-        assert!(matches!(w.outcome, WalkOutcome::Unreadable { level: Level::P4d, .. }));
+        assert!(matches!(
+            w.outcome,
+            WalkOutcome::Unreadable {
+                level: Level::P4d,
+                ..
+            }
+        ));
     }
 
     #[test]

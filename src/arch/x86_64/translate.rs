@@ -5,13 +5,20 @@
 use crate::dump::{PhysicalMemory, ReadError};
 
 use super::layout::{DEFAULT_KERNEL_IMAGE_SIZE, START_KERNEL_MAP};
-use super::paging::{walk, PagingMode, Walk, WalkOutcome};
+use super::paging::{PagingMode, Walk, WalkOutcome, walk};
 
 /// Why a kernel virtual address could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TranslateError {
-    #[error("virtual address {va:#x} is not mapped ({level} entry at physical {entry_pa:#x} is {entry:#x})")]
-    NotMapped { va: u64, level: &'static str, entry_pa: u64, entry: u64 },
+    #[error(
+        "virtual address {va:#x} is not mapped ({level} entry at physical {entry_pa:#x} is {entry:#x})"
+    )]
+    NotMapped {
+        va: u64,
+        level: &'static str,
+        entry_pa: u64,
+        entry: u64,
+    },
     #[error("virtual address {va:#x} is not canonical")]
     NonCanonical { va: u64 },
     #[error("virtual address {va:#x}: {source}")]
@@ -26,7 +33,13 @@ impl TranslateError {
     /// True when the failure is "the dump does not hold this page" rather
     /// than "the kernel did not map this address".
     pub fn is_missing_from_dump(&self) -> bool {
-        matches!(self, TranslateError::Read { source: ReadError::NotInDump { .. }, .. })
+        matches!(
+            self,
+            TranslateError::Read {
+                source: ReadError::NotInDump { .. },
+                ..
+            }
+        )
     }
 }
 
@@ -76,7 +89,9 @@ impl KernelTranslator {
         match w.outcome {
             WalkOutcome::Mapped { pa, .. } => Ok(pa),
             WalkOutcome::NonCanonical => Err(TranslateError::NonCanonical { va }),
-            WalkOutcome::Unreadable { error, .. } => Err(TranslateError::Read { va, source: error }),
+            WalkOutcome::Unreadable { error, .. } => {
+                Err(TranslateError::Read { va, source: error })
+            }
             WalkOutcome::NotPresent { level } => {
                 let last = w.steps.last().copied();
                 Err(TranslateError::NotMapped {
@@ -90,7 +105,12 @@ impl KernelTranslator {
     }
 
     /// Reads kernel virtual memory, page by page.
-    pub fn read(&self, mem: &dyn PhysicalMemory, va: u64, buf: &mut [u8]) -> Result<(), TranslateError> {
+    pub fn read(
+        &self,
+        mem: &dyn PhysicalMemory,
+        va: u64,
+        buf: &mut [u8],
+    ) -> Result<(), TranslateError> {
         let mut done = 0usize;
         while done < buf.len() {
             let cur = va.wrapping_add(done as u64);

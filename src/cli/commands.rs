@@ -1,0 +1,280 @@
+//! The subcommands' bodies.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use pgsync_dump::analysis::{self, TableStatus};
+use pgsync_dump::arch::x86_64::paging::{WalkOutcome, walk};
+use pgsync_dump::debuginfo::{Vmlinux, finder::find_vmlinux};
+use pgsync_dump::dump::{self, CrashDump};
+use pgsync_dump::kernel::Kernel;
+use pgsync_dump::report::{self, DumpFacts, hex};
+
+use super::{Cli, Command, DumpArgs, Format};
+
+pub fn run(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Command::Analyze { dump, format, pids } => analyze(&dump, format, &pids),
+        Command::Info { dump, format } => info(&dump, format),
+        Command::Tasks { dump, format } => tasks(&dump, format),
+        Command::Vtop {
+            vmcore,
+            addr,
+            pid,
+            vmlinux,
+        } => vtop(&vmcore, &addr, pid, vmlinux.as_deref()),
+    }
+}
+
+fn open_dump(paths: &[PathBuf]) -> Result<CrashDump> {
+    Ok(dump::open(paths)?)
+}
+
+fn open_vmlinux(d: &CrashDump, explicit: Option<&Path>) -> Result<Vmlinux> {
+    let info = d.vmcoreinfo.as_ref();
+    if info.is_none() && explicit.is_none() {
+        bail!(
+            "{}: the dump has no VMCOREINFO note, so neither its kernel release nor its build-id is known: pass --vmlinux",
+            d.path.display()
+        );
+    }
+    let v = find_vmlinux(
+        explicit,
+        &d.path,
+        info.and_then(|i| i.osrelease.as_deref()),
+        info.and_then(|i| i.build_id.as_deref()),
+    )?;
+    Ok(v)
+}
+
+fn analyze(args: &DumpArgs, format: Format, pids: &[i32]) -> Result<u8> {
+    let d = open_dump(&args.vmcore)?;
+    let v = open_vmlinux(&d, args.vmlinux.as_deref())?;
+    let k = Kernel::open(&d, &v)
+        .with_context(|| format!("{}: cannot set up the kernel view", d.path.display()))?;
+    let mut a = analysis::check(&k)?;
+    a.retain_pids(pids);
+    let facts = DumpFacts::from_kernel(&k);
+    match format {
+        Format::Json => {
+            let r = report::json::report(&facts, &a);
+            println!("{}", serde_json::to_string_pretty(&r)?);
+        }
+        Format::Table => print!("{}", report::table::render(&facts, &a)),
+    }
+    Ok(a.verdict().exit_code() as u8)
+}
+
+fn info(args: &DumpArgs, format: Format) -> Result<u8> {
+    let d = open_dump(&args.vmcore)?;
+    let mut obj = serde_json::json!({
+        "path": d.path.display().to_string(),
+        "format": d.format.as_str(),
+        "compression": d.compression,
+        "cpus": d.cpus.len(),
+        "osrelease": d.vmcoreinfo.as_ref().and_then(|i| i.osrelease.clone()),
+        "build_id": d.vmcoreinfo.as_ref().and_then(|i| i.build_id.clone()),
+        "vmcoreinfo": d.vmcoreinfo.is_some(),
+        "physical_ranges": d.memory().ranges().len(),
+        "warnings": d.warnings,
+    });
+    let kernel = open_vmlinux(&d, args.vmlinux.as_deref()).and_then(|v| {
+        let k = Kernel::open(&d, &v)?;
+        Ok(serde_json::json!({
+            "vmlinux": v.path().display().to_string(),
+            "vmlinux_build_id": v.build_id(),
+            "paging_levels": k.layout.mode.levels(),
+            "kaslr_offset": hex(k.kaslr_offset),
+            "phys_base": hex(k.phys_base),
+            "page_offset_base": hex(k.layout.page_offset_base),
+            "vmalloc_base": hex(k.layout.vmalloc_base),
+            "vmemmap_base": hex(k.layout.vmemmap_base),
+            "memory_randomized": k.layout.randomized,
+            "init_top_pgt": hex(k.init_pgd_va),
+            "has_sync_fix": k.has_sync_fix(),
+            "pgd_list_linkage": k.offsets.pgd_list.via,
+        }))
+    });
+    match kernel {
+        Ok(kj) => obj["kernel"] = kj,
+        Err(e) => obj["kernel_error"] = serde_json::Value::String(format!("{e:#}")),
+    }
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&obj)?),
+        Format::Table => {
+            let mut t = comfy_table::Table::new();
+            t.load_style(comfy_table::presets::NOTHING);
+            flatten("", &obj, &mut t);
+            println!("{t}");
+        }
+    }
+    Ok(0)
+}
+
+fn flatten(prefix: &str, v: &serde_json::Value, t: &mut comfy_table::Table) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, v) in m {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&key, v, t);
+            }
+        }
+        serde_json::Value::Array(a) => {
+            for (i, v) in a.iter().enumerate() {
+                flatten(&format!("{prefix}[{i}]"), v, t);
+            }
+        }
+        serde_json::Value::String(s) => {
+            t.add_row(vec![prefix.to_string(), s.clone()]);
+        }
+        other => {
+            t.add_row(vec![prefix.to_string(), other.to_string()]);
+        }
+    }
+}
+
+fn tasks(args: &DumpArgs, format: Format) -> Result<u8> {
+    let d = open_dump(&args.vmcore)?;
+    let v = open_vmlinux(&d, args.vmlinux.as_deref())?;
+    let k = Kernel::open(&d, &v)?;
+    let a = analysis::check(&k)?;
+    let cpus = k.cpus().cpus;
+    let mut rows = Vec::new();
+    for t in &a.tasks {
+        let table = (t.mm != 0)
+            .then(|| a.tables.iter().find(|x| x.mm == Some(t.mm)))
+            .flatten();
+        let cpu = cpus
+            .iter()
+            .find(|c| c.current_task == Some(t.addr))
+            .map(|c| c.cpu);
+        rows.push(serde_json::json!({
+            "pid": t.pid,
+            "tgid": t.tgid,
+            "comm": t.comm,
+            "task": hex(t.addr),
+            "kthread": t.is_kthread(),
+            "mm": (t.mm != 0).then(|| hex(t.mm)),
+            "active_mm": (t.active_mm != 0).then(|| hex(t.active_mm)),
+            "pgd": table.map(|x| hex(x.pgd_va)),
+            "cpu": cpu,
+            "page_table": table.map(|x| x.status.as_str()),
+        }));
+    }
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        Format::Table => {
+            let mut t = comfy_table::Table::new();
+            t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
+            t.set_header(vec![
+                "pid",
+                "tgid",
+                "comm",
+                "mm",
+                "pgd",
+                "cpu",
+                "page table",
+            ]);
+            for (r, task) in rows.iter().zip(&a.tasks) {
+                let s = |k: &str| r[k].as_str().unwrap_or("-").to_string();
+                t.add_row(vec![
+                    task.pid.to_string(),
+                    task.tgid.to_string(),
+                    task.comm.clone(),
+                    s("mm"),
+                    s("pgd"),
+                    r["cpu"].as_u64().map_or("-".into(), |c| c.to_string()),
+                    s("page_table"),
+                ]);
+            }
+            println!("{t}");
+        }
+    }
+    let bad = a
+        .tables
+        .iter()
+        .filter(|t| t.status == TableStatus::Unreadable)
+        .count();
+    if bad > 0 || !a.problems.is_empty() {
+        eprintln!(
+            "note: {bad} page table(s) and {} structure(s) could not be read; run analyze for details",
+            a.problems.len()
+        );
+    }
+    Ok(0)
+}
+
+fn parse_addr(s: &str) -> Result<u64> {
+    let t = s
+        .trim()
+        .trim_start_matches("0x")
+        .trim_start_matches("0X")
+        .replace('_', "");
+    u64::from_str_radix(&t, 16).with_context(|| format!("{s:?} is not a hexadecimal address"))
+}
+
+fn vtop(vmcore: &Path, addr: &str, pid: Option<i32>, vmlinux: Option<&Path>) -> Result<u8> {
+    let va = parse_addr(addr)?;
+    let d = open_dump(&[vmcore.to_path_buf()])?;
+    let v = open_vmlinux(&d, vmlinux)?;
+    let k = Kernel::open(&d, &v)?;
+    let (root_pa, what) = match pid {
+        None => (k.xlate.root_pa, format!("init_mm ({})", hex(k.init_pgd_va))),
+        Some(p) => {
+            let tw = k.tasks()?;
+            let Some(t) = tw.tasks.iter().find(|t| t.pid == p) else {
+                bail!("no task with pid {p} in {}", d.path.display());
+            };
+            if t.mm == 0 {
+                bail!(
+                    "task {p} ({}) is a kernel thread without an mm of its own",
+                    t.comm
+                );
+            }
+            let pgd = k
+                .read_u64(t.mm + k.offsets.mm_pgd)
+                .context("reading mm->pgd")?;
+            (
+                k.pa(pgd)?,
+                format!("pid {p} ({}) mm {} pgd {}", t.comm, hex(t.mm), hex(pgd)),
+            )
+        }
+    };
+    let w = walk(d.memory(), k.layout.mode, k.xlate.sme_mask, root_pa, va);
+    println!(
+        "{} in the page table of {what}, root at physical {}:",
+        hex(va),
+        hex(root_pa)
+    );
+    for s in &w.steps {
+        println!(
+            "  {:<4} entry at {:>18} = {:>18}",
+            s.level.name().to_uppercase(),
+            hex(s.entry_pa),
+            hex(s.entry)
+        );
+    }
+    match &w.outcome {
+        WalkOutcome::Mapped { pa, page_size } => {
+            println!("  -> physical {} ({} KiB page)", hex(*pa), page_size / 1024);
+        }
+        WalkOutcome::NotPresent { level } => println!(
+            "  -> not present at the {} level",
+            level.name().to_uppercase()
+        ),
+        WalkOutcome::Unreadable { level, error } => {
+            println!(
+                "  -> the {} table cannot be read: {error}",
+                level.name().to_uppercase()
+            )
+        }
+        WalkOutcome::NonCanonical => println!("  -> not a canonical address"),
+    }
+    println!("  region: {}", k.layout.region_of(va).name());
+    Ok(0)
+}

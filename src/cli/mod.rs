@@ -1,0 +1,79 @@
+//! Subcommands. Each opens the dump, finds the vmlinux, builds the kernel
+//! view and hands the result to the report layer.
+
+mod commands;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+pub use commands::run;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "pgsync-dump",
+    version,
+    about = "Find missing kernel page-table syncs in x86-64 Linux crash dumps"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DumpArgs {
+    /// The dump (several files: the parts of one split dump).
+    #[arg(required = true, value_name = "VMCORE")]
+    pub vmcore: Vec<PathBuf>,
+    /// vmlinux with DWARF; default: searched next to the dump and in the standard debug paths.
+    #[arg(long, value_name = "FILE")]
+    pub vmlinux: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Compare every page table's kernel half with init_mm's and give a verdict.
+    /// Exit status: 0 consistent, 1 findings, 3 incomplete, 2 error.
+    Analyze {
+        #[command(flatten)]
+        dump: DumpArgs,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// Limit the report to the page tables of these tasks (the check still reads everything).
+        #[arg(long = "pid", value_name = "PID")]
+        pids: Vec<i32>,
+    },
+    /// What the dump is: format, release, build-id, paging, KASLR, CPUs.
+    Info {
+        #[command(flatten)]
+        dump: DumpArgs,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Every task: pid, comm, mm, pgd, CPU it ran on, whether its page table diverged.
+    Tasks {
+        #[command(flatten)]
+        dump: DumpArgs,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Translate a virtual address level by level, with raw entries and their addresses.
+    Vtop {
+        #[arg(required = true, value_name = "VMCORE")]
+        vmcore: PathBuf,
+        /// Virtual address (hex, 0x optional).
+        #[arg(value_name = "ADDR")]
+        addr: String,
+        /// Walk this task's page table instead of init_mm's.
+        #[arg(long)]
+        pid: Option<i32>,
+        #[arg(long, value_name = "FILE")]
+        vmlinux: Option<PathBuf>,
+    },
+}

@@ -1,0 +1,123 @@
+//! Per-CPU state: each CPU's lazily loaded mm (`cpu_tlbstate.loaded_mm`,
+//! arch/x86/include/asm/tlbflush.h), its current task, and the CR3 the dump
+//! recorded. CPUs are counted by `nr_cpu_ids`, never NR_CPUS.
+
+use super::{Kernel, ReadProblem};
+
+/// Hard cap on CPUs considered, whatever a corrupted `nr_cpu_ids` says
+/// (NR_CPUS is 8192 on Debian).
+pub const MAX_CPUS: u64 = 8192;
+
+/// CR3 bits that are not the page-table address: PCID (0..11) and the PTI
+/// user-copy bit 12 (arch/x86/include/asm/tlbflush.h, `build_cr3`).
+const CR3_NON_ADDRESS: u64 = 0x1fff;
+
+/// What is known about one CPU.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CpuState {
+    pub cpu: u32,
+    /// Base of this CPU's per-CPU area (`__per_cpu_offset[cpu]`).
+    pub per_cpu_offset: Option<u64>,
+    pub loaded_mm: Option<u64>,
+    pub current_task: Option<u64>,
+    /// Page-table physical address from the dump's CR3 (masked).
+    pub cr3_pa: Option<u64>,
+    pub prstatus_pid: Option<u32>,
+}
+
+/// All CPUs, and what could not be read.
+#[derive(Debug, Clone, Default)]
+pub struct CpuWalk {
+    pub cpus: Vec<CpuState>,
+    pub problems: Vec<ReadProblem>,
+}
+
+impl Kernel<'_> {
+    /// Number of CPUs: `nr_cpu_ids`, bounded by the `__per_cpu_offset`
+    /// array's size and [`MAX_CPUS`]; without the symbols, the dump's notes.
+    fn nr_cpus(&self, problems: &mut Vec<ReadProblem>) -> u64 {
+        let from_notes = self.dump.cpus.len() as u64;
+        let array_len = self.symbols.per_cpu_offset.map_or(MAX_CPUS, |(_, size)| {
+            if size == 0 {
+                MAX_CPUS
+            } else {
+                (size / 8).min(MAX_CPUS)
+            }
+        });
+        match self.symbols.nr_cpu_ids.map(|a| self.read_u32(a)) {
+            Some(Ok(n)) if u64::from(n) <= array_len && n > 0 => u64::from(n),
+            Some(Ok(n)) => {
+                problems.push(ReadProblem {
+                    what: "nr_cpu_ids".into(),
+                    detail: format!("value {n} is outside 1..={array_len}; using the dump's {from_notes} CPU notes"),
+                });
+                from_notes.min(array_len)
+            }
+            Some(Err(e)) => {
+                problems.push(ReadProblem {
+                    what: "nr_cpu_ids".into(),
+                    detail: e.to_string(),
+                });
+                from_notes.min(array_len)
+            }
+            None => from_notes.min(array_len),
+        }
+    }
+
+    pub fn cpus(&self) -> CpuWalk {
+        let mut walk = CpuWalk::default();
+        let n = self.nr_cpus(&mut walk.problems);
+        for cpu in 0..n {
+            let note = self.dump.cpus.get(cpu as usize);
+            let mut st = CpuState {
+                cpu: cpu as u32,
+                cr3_pa: note
+                    .and_then(|c| c.cr3)
+                    .map(|cr3| cr3 & !CR3_NON_ADDRESS & !self.xlate.sme_mask),
+                prstatus_pid: note.and_then(|c| c.prstatus_pid),
+                ..CpuState::default()
+            };
+            if let Some((array, _)) = self.symbols.per_cpu_offset {
+                match self.read_u64(array + cpu * 8) {
+                    Ok(off) => st.per_cpu_offset = Some(off),
+                    Err(e) => walk.problems.push(ReadProblem {
+                        what: format!("CPU {cpu} __per_cpu_offset"),
+                        detail: e.to_string(),
+                    }),
+                }
+            }
+            if let (Some(base), Some(sym), Some(lm)) = (
+                st.per_cpu_offset,
+                self.symbols.cpu_tlbstate,
+                self.offsets.tlb_loaded_mm,
+            ) {
+                let va = sym.base.wrapping_add(base).wrapping_add(lm);
+                match self.read_u64(va) {
+                    Ok(mm) => st.loaded_mm = Some(mm),
+                    Err(e) => walk.problems.push(ReadProblem {
+                        what: format!("CPU {cpu} cpu_tlbstate.loaded_mm"),
+                        detail: e.to_string(),
+                    }),
+                }
+            }
+            if let Some(base) = st.per_cpu_offset {
+                let cur = match (
+                    self.symbols.pcpu_hot,
+                    self.offsets.pcpu_hot_current_task,
+                    self.symbols.current_task,
+                ) {
+                    (Some(sym), Some(off), _) => {
+                        Some(sym.base.wrapping_add(base).wrapping_add(off))
+                    }
+                    (_, _, Some(sym)) => Some(sym.base.wrapping_add(base)),
+                    _ => None,
+                };
+                if let Some(va) = cur {
+                    st.current_task = self.read_u64(va).ok();
+                }
+            }
+            walk.cpus.push(st);
+        }
+        walk
+    }
+}

@@ -1,0 +1,181 @@
+//! The task list: `init_task.tasks` links thread-group leaders
+//! (kernel/fork.c), each leader's threads hang off its signal struct
+//! (6.7+: `signal->thread_head` / `thread_node`) or a ring through
+//! `thread_group` (older). Idle tasks of other CPUs are on neither.
+
+use std::collections::HashSet;
+
+use super::list::walk_list;
+use super::offsets::ThreadLink;
+use super::{Kernel, KernelError, ReadProblem};
+
+/// `PF_KTHREAD` (include/linux/sched.h).
+pub const PF_KTHREAD: u64 = 0x0020_0000;
+
+/// One task as read from the dump.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Task {
+    pub addr: u64,
+    pub pid: i32,
+    pub tgid: i32,
+    pub comm: String,
+    /// `task->mm`: the mm the task uses (NULL for kernel threads, unless
+    /// inside `kthread_use_mm`).
+    pub mm: u64,
+    /// `task->active_mm`: may be borrowed lazily; not ownership.
+    pub active_mm: u64,
+    pub flags: u64,
+}
+
+impl Task {
+    pub fn is_kthread(&self) -> bool {
+        self.flags & PF_KTHREAD != 0
+    }
+}
+
+/// The result of walking every task: what was read, and what broke.
+#[derive(Debug, Clone, Default)]
+pub struct TaskWalk {
+    pub tasks: Vec<Task>,
+    pub problems: Vec<ReadProblem>,
+}
+
+impl Kernel<'_> {
+    /// Reads one task_struct's fields the analysis uses.
+    pub fn read_task(&self, addr: u64) -> Result<Task, KernelError> {
+        let o = &self.offsets.task;
+        let what = |f: &str| format!("task_struct at {addr:#x}: reading {f}");
+        let rd = |off: u64, f: &str| {
+            self.read_u64(addr.wrapping_add(off))
+                .map_err(|source| KernelError::Read {
+                    what: what(f),
+                    source,
+                })
+        };
+        let rd32 = |off: u64, f: &str| {
+            self.read_u32(addr.wrapping_add(off))
+                .map_err(|source| KernelError::Read {
+                    what: what(f),
+                    source,
+                })
+        };
+        let mut comm = vec![0u8; o.comm_len as usize];
+        self.read(addr.wrapping_add(o.comm), &mut comm)
+            .map_err(|source| KernelError::Read {
+                what: what("comm"),
+                source,
+            })?;
+        let end = comm.iter().position(|&b| b == 0).unwrap_or(comm.len());
+        Ok(Task {
+            addr,
+            pid: rd32(o.pid, "pid")? as i32,
+            tgid: rd32(o.tgid, "tgid")? as i32,
+            comm: String::from_utf8_lossy(&comm[..end]).into_owned(),
+            mm: rd(o.mm, "mm")?,
+            active_mm: rd(o.active_mm, "active_mm")?,
+            flags: self
+                .read_uint(addr.wrapping_add(o.flags), o.flags_size)
+                .map_err(|source| KernelError::Read {
+                    what: what("flags"),
+                    source,
+                })?,
+        })
+    }
+
+    /// Addresses of the threads of the group led by `leader` (leader included
+    /// when the list holds it), or the reason the walk broke.
+    fn thread_addrs(&self, leader: u64, problems: &mut Vec<ReadProblem>) -> Vec<u64> {
+        match self.offsets.task.threads {
+            ThreadLink::SignalThreadHead {
+                task_thread_node,
+                signal_thread_head,
+            } => {
+                let signal = match self.read_u64(leader.wrapping_add(self.offsets.task.signal)) {
+                    Ok(s) if s != 0 => s,
+                    Ok(_) => return vec![],
+                    Err(e) => {
+                        problems.push(ReadProblem {
+                            what: format!("threads of task {leader:#x}"),
+                            detail: format!("task->signal unreadable: {e}"),
+                        });
+                        return vec![];
+                    }
+                };
+                let name = format!("signal_struct {signal:#x} thread_head");
+                let (nodes, brk) = walk_list(self, signal.wrapping_add(signal_thread_head), &name);
+                if let Some(b) = brk {
+                    problems.push(ReadProblem {
+                        what: format!("threads of task {leader:#x}"),
+                        detail: b.detail,
+                    });
+                }
+                nodes
+                    .into_iter()
+                    .map(|n| n.wrapping_sub(task_thread_node))
+                    .collect()
+            }
+            ThreadLink::ThreadGroup { task_thread_group } => {
+                // The ring has no separate head: walk it from the leader's node.
+                let name = format!("task {leader:#x} thread_group");
+                let (nodes, brk) = walk_list(self, leader.wrapping_add(task_thread_group), &name);
+                if let Some(b) = brk {
+                    problems.push(ReadProblem {
+                        what: format!("threads of task {leader:#x}"),
+                        detail: b.detail,
+                    });
+                }
+                nodes
+                    .into_iter()
+                    .map(|n| n.wrapping_sub(task_thread_group))
+                    .collect()
+            }
+        }
+    }
+
+    /// Every task reachable from `init_task`: leaders, then their threads.
+    pub fn tasks(&self) -> Result<TaskWalk, KernelError> {
+        let init_task = self
+            .symbols
+            .init_task
+            .ok_or_else(|| KernelError::MissingSymbol {
+                name: "init_task",
+                vmlinux: self.vmlinux.path().display().to_string(),
+            })?;
+        let mut walk = TaskWalk::default();
+        let (nodes, brk) = walk_list(
+            self,
+            init_task.wrapping_add(self.offsets.task.tasks),
+            "init_task.tasks",
+        );
+        if let Some(b) = brk {
+            walk.problems.push(ReadProblem {
+                what: "task list".into(),
+                detail: b.detail,
+            });
+        }
+        let mut leaders = vec![init_task];
+        leaders.extend(
+            nodes
+                .into_iter()
+                .map(|n| n.wrapping_sub(self.offsets.task.tasks)),
+        );
+        let mut seen = HashSet::new();
+        for leader in leaders {
+            let mut group = vec![leader];
+            group.extend(self.thread_addrs(leader, &mut walk.problems));
+            for addr in group {
+                if !seen.insert(addr) {
+                    continue;
+                }
+                match self.read_task(addr) {
+                    Ok(t) => walk.tasks.push(t),
+                    Err(e) => walk.problems.push(ReadProblem {
+                        what: format!("task {addr:#x}"),
+                        detail: e.to_string(),
+                    }),
+                }
+            }
+        }
+        Ok(walk)
+    }
+}

@@ -1,0 +1,19 @@
+//! `pgsync-dump`: the command-line front end. Errors become one line on
+//! stderr and exit status 2; `analyze` exits 0/1/3 by verdict (docs/cli.md).
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    match cli::run(args) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("pgsync-dump: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

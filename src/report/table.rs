@@ -1,0 +1,217 @@
+//! The human report: a verdict line, then one row per (slot, kind) group,
+//! the raw evidence per finding, then anything that could not be read.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+
+use crate::analysis::{Analysis, Finding, FindingKind, Verdict};
+
+use super::{DumpFacts, hex};
+
+/// Tasks shown per row before eliding with a count.
+const TASKS_SHOWN: usize = 6;
+/// Evidence rows shown before eliding (JSON always has all).
+const EVIDENCE_SHOWN: usize = 24;
+
+fn regions(f: &Finding) -> String {
+    f.regions
+        .iter()
+        .map(|r| r.name())
+        .collect::<Vec<_>>()
+        .join("+")
+}
+
+/// One-line verdict, e.g. "missing-sync: kernel PGD slot 470 (vmemmap) present
+/// in init_mm, missing in 4 of 9 page tables".
+pub fn verdict_line(a: &Analysis) -> String {
+    let v = a.verdict();
+    let total = a.compared_tables();
+    let mut groups: BTreeMap<(u16, FindingKind), Vec<&Finding>> = BTreeMap::new();
+    for f in &a.findings {
+        groups.entry((f.slot.0, f.kind)).or_default().push(f);
+    }
+    let parts: Vec<String> = groups
+        .iter()
+        .map(|((slot, kind), fs)| {
+            let what = match kind {
+                FindingKind::Missing => "present in init_mm, missing in",
+                FindingKind::Mismatch => "points to a different table than init_mm's in",
+                FindingKind::Stale => "absent from init_mm, present in",
+            };
+            format!(
+                "kernel PGD slot {slot} ({}) {what} {} of {total} page tables",
+                regions(fs[0]),
+                fs.len()
+            )
+        })
+        .collect();
+    match v {
+        Verdict::Consistent => {
+            format!("consistent: {total} page tables agree with init_mm on every kernel slot")
+        }
+        Verdict::Incomplete => {
+            let unreadable = a
+                .tables
+                .iter()
+                .filter(|t| t.status == crate::analysis::TableStatus::Unreadable)
+                .count();
+            format!(
+                "incomplete: no difference found, but {unreadable} page table(s) and {} other structure(s) could not be read",
+                a.problems.len()
+            )
+        }
+        _ => format!("{}: {}", v.as_str(), parts.join("; ")),
+    }
+}
+
+fn task_list(f: &[&Finding], a: &Analysis) -> String {
+    let mut names: Vec<String> = Vec::new();
+    for t in a
+        .tables
+        .iter()
+        .filter(|t| f.iter().any(|x| x.pgd_pa == t.pgd_pa))
+    {
+        if t.tasks.is_empty() {
+            names.push(format!("(no task: mm {})", t.mm.map_or("?".into(), hex)));
+        }
+        names.extend(t.tasks.iter().map(|r| format!("{} {}", r.pid, r.comm)));
+    }
+    let n = names.len();
+    let mut s = names
+        .into_iter()
+        .take(TASKS_SHOWN)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if n > TASKS_SHOWN {
+        let _ = write!(s, " (+{} more)", n - TASKS_SHOWN);
+    }
+    s
+}
+
+pub fn render(facts: &DumpFacts, a: &Analysis) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", verdict_line(a));
+    let _ = writeln!(
+        out,
+        "dump {} ({}{}), {}, {}-level paging, KASLR offset {}, {} CPU(s); vmlinux {}",
+        facts.path,
+        facts.format,
+        facts
+            .compression
+            .map(|c| format!(", {c}"))
+            .unwrap_or_default(),
+        facts.osrelease.as_deref().unwrap_or("unknown release"),
+        facts.paging_levels,
+        hex(facts.kaslr_offset),
+        facts.cpus,
+        facts.vmlinux
+    );
+    let _ = writeln!(
+        out,
+        "checked {} page tables of {} tasks against init_mm ({} at {}, {} kernel slots present, slots {}..511 compared); sync fix (arch_sync_kernel_mappings) {}",
+        a.compared_tables(),
+        a.tasks.len(),
+        hex(a.reference.pgd_va),
+        hex(a.reference.pgd_pa),
+        a.reference.present_kernel_slots,
+        a.reference.first_slot.0,
+        if facts.has_sync_fix {
+            "present"
+        } else {
+            "absent"
+        }
+    );
+
+    if !a.findings.is_empty() {
+        let mut groups: BTreeMap<(u16, FindingKind), Vec<&Finding>> = BTreeMap::new();
+        for f in &a.findings {
+            groups.entry((f.slot.0, f.kind)).or_default().push(f);
+        }
+        let mut t = Table::new();
+        t.load_style(UTF8_FULL_CONDENSED)
+            .set_content_arrangement(ContentArrangement::Dynamic);
+        t.set_header(vec![
+            "slot",
+            "kind",
+            "regions",
+            "address range",
+            "page tables",
+            "tasks",
+            "init_mm entry",
+        ]);
+        for ((slot, kind), fs) in &groups {
+            let f0 = fs[0];
+            let end = f0
+                .va_start
+                .wrapping_add((1u64 << (if facts.paging_levels == 5 { 48 } else { 39 })) - 1);
+            t.add_row(vec![
+                slot.to_string(),
+                kind.as_str().to_string(),
+                regions(f0),
+                format!("{}-{}", hex(f0.va_start), hex(end)),
+                format!("{} of {}", fs.len(), a.compared_tables()),
+                task_list(fs, a),
+                hex(f0.expected.0),
+            ]);
+        }
+        let _ = writeln!(out, "\n{t}");
+
+        let mut e = Table::new();
+        e.load_style(UTF8_FULL_CONDENSED)
+            .set_content_arrangement(ContentArrangement::Dynamic);
+        e.set_header(vec![
+            "slot",
+            "pgd (va)",
+            "pgd (pa)",
+            "entry at (pa)",
+            "entry",
+            "init_mm entry at (pa)",
+            "init_mm entry",
+        ]);
+        for f in a.findings.iter().take(EVIDENCE_SHOWN) {
+            e.add_row(vec![
+                f.slot.0.to_string(),
+                hex(f.pgd_va),
+                hex(f.pgd_pa),
+                hex(f.actual_pa),
+                hex(f.actual.0),
+                hex(f.expected_pa),
+                hex(f.expected.0),
+            ]);
+        }
+        let _ = writeln!(out, "evidence (raw entries as read from the dump):\n{e}");
+        if a.findings.len() > EVIDENCE_SHOWN {
+            let _ = writeln!(
+                out,
+                "... {} more findings; --format json lists all",
+                a.findings.len() - EVIDENCE_SHOWN
+            );
+        }
+    }
+    let unreadable: Vec<_> = a
+        .tables
+        .iter()
+        .filter(|t| t.status == crate::analysis::TableStatus::Unreadable)
+        .collect();
+    if !unreadable.is_empty() || !a.problems.is_empty() {
+        let _ = writeln!(out, "\ncould not read:");
+        for t in unreadable {
+            let _ = writeln!(
+                out,
+                "  page table {} (mm {}): {}",
+                hex(t.pgd_va),
+                t.mm.map_or("?".into(), hex),
+                t.reason.as_deref().unwrap_or("unreadable")
+            );
+        }
+        for p in &a.problems {
+            let _ = writeln!(out, "  {}: {}", p.what, p.detail);
+        }
+    }
+    for w in &facts.warnings {
+        let _ = writeln!(out, "warning: {w}");
+    }
+    out
+}

@@ -1,0 +1,99 @@
+//! Shared helpers for the integration tests: run the binary, compare JSON.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_pgsync-dump")
+}
+
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// Every committed fixture directory (one holding `expected.json`).
+pub fn fixture_dirs() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(fixtures_dir())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.join("expected.json").is_file())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn run(args: &[&str]) -> Run {
+    let out = Command::new(bin())
+        .args(args)
+        .output()
+        .expect("run pgsync-dump");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// `analyze --format json` on a fixture directory.
+pub fn analyze_json(dir: &Path, extra: &[&str]) -> (i32, Value, String) {
+    let vmcore = dir.join("vmcore");
+    let vmlinux = dir.join("vmlinux");
+    let mut args = vec![
+        "analyze",
+        "--format",
+        "json",
+        vmcore.to_str().unwrap(),
+        "--vmlinux",
+        vmlinux.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let r = run(&args);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{}: not JSON ({e}); stderr: {}\nstdout: {}",
+            dir.display(),
+            r.stderr,
+            r.stdout
+        )
+    });
+    (r.code, v, r.stderr)
+}
+
+/// Asserts that every field of `expected` is in `actual` with the same
+/// value; arrays must have the same length, compared element by element.
+pub fn assert_subset(path: &str, expected: &Value, actual: &Value) {
+    match (expected, actual) {
+        (Value::Object(e), Value::Object(a)) => {
+            for (k, ev) in e {
+                let av = a
+                    .get(k)
+                    .unwrap_or_else(|| panic!("{path}.{k}: missing in the report"));
+                assert_subset(&format!("{path}.{k}"), ev, av);
+            }
+        }
+        (Value::Array(e), Value::Array(a)) => {
+            assert_eq!(
+                e.len(),
+                a.len(),
+                "{path}: expected {} elements, got {}\nexpected: {expected:#}\nactual: {actual:#}",
+                e.len(),
+                a.len()
+            );
+            for (i, (ev, av)) in e.iter().zip(a).enumerate() {
+                assert_subset(&format!("{path}[{i}]"), ev, av);
+            }
+        }
+        _ => assert_eq!(expected, actual, "{path}"),
+    }
+}
