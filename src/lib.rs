@@ -13,5 +13,6 @@ pub mod arch;
 pub mod debuginfo;
 pub mod dump;
 pub mod kernel;
+pub mod model;
 pub mod report;
 pub mod synth;

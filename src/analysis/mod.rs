@@ -6,6 +6,7 @@
 
 pub mod collect;
 pub mod compare;
+pub mod oops;
 
 use std::collections::BTreeSet;
 
