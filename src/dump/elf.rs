@@ -131,7 +131,7 @@ impl ElfCore {
                 _ => {}
             }
         }
-        segments.sort_by_key(|s| s.paddr);
+        let segments = without_overlaps(segments);
         let core = ElfCore { file, segments };
         let path = core.file.path().to_path_buf();
         Ok(CrashDump::new(
@@ -145,14 +145,33 @@ impl ElfCore {
 
     fn segment_for(&self, paddr: u64) -> Option<&LoadSegment> {
         let idx = self.segments.partition_point(|s| s.paddr <= paddr);
-        // The last segment starting at or below paddr; an earlier, longer
-        // segment could still cover it when segments overlap.
-        self.segments[..idx]
-            .iter()
-            .rev()
-            .take(4)
-            .find(|s| paddr - s.paddr < s.memsz)
+        let seg = self.segments.get(idx.checked_sub(1)?)?;
+        (paddr - seg.paddr < seg.memsz).then_some(seg)
     }
+}
+
+/// Sorts segments by physical address and trims overlaps (the earlier
+/// segment wins), so that one binary search finds the only candidate.
+fn without_overlaps(mut segments: Vec<LoadSegment>) -> Vec<LoadSegment> {
+    segments.sort_by_key(|s| s.paddr);
+    let mut out: Vec<LoadSegment> = Vec::with_capacity(segments.len());
+    for mut s in segments {
+        if let Some(prev) = out.last() {
+            let prev_end = prev.paddr + prev.memsz;
+            if s.paddr < prev_end {
+                let cut = prev_end - s.paddr;
+                if cut >= s.memsz {
+                    continue;
+                }
+                s.paddr += cut;
+                s.memsz -= cut;
+                s.offset = s.offset.saturating_add(cut);
+                s.filesz = s.filesz.saturating_sub(cut);
+            }
+        }
+        out.push(s);
+    }
+    out
 }
 
 fn read_notes(file: &DumpFile, ph: &ProgramHeader, notes: &mut DumpNotes) {

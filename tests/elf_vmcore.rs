@@ -1,0 +1,232 @@
+//! The ELF vmcore reader on hand-assembled files (independent of the
+//! fixture builder): segment lookup, reads across segments, zero tails,
+//! gaps, truncation, overlaps and notes.
+
+use pgsync_dump::dump::{self, DumpFormat, ReadError};
+
+struct Load {
+    paddr: u64,
+    data: Vec<u8>,
+    memsz: u64,
+}
+
+/// Assembles an ELF64 x86-64 ET_CORE: header, program headers at `phoff`,
+/// one PT_NOTE, then the PT_LOAD data.
+fn core(phoff: u64, notes: &[u8], loads: &[Load]) -> Vec<u8> {
+    let phnum = 1 + loads.len() as u64;
+    let mut f = vec![0u8; phoff as usize];
+    f[..4].copy_from_slice(b"\x7fELF");
+    f[4] = 2; // ELFCLASS64
+    f[5] = 1; // little-endian
+    f[6] = 1;
+    f[16..18].copy_from_slice(&4u16.to_le_bytes()); // ET_CORE
+    f[18..20].copy_from_slice(&62u16.to_le_bytes()); // EM_X86_64
+    f[20..24].copy_from_slice(&1u32.to_le_bytes());
+    f[32..40].copy_from_slice(&phoff.to_le_bytes());
+    f[52..54].copy_from_slice(&64u16.to_le_bytes());
+    f[54..56].copy_from_slice(&56u16.to_le_bytes());
+    f[56..58].copy_from_slice(&(phnum as u16).to_le_bytes());
+    let data_start = phoff + phnum * 56;
+    let mut body = notes.to_vec();
+    let mut phdrs = Vec::new();
+    let ph = |t: u32, off: u64, paddr: u64, filesz: u64, memsz: u64| {
+        let mut p = vec![0u8; 56];
+        p[0..4].copy_from_slice(&t.to_le_bytes());
+        p[8..16].copy_from_slice(&off.to_le_bytes());
+        p[24..32].copy_from_slice(&paddr.to_le_bytes());
+        p[32..40].copy_from_slice(&filesz.to_le_bytes());
+        p[40..48].copy_from_slice(&memsz.to_le_bytes());
+        p
+    };
+    phdrs.extend(ph(4, data_start, 0, notes.len() as u64, 0));
+    for l in loads {
+        let off = data_start + body.len() as u64;
+        phdrs.extend(ph(1, off, l.paddr, l.data.len() as u64, l.memsz));
+        body.extend(&l.data);
+    }
+    f.extend(phdrs);
+    f.extend(body);
+    f
+}
+
+fn note(name: &str, ty: u32, desc: &[u8]) -> Vec<u8> {
+    let mut n = Vec::new();
+    n.extend(((name.len() + 1) as u32).to_le_bytes());
+    n.extend((desc.len() as u32).to_le_bytes());
+    n.extend(ty.to_le_bytes());
+    n.extend(name.as_bytes());
+    n.push(0);
+    while n.len() % 4 != 0 {
+        n.push(0);
+    }
+    n.extend(desc);
+    while n.len() % 4 != 0 {
+        n.push(0);
+    }
+    n
+}
+
+fn write(tag: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let p = std::env::temp_dir().join(format!("pgsync-elf-{tag}-{}", std::process::id()));
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+fn pattern(seed: u8, n: usize) -> Vec<u8> {
+    (0..n)
+        .map(|i| (i as u8).wrapping_mul(7).wrapping_add(seed))
+        .collect()
+}
+
+#[test]
+fn reads_across_segments_tails_and_gaps() {
+    let mut prstatus = vec![0u8; 336];
+    prstatus[32..36].copy_from_slice(&1234u32.to_le_bytes());
+    let mut notes = note(
+        "VMCOREINFO",
+        0,
+        b"OSRELEASE=6.1.0-test\nPAGESIZE=4096\nSYMBOL(init_top_pgt)=ffffffff82a0a000\n",
+    );
+    notes.extend(note("CORE", 1, &prstatus));
+    let a = pattern(1, 0x2000);
+    let b = pattern(2, 0x1000);
+    // QEMU puts the program headers at 192, not right after the header.
+    let f = core(
+        192,
+        &notes,
+        &[
+            Load {
+                paddr: 0x10000,
+                data: a.clone(),
+                memsz: 0x2000,
+            },
+            // Adjacent segment with a zero tail: filesz 0x1000, memsz 0x3000.
+            Load {
+                paddr: 0x12000,
+                data: b.clone(),
+                memsz: 0x3000,
+            },
+            Load {
+                paddr: 0x40000,
+                data: pattern(3, 0x1000),
+                memsz: 0x1000,
+            },
+        ],
+    );
+    let d = dump::open(&[write("ok", &f)]).unwrap();
+    assert_eq!(d.format, DumpFormat::Elf);
+    let info = d.vmcoreinfo.as_ref().unwrap();
+    assert_eq!(info.osrelease.as_deref(), Some("6.1.0-test"));
+    assert_eq!(info.symbol("init_top_pgt"), Some(0xffffffff82a0a000));
+    assert_eq!(d.cpus.len(), 1);
+    assert_eq!(d.cpus[0].prstatus_pid, Some(1234));
+    let m = d.memory();
+    // Across the boundary of two segments.
+    let mut buf = vec![0u8; 0x20];
+    m.read(0x11ff0, &mut buf).unwrap();
+    assert_eq!(&buf[..0x10], &a[0x1ff0..]);
+    assert_eq!(&buf[0x10..], &b[..0x10]);
+    // Into the zero tail.
+    let mut buf = vec![0xffu8; 0x20];
+    m.read(0x12ff0, &mut buf).unwrap();
+    assert_eq!(&buf[..0x10], &b[0xff0..]);
+    assert!(buf[0x10..].iter().all(|&x| x == 0));
+    // A gap is "not in dump", never zeros, and names the first missing address.
+    let mut buf = [0u8; 16];
+    assert_eq!(
+        m.read(0x20000, &mut buf),
+        Err(ReadError::NotInDump { paddr: 0x20000 })
+    );
+    assert_eq!(
+        m.read(0x14ff8, &mut buf),
+        Err(ReadError::NotInDump { paddr: 0x15000 })
+    );
+    assert_eq!(m.ranges().len(), 3);
+}
+
+#[test]
+fn truncated_segment_reads_as_truncated_not_zero() {
+    let f = core(
+        64,
+        &[],
+        &[Load {
+            paddr: 0x1000,
+            data: pattern(5, 0x2000),
+            memsz: 0x2000,
+        }],
+    );
+    let cut = f.len() - 0x1000;
+    let p = write("trunc", &f[..cut]);
+    let d = dump::open(&[p]).unwrap();
+    assert!(
+        d.warnings.iter().any(|w| w.contains("truncated")),
+        "{:?}",
+        d.warnings
+    );
+    let mut buf = [0u8; 8];
+    d.memory().read(0x1000, &mut buf).unwrap();
+    match d.memory().read(0x2000, &mut buf) {
+        Err(ReadError::Truncated { paddr: 0x2000, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn overlapping_segments_earlier_wins() {
+    let f = core(
+        64,
+        &[],
+        &[
+            Load {
+                paddr: 0x1000,
+                data: vec![0xaa; 0x2000],
+                memsz: 0x2000,
+            },
+            Load {
+                paddr: 0x2000,
+                data: vec![0xbb; 0x2000],
+                memsz: 0x2000,
+            },
+        ],
+    );
+    let d = dump::open(&[write("overlap", &f)]).unwrap();
+    let mut buf = [0u8; 2];
+    d.memory().read(0x2fff, &mut buf).unwrap();
+    assert_eq!(buf, [0xaa, 0xbb]);
+}
+
+#[test]
+fn malformed_headers_are_errors_with_offsets() {
+    let f = core(
+        64,
+        &[],
+        &[Load {
+            paddr: 0,
+            data: vec![1; 16],
+            memsz: 16,
+        }],
+    );
+    let mut bad = f.clone();
+    bad[56..58].copy_from_slice(&60000u16.to_le_bytes()); // e_phnum past EOF
+    let e = dump::open(&[write("phnum", &bad)])
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("past the end of the file") && e.contains("offset 0x40"),
+        "{e}"
+    );
+    let mut bad = f.clone();
+    bad[4] = 1; // ELFCLASS32
+    let e = dump::open(&[write("class", &bad)])
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("64-bit"), "{e}");
+    // A note whose size runs past its segment: a warning, not a failure.
+    let mut n = note("VMCOREINFO", 0, b"OSRELEASE=x\n");
+    n[4..8].copy_from_slice(&0x7fff_ffffu32.to_le_bytes());
+    let d = dump::open(&[write("note", &core(64, &n, &[]))]).unwrap();
+    assert!(d.vmcoreinfo.is_none());
+    assert!(!d.warnings.is_empty());
+}
