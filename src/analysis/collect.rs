@@ -29,6 +29,7 @@ impl Source {
 }
 
 /// Everything gathered before comparing.
+#[derive(Debug, Clone)]
 pub struct Collected {
     pub tables: Vec<CheckedTable>,
     pub tasks: Vec<Task>,

@@ -4,6 +4,7 @@
 //! per-mm LDT remap) differ by design. Accessed/Dirty are hardware-written.
 
 use crate::arch::x86_64::{PageTable, PgdIndex, TopLevelEntry};
+use crate::dump::PhysicalMemory;
 use crate::kernel::Kernel;
 
 use super::collect::Collected;
@@ -30,8 +31,14 @@ pub fn classify(
     }
 }
 
+/// Compares the collected tables as they are in the dump.
 pub fn compare(k: &Kernel<'_>, collected: Collected) -> Result<Analysis, AnalysisError> {
-    let mem = k.memory();
+    compare_in(k, k.memory(), collected)
+}
+
+/// Compares the collected tables as they are in `mem`: the dump itself, or
+/// an overlay of it on which the populate_kernel model has run (replay).
+pub fn compare_in(k: &Kernel<'_>, mem: &dyn PhysicalMemory, collected: Collected) -> Result<Analysis, AnalysisError> {
     let ref_pa = k.xlate.root_pa;
     let reference = PageTable::read(mem, ref_pa).map_err(|e| AnalysisError::Reference {
         pa: ref_pa,

@@ -6,6 +6,8 @@
 
 pub mod collect;
 pub mod compare;
+pub mod crash;
+pub mod replay;
 pub mod oops;
 
 use std::collections::BTreeSet;
