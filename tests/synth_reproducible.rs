@@ -21,7 +21,10 @@ fn committed_fixtures_match_the_builder() {
         for (name, fresh) in files {
             let path = dir.join(name);
             let committed = std::fs::read(&path).unwrap_or_else(|e| {
-                panic!("{}: {e} (run `cargo run --bin gen-fixtures -- fixtures`)", path.display())
+                panic!(
+                    "{}: {e} (run `cargo run --bin gen-fixtures -- fixtures`)",
+                    path.display()
+                )
             });
             assert!(
                 committed == fresh,
@@ -45,6 +48,10 @@ fn building_twice_gives_the_same_bytes() {
     for plan in scenarios() {
         let a = build(&plan).expect("build");
         let b = build(&plan).expect("build");
-        assert!(a.vmcore == b.vmcore && a.vmlinux == b.vmlinux && a.expected == b.expected, "{}", plan.name);
+        assert!(
+            a.vmcore == b.vmcore && a.vmlinux == b.vmlinux && a.expected == b.expected,
+            "{}",
+            plan.name
+        );
     }
 }

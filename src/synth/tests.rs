@@ -270,7 +270,8 @@ fn read_back(plan: &Plan) {
         let pgd_va = plan.page_offset_base + pfn * 4096;
         assert_eq!(r.u64(mm + off("mm_struct", "pgd")), pgd_va);
         seen.insert(mm);
-        assert_eq!(r.u64(node + 8) != 0, true);
+        // next->prev comes back here.
+        assert_eq!(r.u64(r.u64(node) + 8), node);
         node = r.u64(node);
         assert!(seen.len() <= plan.mms.len(), "pgd_list loops");
     }
