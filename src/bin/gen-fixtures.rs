@@ -1,0 +1,39 @@
+//! Regenerates the committed fixtures: `cargo run --bin gen-fixtures -- fixtures [NAME...]`.
+//! Output is byte-identical for the same code (tests/synth_reproducible.rs).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let Some(root) = args.next() else {
+        eprintln!("usage: gen-fixtures DIR [SCENARIO...]");
+        return ExitCode::from(2);
+    };
+    let only: Vec<String> = args.collect();
+    let root = PathBuf::from(root);
+    for plan in pgsync_dump::synth::scenarios() {
+        if !only.is_empty() && !only.contains(&plan.name) {
+            continue;
+        }
+        let dir = root.join(&plan.name);
+        match pgsync_dump::synth::write_fixture(&plan, &dir) {
+            Ok(b) => {
+                let summary = &b.expected["summary"];
+                println!(
+                    "{}: vmcore {} bytes, vmlinux {} bytes, verdict {}, findings {}",
+                    dir.display(),
+                    b.vmcore.len(),
+                    b.vmlinux.len(),
+                    summary["verdict"],
+                    summary["findings"]
+                );
+            }
+            Err(e) => {
+                eprintln!("{}: {e}", plan.name);
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,824 @@
+//! Randomized struct layouts. One description per struct feeds both the
+//! DWARF writer ([`super::dwarf`]) and the byte writer ([`super::kernel`]),
+//! so the two cannot disagree. Layouts differ from a real kernel's and
+//! between fixtures: member order, padding, holes, anonymous structs and
+//! unions wrapping members, total sizes.
+
+use super::SynthError;
+use super::plan::{PgdOwner, Plan, ThreadLink};
+use super::rng::Rng;
+
+/// C base types, named as gcc names them in DWARF.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Base {
+    ULong,
+    Long,
+    UInt,
+    Int,
+    UShort,
+    UChar,
+    Char,
+    Bool,
+    ULongLong,
+}
+
+impl Base {
+    pub fn name(self) -> &'static str {
+        match self {
+            Base::ULong => "long unsigned int",
+            Base::Long => "long int",
+            Base::UInt => "unsigned int",
+            Base::Int => "int",
+            Base::UShort => "short unsigned int",
+            Base::UChar => "unsigned char",
+            Base::Char => "char",
+            Base::Bool => "_Bool",
+            Base::ULongLong => "long long unsigned int",
+        }
+    }
+    pub fn size(self) -> u64 {
+        match self {
+            Base::ULong | Base::Long | Base::ULongLong => 8,
+            Base::UInt | Base::Int => 4,
+            Base::UShort => 2,
+            Base::UChar | Base::Char | Base::Bool => 1,
+        }
+    }
+    pub fn signed(self) -> bool {
+        matches!(self, Base::Long | Base::Int | Base::Char)
+    }
+    pub fn all() -> [Base; 9] {
+        use Base::*;
+        [ULong, Long, UInt, Int, UShort, UChar, Char, Bool, ULongLong]
+    }
+}
+
+/// A C type as used by a member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ty {
+    Base(Base),
+    /// A typedef from [`Layouts::typedefs`].
+    Typedef(&'static str),
+    /// A named struct (defined in [`Layouts::structs`] or declared only).
+    Struct(&'static str),
+    Ptr(Box<Ty>),
+    VoidPtr,
+    Array(Box<Ty>, u64),
+    /// An anonymous struct or union, defined inline.
+    Anon(Box<StructDef>),
+}
+
+impl Ty {
+    fn ptr(t: Ty) -> Ty {
+        Ty::Ptr(Box::new(t))
+    }
+    fn arr(t: Ty, n: u64) -> Ty {
+        Ty::Array(Box::new(t), n)
+    }
+    /// A stable key for caching DWARF type entries.
+    pub fn key(&self) -> String {
+        match self {
+            Ty::Base(b) => b.name().to_string(),
+            Ty::Typedef(n) => format!("typedef {n}"),
+            Ty::Struct(n) => format!("struct {n}"),
+            Ty::Ptr(t) => format!("{}*", t.key()),
+            Ty::VoidPtr => "void*".into(),
+            Ty::Array(t, n) => format!("{}[{n}]", t.key()),
+            Ty::Anon(_) => String::new(),
+        }
+    }
+}
+
+/// One member at an explicit offset. `name` None: an anonymous struct/union.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub name: Option<String>,
+    pub offset: u64,
+    pub ty: Ty,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StructDef {
+    /// None for anonymous structs/unions.
+    pub name: Option<&'static str>,
+    pub is_union: bool,
+    pub size: u64,
+    pub members: Vec<Member>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Typedef {
+    pub name: &'static str,
+    pub ty: Ty,
+}
+
+/// Every type the synthetic vmlinux describes.
+#[derive(Debug, Clone)]
+pub struct Layouts {
+    pub typedefs: Vec<Typedef>,
+    /// Complete definitions, in emission order.
+    pub structs: Vec<StructDef>,
+    /// Structs only ever used through pointers (DW_AT_declaration).
+    pub declared: Vec<&'static str>,
+}
+
+fn size_align(
+    ty: &Ty,
+    typedefs: &[Typedef],
+    structs: &[StructDef],
+) -> Result<(u64, u64), SynthError> {
+    Ok(match ty {
+        Ty::Base(b) => (b.size(), b.size()),
+        Ty::Ptr(_) | Ty::VoidPtr => (8, 8),
+        Ty::Typedef(n) => {
+            let t = typedefs
+                .iter()
+                .find(|t| t.name == *n)
+                .ok_or_else(|| SynthError::Layout(format!("unknown typedef {n}")))?;
+            size_align(&t.ty, typedefs, structs)?
+        }
+        Ty::Struct(n) => {
+            let s = structs.iter().find(|s| s.name == Some(*n)).ok_or_else(|| {
+                SynthError::Layout(format!("struct {n} used by value before its definition"))
+            })?;
+            (s.size, 8)
+        }
+        Ty::Array(t, n) => {
+            let (s, a) = size_align(t, typedefs, structs)?;
+            (s * n, a)
+        }
+        Ty::Anon(d) => {
+            let mut a = 1;
+            for m in &d.members {
+                a = a.max(size_align(&m.ty, typedefs, structs)?.1);
+            }
+            (d.size, a)
+        }
+    })
+}
+
+fn align_up(v: u64, a: u64) -> u64 {
+    v.div_ceil(a) * a
+}
+
+impl Layouts {
+    pub fn get(&self, name: &str) -> Result<&StructDef, SynthError> {
+        self.structs
+            .iter()
+            .find(|s| s.name == Some(name))
+            .ok_or_else(|| SynthError::Layout(format!("no struct {name}")))
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.structs.iter().any(|s| s.name == Some(name))
+    }
+
+    pub fn size(&self, name: &str) -> Result<u64, SynthError> {
+        Ok(self.get(name)?.size)
+    }
+
+    /// Offset of a member, looking through anonymous structs and unions as
+    /// C does (`s.member` reaches members of anonymous members).
+    pub fn off(&self, st: &str, member: &str) -> Result<u64, SynthError> {
+        fn find(d: &StructDef, member: &str) -> Option<u64> {
+            for m in &d.members {
+                match (&m.name, &m.ty) {
+                    (Some(n), _) if n == member => return Some(m.offset),
+                    (None, Ty::Anon(inner)) => {
+                        if let Some(o) = find(inner, member) {
+                            return Some(m.offset + o);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            None
+        }
+        find(self.get(st)?, member)
+            .ok_or_else(|| SynthError::Layout(format!("struct {st} has no member {member}")))
+    }
+
+    pub fn has_member(&self, st: &str, member: &str) -> bool {
+        self.off(st, member).is_ok()
+    }
+
+    fn size_align(&self, ty: &Ty) -> Result<(u64, u64), SynthError> {
+        size_align(ty, &self.typedefs, &self.structs)
+    }
+
+    /// Lays out `fields` in order with natural alignment, sometimes leaving
+    /// holes, and returns the members and the end offset.
+    fn lay(
+        &self,
+        r: &mut Rng,
+        fields: Vec<(Option<String>, Ty)>,
+        holes: bool,
+    ) -> Result<(Vec<Member>, u64, u64), SynthError> {
+        let mut off = 0u64;
+        let mut max_align = 1u64;
+        let mut members = Vec::new();
+        for (name, ty) in fields {
+            let (size, align) = self.size_align(&ty)?;
+            max_align = max_align.max(align);
+            off = align_up(off, align);
+            if holes && r.chance(1, 6) {
+                off += 8 * r.range(1, 4);
+                off = align_up(off, align);
+            }
+            members.push(Member {
+                name,
+                offset: off,
+                ty,
+            });
+            off += size;
+        }
+        Ok((members, off, max_align))
+    }
+
+    fn make_struct(
+        &self,
+        r: &mut Rng,
+        name: Option<&'static str>,
+        fields: Vec<(Option<String>, Ty)>,
+        holes: bool,
+        tail: u64,
+    ) -> Result<StructDef, SynthError> {
+        let (members, end, align) = self.lay(r, fields, holes)?;
+        let size = align_up(end, align.max(if name.is_some() { 8 } else { 1 })) + tail;
+        Ok(StructDef {
+            name,
+            is_union: false,
+            size,
+            members,
+        })
+    }
+
+    fn make_union(
+        &self,
+        name: Option<&'static str>,
+        fields: Vec<(Option<String>, Ty)>,
+    ) -> Result<StructDef, SynthError> {
+        let mut size = 0;
+        let mut align = 1;
+        let mut members = Vec::new();
+        for (n, ty) in fields {
+            let (s, a) = self.size_align(&ty)?;
+            size = size.max(s);
+            align = align.max(a);
+            members.push(Member {
+                name: n,
+                offset: 0,
+                ty,
+            });
+        }
+        Ok(StructDef {
+            name,
+            is_union: true,
+            size: align_up(size, align),
+            members,
+        })
+    }
+}
+
+fn named(fields: &[(&str, Ty)]) -> Vec<(Option<String>, Ty)> {
+    fields
+        .iter()
+        .map(|(n, t)| (Some((*n).to_string()), t.clone()))
+        .collect()
+}
+
+/// Picks `k` fillers from a pool, keeping names unique.
+fn fillers(r: &mut Rng, pool: &[(&str, Ty)], lo: u64, hi: u64) -> Vec<(Option<String>, Ty)> {
+    let mut idx: Vec<usize> = (0..pool.len()).collect();
+    r.shuffle(&mut idx);
+    let k = r.range(lo, hi.min(pool.len() as u64 + 1)) as usize;
+    idx.into_iter()
+        .take(k)
+        .map(|i| (Some(pool[i].0.to_string()), pool[i].1.clone()))
+        .collect()
+}
+
+/// Wraps a random contiguous run of `fields` that contains the field named
+/// `must` in an anonymous struct (sometimes nested in an anonymous union
+/// with a sibling), as real kernels do.
+fn wrap_anon(
+    l: &Layouts,
+    r: &mut Rng,
+    mut fields: Vec<(Option<String>, Ty)>,
+    must: &str,
+) -> Result<Vec<(Option<String>, Ty)>, SynthError> {
+    let Some(pos) = fields.iter().position(|(n, _)| n.as_deref() == Some(must)) else {
+        return Ok(fields);
+    };
+    let start = pos.saturating_sub(r.range(0, 4) as usize);
+    let end = (pos + 1 + r.range(0, 4) as usize).min(fields.len());
+    let inner: Vec<_> = fields.drain(start..end).collect();
+    let st = l.make_struct(r, None, inner, false, 0)?;
+    let wrapped = if r.chance(1, 3) {
+        // union { struct { ...must... }; unsigned long __alt[k]; }
+        let words = st.size.div_ceil(8).max(1);
+        let u = l.make_union(
+            None,
+            vec![
+                (None, Ty::Anon(Box::new(st))),
+                (
+                    Some(format!("__{must}_alt")),
+                    Ty::arr(Ty::Base(Base::ULong), words),
+                ),
+            ],
+        )?;
+        Ty::Anon(Box::new(u))
+    } else {
+        Ty::Anon(Box::new(st))
+    };
+    fields.insert(start, (None, wrapped));
+    Ok(fields)
+}
+
+/// Builds every layout for a plan from `plan.layout_seed`.
+pub fn generate(plan: &Plan) -> Result<Layouts, SynthError> {
+    use Base::*;
+    let mut r = Rng::new(plan.layout_seed ^ 0x1a70_0075);
+    let ul = Ty::Base(ULong);
+    let int = Ty::Base(Int);
+    let uint = Ty::Base(UInt);
+    let task_p = Ty::ptr(Ty::Struct("task_struct"));
+    let mm_p = Ty::ptr(Ty::Struct("mm_struct"));
+    let lh = Ty::Struct("list_head");
+
+    let mut l = Layouts {
+        typedefs: vec![],
+        structs: vec![],
+        declared: vec!["address_space", "file", "cred"],
+    };
+    // Typedefs (pgd_t is a struct wrapping pgdval_t, as on x86).
+    let pgd_t = StructDef {
+        name: None,
+        is_union: false,
+        size: 8,
+        members: vec![Member {
+            name: Some("pgd".into()),
+            offset: 0,
+            ty: Ty::Typedef("pgdval_t"),
+        }],
+    };
+    let atomic_t = StructDef {
+        name: None,
+        is_union: false,
+        size: 4,
+        members: vec![Member {
+            name: Some("counter".into()),
+            offset: 0,
+            ty: int.clone(),
+        }],
+    };
+    l.typedefs = vec![
+        Typedef {
+            name: "pid_t",
+            ty: Ty::Typedef("__kernel_pid_t"),
+        },
+        Typedef {
+            name: "__kernel_pid_t",
+            ty: int.clone(),
+        },
+        Typedef {
+            name: "pgdval_t",
+            ty: ul.clone(),
+        },
+        Typedef {
+            name: "pgd_t",
+            ty: Ty::Anon(Box::new(pgd_t)),
+        },
+        Typedef {
+            name: "pgoff_t",
+            ty: ul.clone(),
+        },
+        Typedef {
+            name: "atomic_t",
+            ty: Ty::Anon(Box::new(atomic_t)),
+        },
+        Typedef {
+            name: "pgtable_t",
+            ty: Ty::ptr(Ty::Struct("page")),
+        },
+        Typedef {
+            name: "u16",
+            ty: Ty::Base(UShort),
+        },
+        Typedef {
+            name: "u64",
+            ty: Ty::Base(ULongLong),
+        },
+        Typedef {
+            name: "bool",
+            ty: Ty::Base(Bool),
+        },
+    ];
+
+    // struct list_head: fixed, as everywhere.
+    l.structs.push(StructDef {
+        name: Some("list_head"),
+        is_union: false,
+        size: 16,
+        members: vec![
+            Member {
+                name: Some("next".into()),
+                offset: 0,
+                ty: Ty::ptr(lh.clone()),
+            },
+            Member {
+                name: Some("prev".into()),
+                offset: 8,
+                ty: Ty::ptr(lh.clone()),
+            },
+        ],
+    });
+
+    // struct page (+ ptdesc).
+    let page_ty = gen_page(&l, &mut r, plan.pgd_owner, &mm_p)?;
+    let ptdesc = if plan.pgd_owner == PgdOwner::Ptdesc {
+        l.structs.push(page_ty.clone());
+        let pd = gen_ptdesc(&l, &mut r, &mm_p)?;
+        l.structs.pop();
+        Some(pd)
+    } else {
+        None
+    };
+    l.structs.push(page_ty);
+    if let Some(pd) = ptdesc {
+        l.structs.push(pd);
+    }
+
+    // struct mm_struct.
+    {
+        let mut f = named(&[
+            ("pgd", Ty::ptr(Ty::Typedef("pgd_t"))),
+            ("mm_users", Ty::Typedef("atomic_t")),
+            ("mm_count", Ty::Typedef("atomic_t")),
+            ("map_count", int.clone()),
+            ("total_vm", ul.clone()),
+        ]);
+        let pool = [
+            ("mmap_base", ul.clone()),
+            ("task_size", ul.clone()),
+            ("pgtables_bytes", ul.clone()),
+            ("hiwater_rss", ul.clone()),
+            ("locked_vm", ul.clone()),
+            ("data_vm", ul.clone()),
+            ("exec_vm", ul.clone()),
+            ("stack_vm", ul.clone()),
+            ("start_code", ul.clone()),
+            ("end_code", ul.clone()),
+            ("start_brk", ul.clone()),
+            ("brk", ul.clone()),
+            ("start_stack", ul.clone()),
+            ("saved_auxv", Ty::arr(ul.clone(), r.range(20, 50))),
+            ("flags", ul.clone()),
+            ("context", Ty::arr(ul.clone(), r.range(4, 12))),
+            ("mmlist", lh.clone()),
+            ("owner", task_p.clone()),
+            ("def_flags", ul.clone()),
+            ("mm_mt", Ty::arr(ul.clone(), r.range(2, 8))),
+            ("exe_file", Ty::ptr(Ty::Struct("file"))),
+        ];
+        f.extend(fillers(&mut r, &pool, 4, 18));
+        r.shuffle(&mut f);
+        if plan.mm_pgd_in_anon_struct {
+            // Like real kernels: nearly everything in one anonymous struct,
+            // then cpu_bitmap.
+            let st = l.make_struct(&mut r, None, f, true, 0)?;
+            f = vec![
+                (None, Ty::Anon(Box::new(st))),
+                (Some("cpu_bitmap".into()), Ty::arr(ul.clone(), 1)),
+            ];
+        }
+        let tail = 8 * r.range(0, 6);
+        let mm = l.make_struct(
+            &mut r,
+            Some("mm_struct"),
+            f,
+            !plan.mm_pgd_in_anon_struct,
+            tail,
+        )?;
+        l.structs.push(mm);
+    }
+
+    // struct signal_struct.
+    {
+        let mut f = named(&[("nr_threads", int.clone())]);
+        if plan.thread_link != ThreadLink::ThreadGroup {
+            f.push((Some("thread_head".into()), lh.clone()));
+        }
+        let pool = [
+            ("sigcnt", Ty::Typedef("atomic_t")),
+            ("live", Ty::Typedef("atomic_t")),
+            ("quick_threads", int.clone()),
+            ("wait_chldexit", Ty::arr(ul.clone(), 3)),
+            ("curr_target", task_p.clone()),
+            ("shared_pending", Ty::arr(ul.clone(), 3)),
+            ("group_exit_code", int.clone()),
+            ("notify_count", int.clone()),
+            ("group_stop_count", uint.clone()),
+            ("flags", uint.clone()),
+            ("leader", int.clone()),
+            ("utime", Ty::Typedef("u64")),
+            ("stime", Ty::Typedef("u64")),
+            ("rlim", Ty::arr(ul.clone(), 2 * r.range(8, 17))),
+        ];
+        f.extend(fillers(&mut r, &pool, 3, 14));
+        r.shuffle(&mut f);
+        let tail = 8 * r.range(0, 10);
+        let s = l.make_struct(&mut r, Some("signal_struct"), f, true, tail)?;
+        l.structs.push(s);
+    }
+
+    // struct task_struct.
+    {
+        let mut f = named(&[
+            ("tasks", lh.clone()),
+            ("pid", Ty::Typedef("pid_t")),
+            ("tgid", Ty::Typedef("pid_t")),
+            ("comm", Ty::arr(Ty::Base(Char), 16)),
+            ("mm", mm_p.clone()),
+            ("active_mm", mm_p.clone()),
+            ("flags", uint.clone()),
+            ("signal", Ty::ptr(Ty::Struct("signal_struct"))),
+            ("group_leader", task_p.clone()),
+        ]);
+        if plan.thread_link != ThreadLink::ThreadGroup {
+            f.push((Some("thread_node".into()), lh.clone()));
+        }
+        if plan.thread_link != ThreadLink::SignalThreadHead {
+            f.push((Some("thread_group".into()), lh.clone()));
+        }
+        let pool = [
+            ("__state", uint.clone()),
+            ("stack", Ty::VoidPtr),
+            ("usage", Ty::Typedef("atomic_t")),
+            ("ptrace", uint.clone()),
+            ("on_cpu", int.clone()),
+            ("prio", int.clone()),
+            ("static_prio", int.clone()),
+            ("normal_prio", int.clone()),
+            ("rt_priority", uint.clone()),
+            ("policy", uint.clone()),
+            ("nr_cpus_allowed", int.clone()),
+            ("exit_state", int.clone()),
+            ("exit_code", int.clone()),
+            ("exit_signal", int.clone()),
+            ("utime", Ty::Typedef("u64")),
+            ("stime", Ty::Typedef("u64")),
+            ("start_time", Ty::Typedef("u64")),
+            ("real_parent", task_p.clone()),
+            ("parent", task_p.clone()),
+            ("children", lh.clone()),
+            ("sibling", lh.clone()),
+            ("nvcsw", ul.clone()),
+            ("nivcsw", ul.clone()),
+            ("cred", Ty::ptr(Ty::Struct("cred"))),
+            ("stack_canary", ul.clone()),
+            ("se", Ty::arr(ul.clone(), r.range(20, 60))),
+            ("thread", Ty::arr(ul.clone(), r.range(8, 40))),
+        ];
+        f.extend(fillers(&mut r, &pool, 6, 28));
+        r.shuffle(&mut f);
+        // Some members inside anonymous structs (randomized_struct_fields_start
+        // style), sometimes inside a union.
+        if r.chance(1, 2) {
+            f = wrap_anon(&l, &mut r, f, "mm")?;
+        }
+        if r.chance(1, 2) {
+            f = wrap_anon(&l, &mut r, f, "pid")?;
+        }
+        let tail = 64 * r.range(0, 8);
+        let t = l.make_struct(&mut r, Some("task_struct"), f, true, tail)?;
+        l.structs.push(t);
+    }
+
+    // struct tlb_state.
+    {
+        let mut f = named(&[("loaded_mm", mm_p.clone())]);
+        let pool = [
+            ("last_user_mm_spec", ul.clone()),
+            ("loaded_mm_asid", Ty::Typedef("u16")),
+            ("next_asid", Ty::Typedef("u16")),
+            ("invalidate_other", Ty::Typedef("bool")),
+            ("user_pcid_flush_mask", Ty::Base(UShort)),
+            ("cr4", ul.clone()),
+            ("ctxs", Ty::arr(ul.clone(), 12)),
+        ];
+        f.extend(fillers(&mut r, &pool, 2, 8));
+        r.shuffle(&mut f);
+        let tail = 8 * r.range(0, 4);
+        let t = l.make_struct(&mut r, Some("tlb_state"), f, true, tail)?;
+        l.structs.push(t);
+    }
+    Ok(l)
+}
+
+/// struct page: `flags` first, then an anonymous union of anonymous structs
+/// (page cache / page table / compound tail), then counters.
+fn gen_page(l: &Layouts, r: &mut Rng, owner: PgdOwner, mm_p: &Ty) -> Result<StructDef, SynthError> {
+    use Base::*;
+    let ul = Ty::Base(ULong);
+    // Page-cache struct: lru, mapping, index, private in random order.
+    let mut a = named(&[
+        ("lru", Ty::Struct("list_head")),
+        ("mapping", Ty::ptr(Ty::Struct("address_space"))),
+        ("index", Ty::Typedef("pgoff_t")),
+        ("private", ul.clone()),
+    ]);
+    r.shuffle(&mut a);
+    let a = l.make_struct(r, None, a, false, 0)?;
+    let lru = a
+        .members
+        .iter()
+        .find(|m| m.name.as_deref() == Some("lru"))
+        .map_or(0, |m| m.offset);
+    let index = a
+        .members
+        .iter()
+        .find(|m| m.name.as_deref() == Some("index"))
+        .map_or(0, |m| m.offset);
+    let mut union_members: Vec<(Option<String>, Ty)> = vec![(None, Ty::Anon(Box::new(a.clone())))];
+    if owner == PgdOwner::PagePtMm {
+        // pt_mm at an 8-byte slot that is neither lru nor index, so that a
+        // reader using the wrong member reads the wrong bytes.
+        let cands: Vec<u64> = (0..a.size / 8)
+            .map(|i| i * 8)
+            .filter(|&o| (o + 8 <= lru || o >= lru + 16) && o != index)
+            .collect();
+        let pt_mm = *r.pick(&cands);
+        let mut b: Vec<(Option<String>, Ty)> = Vec::new();
+        let pad_names = [
+            "_pt_pad_1",
+            "pmd_huge_pte",
+            "_pt_pad_2",
+            "_pt_pad_3",
+            "_pt_pad_4",
+            "_pt_pad_5",
+        ];
+        for name in pad_names.iter().take((pt_mm / 8) as usize) {
+            let ty = if *name == "pmd_huge_pte" {
+                Ty::Typedef("pgtable_t")
+            } else {
+                ul.clone()
+            };
+            b.push((Some(name.to_string()), ty));
+        }
+        let u = l.make_union(
+            None,
+            vec![
+                (Some("pt_mm".into()), mm_p.clone()),
+                (Some("pt_frag_refcount".into()), Ty::Typedef("atomic_t")),
+            ],
+        )?;
+        b.push((None, Ty::Anon(Box::new(u))));
+        b.push((Some("ptl".into()), Ty::Base(UInt)));
+        union_members.push((
+            None,
+            Ty::Anon(Box::new(l.make_struct(r, None, b, false, 0)?)),
+        ));
+    }
+    let c = named(&[
+        ("compound_head", ul.clone()),
+        ("compound_dtor", Ty::Base(UChar)),
+        ("compound_order", Ty::Base(UChar)),
+    ]);
+    union_members.push((
+        None,
+        Ty::Anon(Box::new(l.make_struct(r, None, c, false, 0)?)),
+    ));
+    let u = l.make_union(None, union_members)?;
+    let mapcount = l.make_union(
+        None,
+        vec![
+            (Some("_mapcount".into()), Ty::Typedef("atomic_t")),
+            (Some("page_type".into()), Ty::Base(UInt)),
+        ],
+    )?;
+    let mut tail: Vec<(Option<String>, Ty)> = vec![
+        (None, Ty::Anon(Box::new(mapcount))),
+        (Some("_refcount".into()), Ty::Typedef("atomic_t")),
+    ];
+    r.shuffle(&mut tail);
+    if r.chance(1, 2) {
+        tail.push((Some("memcg_data".into()), ul.clone()));
+    }
+    if r.chance(1, 3) {
+        tail.push((Some("virtual".into()), Ty::VoidPtr));
+    }
+    let mut f: Vec<(Option<String>, Ty)> =
+        vec![(Some("flags".into()), ul), (None, Ty::Anon(Box::new(u)))];
+    f.extend(tail);
+    let tail = 8 * r.range(0, 3);
+    l.make_struct(r, Some("page"), f, false, tail)
+}
+
+/// struct ptdesc overlaying struct page (6.5+): pt_list at lru's offset,
+/// pt_mm at index's offset, same size.
+fn gen_ptdesc(l: &Layouts, r: &mut Rng, mm_p: &Ty) -> Result<StructDef, SynthError> {
+    use Base::*;
+    let ul = Ty::Base(ULong);
+    let page = l.get("page")?;
+    let lru = l.off("page", "lru")?;
+    let index = l.off("page", "index")?;
+    let mapping = l.off("page", "mapping")?;
+    let refcount = l.off("page", "_refcount")?;
+    let rcu = StructDef {
+        name: None,
+        is_union: false,
+        size: 16,
+        members: vec![
+            Member {
+                name: Some("next".into()),
+                offset: 0,
+                ty: Ty::VoidPtr,
+            },
+            Member {
+                name: Some("func".into()),
+                offset: 8,
+                ty: Ty::VoidPtr,
+            },
+        ],
+    };
+    let pads = l.make_struct(
+        r,
+        None,
+        named(&[
+            ("_pt_pad_1", ul.clone()),
+            ("pmd_huge_pte", Ty::Typedef("pgtable_t")),
+        ]),
+        false,
+        0,
+    )?;
+    let u1 = l.make_union(
+        None,
+        vec![
+            (Some("pt_rcu_head".into()), Ty::Anon(Box::new(rcu))),
+            (Some("pt_list".into()), Ty::Struct("list_head")),
+            (None, Ty::Anon(Box::new(pads))),
+        ],
+    )?;
+    let u2 = l.make_union(
+        None,
+        vec![
+            (Some("pt_index".into()), Ty::Typedef("pgoff_t")),
+            (Some("pt_mm".into()), mm_p.clone()),
+            (Some("pt_frag_refcount".into()), Ty::Typedef("atomic_t")),
+        ],
+    )?;
+    let mut placed: Vec<Member> = vec![
+        Member {
+            name: Some("__page_flags".into()),
+            offset: l.off("page", "flags")?,
+            ty: ul.clone(),
+        },
+        Member {
+            name: None,
+            offset: lru,
+            ty: Ty::Anon(Box::new(u1)),
+        },
+        Member {
+            name: Some("__page_mapping".into()),
+            offset: mapping,
+            ty: ul.clone(),
+        },
+        Member {
+            name: None,
+            offset: index,
+            ty: Ty::Anon(Box::new(u2)),
+        },
+        Member {
+            name: Some("__page_refcount".into()),
+            offset: refcount,
+            ty: Ty::Typedef("atomic_t"),
+        },
+    ];
+    placed.sort_by_key(|m| m.offset);
+    // Fill 8-byte holes with named pads.
+    let mut out = Vec::new();
+    let mut cur = 0u64;
+    let mut n = 0;
+    for m in placed {
+        while cur + 8 <= m.offset {
+            n += 1;
+            out.push(Member {
+                name: Some(format!("__ptdesc_pad_{n}")),
+                offset: cur,
+                ty: ul.clone(),
+            });
+            cur += 8;
+        }
+        let (s, _) = l.size_align(&m.ty)?;
+        cur = m.offset + s;
+        out.push(m);
+    }
+    let _ = UChar;
+    Ok(StructDef {
+        name: Some("ptdesc"),
+        is_union: false,
+        size: page.size,
+        members: out,
+    })
+}

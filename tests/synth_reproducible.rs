@@ -1,0 +1,57 @@
+//! The committed fixtures are exactly what the builder makes today:
+//! regenerate with `cargo run --bin gen-fixtures -- fixtures`.
+
+use std::path::Path;
+
+use pgsync_dump::synth::{build, scenarios, to_json};
+
+#[test]
+fn committed_fixtures_match_the_builder() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let mut checked = 0;
+    for plan in scenarios() {
+        let dir = root.join(&plan.name);
+        let built = build(&plan).unwrap_or_else(|e| panic!("{}: {e}", plan.name));
+        let files = [
+            ("vmcore", built.vmcore.clone()),
+            ("vmlinux", built.vmlinux.clone()),
+            ("expected.json", to_json(&built.expected).expect("json")),
+            ("plan.json", to_json(&plan).expect("json")),
+        ];
+        for (name, fresh) in files {
+            let path = dir.join(name);
+            let committed = std::fs::read(&path).unwrap_or_else(|e| {
+                panic!(
+                    "{}: {e} (run `cargo run --bin gen-fixtures -- fixtures`)",
+                    path.display()
+                )
+            });
+            assert!(
+                committed == fresh,
+                "{} differs from the builder's output ({} vs {} bytes); regenerate with `cargo run --bin gen-fixtures -- fixtures` and review the diff",
+                path.display(),
+                committed.len(),
+                fresh.len()
+            );
+        }
+        // plan.json round-trips.
+        let text = std::fs::read_to_string(dir.join("plan.json")).expect("plan.json");
+        let back: pgsync_dump::synth::Plan = serde_json::from_str(&text).expect("plan.json parses");
+        assert_eq!(back, plan);
+        checked += 1;
+    }
+    assert!(checked >= 9);
+}
+
+#[test]
+fn building_twice_gives_the_same_bytes() {
+    for plan in scenarios() {
+        let a = build(&plan).expect("build");
+        let b = build(&plan).expect("build");
+        assert!(
+            a.vmcore == b.vmcore && a.vmlinux == b.vmlinux && a.expected == b.expected,
+            "{}",
+            plan.name
+        );
+    }
+}
