@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::kernel::percpu::resolve_cr3;
 use crate::kernel::{Kernel, KernelError, ReadProblem, Task};
 
 use super::{CheckedTable, TableStatus, TaskRef};
@@ -173,7 +174,12 @@ pub fn collect(k: &Kernel<'_>) -> Result<Collected, KernelError> {
         if let Some(mm) = c.loaded_mm.filter(|&mm| mm != 0 && Some(mm) != init_mm) {
             b.add_mm(mm, Source::CpuLoadedMm, Some(c.cpu));
         }
-        if let Some(pa) = c.cr3_pa.filter(|&pa| pa != k.xlate.root_pa) {
+    }
+    // CR3 last, so that a PTI user copy resolves to a table already known.
+    for c in &cpus.cpus {
+        let Some(raw) = c.cr3_pa else { continue };
+        let pa = resolve_cr3(raw, |pa| pa == k.xlate.root_pa || b.by_pa.contains_key(&pa));
+        if pa != k.xlate.root_pa {
             let va = k.xlate.phys_to_direct(pa).unwrap_or(0);
             b.add_pgd(va, pa, None, Source::Cr3, Some(c.cpu));
         }

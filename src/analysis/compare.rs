@@ -38,7 +38,11 @@ pub fn compare(k: &Kernel<'_>, collected: Collected) -> Result<Analysis, Analysi
 
 /// Compares the collected tables as they are in `mem`: the dump itself, or
 /// an overlay of it on which the populate_kernel model has run (replay).
-pub fn compare_in(k: &Kernel<'_>, mem: &dyn PhysicalMemory, collected: Collected) -> Result<Analysis, AnalysisError> {
+pub fn compare_in(
+    k: &Kernel<'_>,
+    mem: &dyn PhysicalMemory,
+    collected: Collected,
+) -> Result<Analysis, AnalysisError> {
     let ref_pa = k.xlate.root_pa;
     let reference = PageTable::read(mem, ref_pa).map_err(|e| AnalysisError::Reference {
         pa: ref_pa,

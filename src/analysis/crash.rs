@@ -4,11 +4,12 @@
 //! else the task's mm), and the fault address walked in that table and in
 //! init_mm's.
 
-use crate::arch::x86_64::paging::{walk, Level, Walk, WalkOutcome};
+use crate::arch::x86_64::paging::{Level, Walk, WalkOutcome, walk};
 use crate::arch::x86_64::{PgdIndex, Region};
 use crate::kernel::Kernel;
+use crate::kernel::percpu::resolve_cr3;
 
-use super::oops::{parse_last_oops, LogLine, Oops};
+use super::oops::{LogLine, Oops, parse_last_oops};
 use super::{Analysis, FindingKind};
 
 /// How the crashing CPU's page table was found, most direct first.
@@ -70,7 +71,11 @@ pub fn attribute(k: &Kernel<'_>, a: &Analysis, log: &[LogLine]) -> Option<Crash>
     let cpu = log_cpu.or_else(|| {
         let pid = log_pid?;
         cpus.iter()
-            .find(|c| c.current_task.and_then(task_of).is_some_and(|t| t.pid == pid))
+            .find(|c| {
+                c.current_task
+                    .and_then(task_of)
+                    .is_some_and(|t| t.pid == pid)
+            })
             .map(|c| c.cpu)
     });
     let cpu_state = cpu.and_then(|c| cpus.iter().find(|s| s.cpu == c));
@@ -88,15 +93,28 @@ pub fn attribute(k: &Kernel<'_>, a: &Analysis, log: &[LogLine]) -> Option<Crash>
     // kdump's PRSTATUS pr_pid is the task on that CPU; in QEMU dumps it is the
     // vCPU index + 1, so it is only a witness when no QEMU note exists.
     if let (Some(st), Some(pid)) = (cpu_state, log_pid) {
-        let qemu = k.dump.cpus.get(st.cpu as usize).is_some_and(|c| c.from_qemu);
+        let qemu = k
+            .dump
+            .cpus
+            .get(st.cpu as usize)
+            .is_some_and(|c| c.from_qemu);
         if let (false, Some(pr)) = (qemu, st.prstatus_pid) {
             if pr as i32 != pid {
-                notes.push(format!("NT_PRSTATUS of CPU {} names pid {pr}, the log pid {pid}", st.cpu));
+                notes.push(format!(
+                    "NT_PRSTATUS of CPU {} names pid {pr}, the log pid {pid}",
+                    st.cpu
+                ));
             }
         }
     }
-    let task = log_pid.and_then(|p| a.tasks.iter().find(|t| t.pid == p)).or(current);
-    let comm = oops.task.as_ref().and_then(|t| t.comm.clone()).or_else(|| task.map(|t| t.comm.clone()));
+    let task = log_pid
+        .and_then(|p| a.tasks.iter().find(|t| t.pid == p))
+        .or(current);
+    let comm = oops
+        .task
+        .as_ref()
+        .and_then(|t| t.comm.clone())
+        .or_else(|| task.map(|t| t.comm.clone()));
 
     // The page table it ran on.
     let mm_pgd = |mm: u64| -> Option<(u64, u64)> {
@@ -104,37 +122,60 @@ pub fn attribute(k: &Kernel<'_>, a: &Analysis, log: &[LogLine]) -> Option<Crash>
         Some((va, k.pa(va).ok()?))
     };
     let mut table: Option<(u64, u64, PgdSource)> = None;
-    if let Some(pa) = cpu_state.and_then(|s| s.cr3_pa) {
+    let known = |pa: u64| pa == k.xlate.root_pa || a.tables.iter().any(|t| t.pgd_pa == pa);
+    if let Some(pa) = cpu_state
+        .and_then(|s| s.cr3_pa)
+        .map(|pa| resolve_cr3(pa, known))
+    {
         let va = k.xlate.phys_to_direct(pa).unwrap_or(0);
-        let va = if pa == k.xlate.root_pa { k.init_pgd_va } else { va };
+        let va = if pa == k.xlate.root_pa {
+            k.init_pgd_va
+        } else {
+            va
+        };
         table = Some((va, pa, PgdSource::Cr3));
     }
     if table.is_none() {
-        if let Some((va, pa)) = cpu_state.and_then(|s| s.loaded_mm).filter(|&m| m != 0).and_then(mm_pgd) {
+        if let Some((va, pa)) = cpu_state
+            .and_then(|s| s.loaded_mm)
+            .filter(|&m| m != 0)
+            .and_then(mm_pgd)
+        {
             table = Some((va, pa, PgdSource::CpuLoadedMm));
         }
     }
     if table.is_none() {
-        let mm = task.map(|t| if t.mm != 0 { t.mm } else { t.active_mm }).filter(|&m| m != 0);
+        let mm = task
+            .map(|t| if t.mm != 0 { t.mm } else { t.active_mm })
+            .filter(|&m| m != 0);
         if let Some((va, pa)) = mm.and_then(mm_pgd) {
             table = Some((va, pa, PgdSource::TaskMm));
         }
     }
 
     let mode = k.layout.mode;
-    let slot = fault_address.filter(|&va| mode.is_canonical(va)).map(|va| mode.pgd_index(va));
-    let regions = slot.map(|s| k.layout.regions_in_slot(s)).unwrap_or_default();
+    let slot = fault_address
+        .filter(|&va| mode.is_canonical(va))
+        .map(|va| mode.pgd_index(va));
+    let regions = slot
+        .map(|s| k.layout.regions_in_slot(s))
+        .unwrap_or_default();
     let mem = k.memory();
     let walk_in = |root: u64| fault_address.map(|va| walk(mem, mode, k.xlate.sme_mask, root, va));
     let crash_walk = table.and_then(|(_, pa, _)| walk_in(pa));
     let init_walk = walk_in(k.xlate.root_pa);
 
     let top_missing = |w: &Option<Walk>| {
-        matches!(w.as_ref().map(|w| &w.outcome), Some(WalkOutcome::NotPresent { level: Level::Pgd }))
+        matches!(
+            w.as_ref().map(|w| &w.outcome),
+            Some(WalkOutcome::NotPresent { level: Level::Pgd })
+        )
     };
     let finding = slot.and_then(|s| {
         let pa = table.map(|t| t.1)?;
-        a.findings.iter().find(|f| f.slot == s && f.pgd_pa == pa && f.kind == FindingKind::Missing)
+        a.findings
+            .iter()
+            .find(|f| f.slot == s && f.pgd_pa == pa && f.kind == FindingKind::Missing)
     });
     let explained = finding.is_some() && top_missing(&crash_walk) && !top_missing(&init_walk);
 
@@ -143,12 +184,22 @@ pub fn attribute(k: &Kernel<'_>, a: &Analysis, log: &[LogLine]) -> Option<Crash>
         (Some(p), None) => format!("pid {p}"),
         _ => "an unknown task".into(),
     };
-    let region_names = regions.iter().map(|r| r.name()).collect::<Vec<_>>().join("+");
+    let region_names = regions
+        .iter()
+        .map(|r| r.name())
+        .collect::<Vec<_>>()
+        .join("+");
     let verdict = match (fault_address, slot) {
-        (None, _) => "the last oops names no fault address: the page-table check still ran".to_string(),
+        (None, _) => {
+            "the last oops names no fault address: the page-table check still ran".to_string()
+        }
         (Some(fa), _) if explained => {
             let s = slot.map_or(0, |s| s.0);
-            let diverged = a.findings.iter().filter(|f| f.slot.0 == s && f.kind == FindingKind::Missing).count();
+            let diverged = a
+                .findings
+                .iter()
+                .filter(|f| f.slot.0 == s && f.kind == FindingKind::Missing)
+                .count();
             let fix = if k.has_sync_fix() {
                 "this kernel has arch_sync_kernel_mappings (the 2025 fix), so some path still installs top-level kernel entries without p?d_populate_kernel()"
             } else {
@@ -162,17 +213,30 @@ pub fn attribute(k: &Kernel<'_>, a: &Analysis, log: &[LogLine]) -> Option<Crash>
         }
         (Some(fa), Some(s)) => {
             let why = match (&crash_walk, table) {
-                (None, None) => "the page table the crashing CPU ran on could not be found".to_string(),
+                (None, None) => {
+                    "the page table the crashing CPU ran on could not be found".to_string()
+                }
                 (Some(w), _) => match &w.outcome {
                     WalkOutcome::NotPresent { level: Level::Pgd } if top_missing(&init_walk) => {
-                        format!("slot {} is empty in init_mm too, so no sync could have helped", s.0)
+                        format!(
+                            "slot {} is empty in init_mm too, so no sync could have helped",
+                            s.0
+                        )
                     }
                     WalkOutcome::NotPresent { level } => {
-                        format!("the walk in the crashing page table stops at the {} level, below the top", level.name())
+                        format!(
+                            "the walk in the crashing page table stops at the {} level, below the top",
+                            level.name()
+                        )
                     }
-                    WalkOutcome::Mapped { .. } => "the address is mapped in the crashing page table".to_string(),
+                    WalkOutcome::Mapped { .. } => {
+                        "the address is mapped in the crashing page table".to_string()
+                    }
                     WalkOutcome::Unreadable { level, .. } => {
-                        format!("the crashing page table cannot be read at the {} level", level.name())
+                        format!(
+                            "the crashing page table cannot be read at the {} level",
+                            level.name()
+                        )
                     }
                     WalkOutcome::NonCanonical => "the address is not canonical".to_string(),
                 },
@@ -183,7 +247,10 @@ pub fn attribute(k: &Kernel<'_>, a: &Analysis, log: &[LogLine]) -> Option<Crash>
                 s.0
             )
         }
-        (Some(fa), None) => format!("not explained: the fault address {fa:#x} is not canonical for {}-level paging", mode.levels()),
+        (Some(fa), None) => format!(
+            "not explained: the fault address {fa:#x} is not canonical for {}-level paging",
+            mode.levels()
+        ),
     };
     Some(Crash {
         fault_address,

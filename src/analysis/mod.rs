@@ -7,8 +7,8 @@
 pub mod collect;
 pub mod compare;
 pub mod crash;
-pub mod replay;
 pub mod oops;
+pub mod replay;
 
 use std::collections::BTreeSet;
 

@@ -10,7 +10,7 @@ use crate::kernel::Kernel;
 use crate::model::mask::SyncMask;
 use crate::model::overlay::Overlay;
 use crate::model::populate::{ModelError, PopulateCall};
-use crate::model::replay::{replay_missing_slots, retranslate, MissingSlot};
+use crate::model::replay::{MissingSlot, replay_missing_slots, retranslate};
 use crate::model::sync::{KernelPageTables, PgdRef};
 
 use super::collect::{Collected, Source};
@@ -40,14 +40,33 @@ pub struct Replay {
     pub fault: Option<(Walk, Walk)>,
 }
 
-pub fn replay(k: &Kernel<'_>, before: &Analysis, crash: Option<&Crash>, mask: SyncMask) -> Result<Replay, ReplayError> {
-    let pgd = |t: &super::CheckedTable| PgdRef { pa: t.pgd_pa, va: t.pgd_va };
-    let compared = || before.tables.iter().filter(|t| t.status != TableStatus::Skipped && t.pgd_pa != 0);
+pub fn replay(
+    k: &Kernel<'_>,
+    before: &Analysis,
+    crash: Option<&Crash>,
+    mask: SyncMask,
+) -> Result<Replay, ReplayError> {
+    let pgd = |t: &super::CheckedTable| PgdRef {
+        pa: t.pgd_pa,
+        va: t.pgd_va,
+    };
+    let compared = || {
+        before
+            .tables
+            .iter()
+            .filter(|t| t.status != TableStatus::Skipped && t.pgd_pa != 0)
+    };
     let tables = KernelPageTables {
         mode: k.layout.mode,
         sme_mask: k.xlate.sme_mask,
-        init_mm_pgd: PgdRef { pa: k.xlate.root_pa, va: k.init_pgd_va },
-        pgd_list: compared().filter(|t| t.sources.contains(&Source::PgdList)).map(pgd).collect(),
+        init_mm_pgd: PgdRef {
+            pa: k.xlate.root_pa,
+            va: k.init_pgd_va,
+        },
+        pgd_list: compared()
+            .filter(|t| t.sources.contains(&Source::PgdList))
+            .map(pgd)
+            .collect(),
         // Owned by a task but not on pgd_list: the sync cannot reach them.
         unlisted: compared()
             .filter(|t| t.sources.contains(&Source::Task) && !t.sources.contains(&Source::PgdList))
@@ -58,7 +77,11 @@ pub fn replay(k: &Kernel<'_>, before: &Analysis, crash: Option<&Crash>, mask: Sy
         .findings
         .iter()
         .filter(|f| f.kind == FindingKind::Missing)
-        .map(|f| MissingSlot { pgd_index: f.slot, va_start: f.va_start, init_mm_entry: f.expected.0 })
+        .map(|f| MissingSlot {
+            pgd_index: f.slot,
+            va_start: f.va_start,
+            init_mm_entry: f.expected.0,
+        })
         .collect();
     let mut overlay = Overlay::new(k.memory());
     let report = replay_missing_slots(&mut overlay, &tables, mask, &missing)?;
@@ -70,7 +93,11 @@ pub fn replay(k: &Kernel<'_>, before: &Analysis, crash: Option<&Crash>, mask: Sy
             t.status = TableStatus::Consistent;
         }
     }
-    let collected = Collected { tables: again, tasks: before.tasks.clone(), problems: before.problems.clone() };
+    let collected = Collected {
+        tables: again,
+        tasks: before.tasks.clone(),
+        problems: before.problems.clone(),
+    };
     let after = compare_in(k, &overlay, collected)?;
     let fault = crash.and_then(|c| {
         let (va, root) = (c.fault_address?, c.pgd_pa?);

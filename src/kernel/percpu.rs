@@ -8,9 +8,25 @@ use super::{Kernel, ReadProblem};
 /// (NR_CPUS is 8192 on Debian).
 pub const MAX_CPUS: u64 = 8192;
 
-/// CR3 bits that are not the page-table address: PCID (0..11) and the PTI
-/// user-copy bit 12 (arch/x86/include/asm/tlbflush.h, `build_cr3`).
-const CR3_NON_ADDRESS: u64 = 0x1fff;
+/// CR3 bits that are never the page-table address: the PCID (0..11,
+/// arch/x86/include/asm/tlbflush.h `build_cr3`). Bit 12 selects the PTI user
+/// copy only when PTI is on (the pgd is then an 8 KiB pair); without PTI a pgd
+/// may sit at an odd page, so [`user_copy_of`] resolves it against known tables.
+const CR3_PCID: u64 = 0xfff;
+
+/// PTI's user copy is the page after the kernel copy (`kernel_to_user_pgdp`,
+/// arch/x86/include/asm/pgtable.h).
+pub const PTI_USER_COPY_BIT: u64 = 0x1000;
+
+/// The kernel copy a CR3 value points into: `pa` itself when it is a known
+/// table, else `pa` without the PTI bit when that is one.
+pub fn resolve_cr3(pa: u64, is_known: impl Fn(u64) -> bool) -> u64 {
+    if !is_known(pa) && pa & PTI_USER_COPY_BIT != 0 && is_known(pa & !PTI_USER_COPY_BIT) {
+        pa & !PTI_USER_COPY_BIT
+    } else {
+        pa
+    }
+}
 
 /// What is known about one CPU.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -20,7 +36,8 @@ pub struct CpuState {
     pub per_cpu_offset: Option<u64>,
     pub loaded_mm: Option<u64>,
     pub current_task: Option<u64>,
-    /// Page-table physical address from the dump's CR3 (masked).
+    /// Page-table physical address from the dump's CR3, PCID and SME bits
+    /// masked; the PTI bit is resolved by [`resolve_cr3`].
     pub cr3_pa: Option<u64>,
     pub prstatus_pid: Option<u32>,
 }
@@ -73,7 +90,7 @@ impl Kernel<'_> {
                 cpu: cpu as u32,
                 cr3_pa: note
                     .and_then(|c| c.cr3)
-                    .map(|cr3| cr3 & !CR3_NON_ADDRESS & !self.xlate.sme_mask),
+                    .map(|cr3| cr3 & !CR3_PCID & !self.xlate.sme_mask),
                 prstatus_pid: note.and_then(|c| c.prstatus_pid),
                 ..CpuState::default()
             };
