@@ -69,11 +69,10 @@ fn u32_at(b: &[u8], off: usize) -> Option<u32> {
 impl DumpNotes {
     pub fn add(&mut self, note: RawNote<'_>) {
         match (note.name, note.n_type) {
-            ("VMCOREINFO", _) => {
-                if self.vmcoreinfo.is_none() {
-                    self.vmcoreinfo = Some(VmcoreInfo::parse(note.desc));
-                }
+            ("VMCOREINFO", _) if self.vmcoreinfo.is_none() => {
+                self.vmcoreinfo = Some(VmcoreInfo::parse(note.desc));
             }
+            ("VMCOREINFO", _) => {}
             ("CORE", NT_PRSTATUS) => {
                 let index = self.cpus.len();
                 let reg = |i: usize| u64_at(note.desc, PRSTATUS_REG_OFFSET + i * 8);
