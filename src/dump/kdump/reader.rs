@@ -365,6 +365,19 @@ impl KdumpReader {
             return Err(ReadError::NotInDump { paddr });
         }
         let size = u64::from(pd.size);
+        let kind = pd.flags & COMPRESSION_MASK;
+        if kind == 0 && size != PAGE_SIZE as u64 {
+            return Err(corrupt(format!(
+                "uncompressed page data at file offset {:#x} is {size} bytes, not {PAGE_SIZE}",
+                pd.offset
+            )));
+        }
+        if kind != 0 && (size > PAGE_SIZE as u64 || size == 0) {
+            return Err(corrupt(format!(
+                "compressed page data at file offset {:#x} is {size} bytes (must be 1..={PAGE_SIZE})",
+                pd.offset
+            )));
+        }
         if pd.offset < 0 || !self.src.contains(pd.offset as u64, size) {
             return Err(corrupt(format!(
                 "page data ({size:#x} bytes at file offset {:#x}) lies outside the file ({:#x} bytes)",
@@ -373,22 +386,11 @@ impl KdumpReader {
             )));
         }
         let data_at = pd.offset as u64;
-        let kind = pd.flags & COMPRESSION_MASK;
         if kind == 0 {
-            if size != PAGE_SIZE as u64 {
-                return Err(corrupt(format!(
-                    "uncompressed page data at file offset {data_at:#x} is {size} bytes, not {PAGE_SIZE}"
-                )));
-            }
             return self
                 .src
                 .read_at(data_at + page_offset as u64, dst)
                 .map_err(|e| corrupt(format!("read at file offset {:#x} failed", e.offset)));
-        }
-        if size > PAGE_SIZE as u64 || size == 0 {
-            return Err(corrupt(format!(
-                "compressed page data at file offset {data_at:#x} is {size} bytes (must be 1..={PAGE_SIZE})"
-            )));
         }
         let State {
             cache,
