@@ -78,7 +78,7 @@ fn every_compression_plain_and_flattened_reads_like_the_elf() {
                     "{name}: no compressed page"
                 );
                 assert!(
-                    flags.iter().any(|&f| f == 0),
+                    flags.contains(&0),
                     "{name}: noise pages stay raw"
                 );
             }
