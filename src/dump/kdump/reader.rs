@@ -346,13 +346,28 @@ impl KdumpReader {
         page_offset: usize,
         dst: &mut [u8],
     ) -> Result<(), ReadError> {
-        let paddr = pfn * PAGE_SIZE as u64 + page_offset as u64;
+        let paddr = pfn
+            .saturating_mul(PAGE_SIZE as u64)
+            .saturating_add(page_offset as u64);
+        let Some(in_page) = page_offset
+            .checked_add(dst.len())
+            .filter(|&end| end <= PAGE_SIZE)
+            .map(|end| page_offset..end)
+        else {
+            return Err(ReadError::Corrupt {
+                paddr,
+                reason: format!(
+                    "a read of {} bytes at offset {page_offset} crosses the page end",
+                    dst.len()
+                ),
+            });
+        };
         let mut state = self.state.lock().map_err(|_| ReadError::Corrupt {
             paddr,
             reason: "page cache lock poisoned by an earlier panic".into(),
         })?;
         if let Some(page) = state.cache.get(pfn) {
-            dst.copy_from_slice(&page[page_offset..page_offset + dst.len()]);
+            dst.copy_from_slice(&page[in_page]);
             return Ok(());
         }
         let (pd, desc_at) = self.descriptor(pfn, paddr)?;
@@ -453,7 +468,7 @@ impl KdumpReader {
                 )));
             }
         }
-        dst.copy_from_slice(&page[page_offset..page_offset + dst.len()]);
+        dst.copy_from_slice(&page[in_page]);
         cache.put(pfn, page);
         Ok(())
     }
