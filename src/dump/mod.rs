@@ -7,6 +7,7 @@
 
 pub mod elf;
 pub mod file;
+pub mod kdump;
 pub mod notes;
 pub mod vmcoreinfo;
 
@@ -176,11 +177,21 @@ pub fn open(paths: &[PathBuf]) -> Result<CrashDump, DumpError> {
         });
     };
     if paths.len() > 1 {
-        return Err(DumpError::BadSplit {
-            reason:
-                "only kdump-compressed dumps can be split, and split dumps are not supported yet"
-                    .into(),
-        });
+        let mut files = Vec::with_capacity(paths.len());
+        for path in paths {
+            let file = DumpFile::open(path)?;
+            if !kdump::is_kdump(file.bytes()) && !kdump::is_flattened(file.bytes()) {
+                let magic = file.bytes().get(..8).unwrap_or(file.bytes());
+                return Err(DumpError::BadSplit {
+                    reason: format!(
+                        "{} is not a kdump-compressed file (magic {magic:02x?}); only kdump-compressed dumps (makedumpfile --split) come in several files",
+                        path.display()
+                    ),
+                });
+            }
+            files.push(file);
+        }
+        return kdump::open_split(files);
     }
     open_one(first)
 }
@@ -190,6 +201,9 @@ fn open_one(path: &Path) -> Result<CrashDump, DumpError> {
     let magic = file.bytes().get(..8).unwrap_or(file.bytes());
     if magic.starts_with(b"\x7fELF") {
         return elf::ElfCore::open(file);
+    }
+    if kdump::is_kdump(file.bytes()) || kdump::is_flattened(file.bytes()) {
+        return kdump::open(file);
     }
     Err(DumpError::UnknownFormat {
         path: path.to_path_buf(),

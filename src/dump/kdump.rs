@@ -1,0 +1,256 @@
+//! makedumpfile's kdump-compressed format ("KDUMP   ", diskdump_mod.h):
+//! what kdump-tools, the kdump service and QEMU's `dump-guest-memory
+//! -z/-l/-s` write. Also its flattened form (`makedumpfile -F`, QEMU 7.2)
+//! and split dumps (`makedumpfile --split`, several files).
+//!
+//! Nothing is decompressed up front: on open the headers are checked against
+//! the file length, the dumpable-page bitmap gets a rank table (8 bytes per
+//! 4096 pfns) and the notes are parsed; each page is then found through its
+//! descriptor and decoded on demand, with a small LRU cache of decoded pages.
+//! Memory is independent of the dump's size apart from that table (and, for
+//! a flattened file, the record index).
+
+mod bitmap;
+mod cache;
+pub mod flattened;
+pub mod header;
+pub mod lzo;
+mod reader;
+pub mod source;
+pub mod writer;
+
+use std::path::PathBuf;
+
+pub use cache::{CACHE_PAGES, PAGE_SIZE};
+pub use flattened::{FLAT_SIGNATURE, FlattenedSource};
+pub use header::KDUMP_SIGNATURE;
+pub use reader::KdumpReader;
+pub use source::ByteSource;
+
+use super::notes::DumpNotes;
+use super::{CrashDump, DumpError, DumpFile, DumpFormat, PhysRange, PhysicalMemory, ReadError};
+
+impl PhysicalMemory for KdumpReader {
+    fn read(&self, paddr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
+        reader::for_each_page(paddr, buf, |pfn, off, dst| self.read_in_page(pfn, off, dst))
+    }
+
+    fn ranges(&self) -> Vec<PhysRange> {
+        self.ram_ranges()
+    }
+}
+
+/// True when `bytes` start like a kdump-compressed file.
+pub fn is_kdump(bytes: &[u8]) -> bool {
+    bytes.starts_with(KDUMP_SIGNATURE) || bytes.starts_with(header::DISKDUMP_SIGNATURE)
+}
+
+/// True when `bytes` start like a flattened makedumpfile stream.
+pub fn is_flattened(bytes: &[u8]) -> bool {
+    bytes.starts_with(FLAT_SIGNATURE)
+}
+
+/// Opens one file's kdump reader, whichever of the two layouts it uses.
+fn open_reader(file: DumpFile, notes: &mut DumpNotes) -> Result<(KdumpReader, bool), DumpError> {
+    if is_flattened(file.bytes()) {
+        let src = FlattenedSource::open(file, &mut notes.warnings)?;
+        if !is_kdump(&{
+            let mut m = [0u8; 8];
+            let _ = src.read_at(0, &mut m);
+            m
+        }) {
+            return Err(src.file().malformed(
+                flattened::FLAT_HEADER_SIZE,
+                "the flattened stream does not describe a kdump-compressed file (no \"KDUMP   \" signature at its logical offset 0)",
+            ));
+        }
+        Ok((KdumpReader::open(Box::new(src), notes)?, true))
+    } else {
+        Ok((KdumpReader::open(Box::new(file), notes)?, false))
+    }
+}
+
+fn warn_if_part(reader: &KdumpReader, notes: &mut DumpNotes) {
+    if reader.split {
+        notes.warnings.push(format!(
+            "{}: this file is one part of a split dump (pfns {:#x}..{:#x} of {:#x}); pages of the other parts read as not in the dump: name all parts together",
+            reader.source().path().display(),
+            reader.start_pfn,
+            reader.end_pfn,
+            reader.max_mapnr
+        ));
+    }
+}
+
+/// Opens a kdump-compressed file or a flattened stream.
+pub fn open(file: DumpFile) -> Result<CrashDump, DumpError> {
+    let path = file.path().to_path_buf();
+    let mut notes = DumpNotes::default();
+    let (reader, flat) = open_reader(file, &mut notes)?;
+    warn_if_part(&reader, &mut notes);
+    let format = if flat {
+        DumpFormat::KdumpFlattened
+    } else {
+        DumpFormat::Kdump
+    };
+    Ok(CrashDump::new(
+        path,
+        format,
+        Some(reader.compression()),
+        Box::new(reader),
+        notes,
+    ))
+}
+
+/// The parts of a split dump, sorted by pfn range.
+pub struct SplitMemory {
+    parts: Vec<KdumpReader>,
+}
+
+impl SplitMemory {
+    pub fn parts(&self) -> &[KdumpReader] {
+        &self.parts
+    }
+
+    fn part_for(&self, pfn: u64) -> Option<&KdumpReader> {
+        let i = self
+            .parts
+            .partition_point(|p| p.start_pfn <= pfn)
+            .checked_sub(1)?;
+        self.parts.get(i).filter(|p| p.covers(pfn))
+    }
+}
+
+impl PhysicalMemory for SplitMemory {
+    fn read(&self, paddr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
+        reader::for_each_page(paddr, buf, |pfn, off, dst| match self.part_for(pfn) {
+            Some(p) => p.read_in_page(pfn, off, dst),
+            None => Err(ReadError::NotInDump {
+                paddr: pfn * PAGE_SIZE as u64 + off as u64,
+            }),
+        })
+    }
+
+    fn ranges(&self) -> Vec<PhysRange> {
+        self.parts
+            .first()
+            .map(|p| p.ram_ranges())
+            .unwrap_or_default()
+    }
+}
+
+/// Opens the parts of a split dump (each kdump-compressed or flattened).
+/// They must come from one `makedumpfile --split` run (same utsname,
+/// timestamp and page count) and hold disjoint pfn ranges.
+pub fn open_split(files: Vec<DumpFile>) -> Result<CrashDump, DumpError> {
+    let mut parts: Vec<(KdumpReader, DumpNotes, PathBuf)> = Vec::new();
+    for file in files {
+        let path = file.path().to_path_buf();
+        let mut notes = DumpNotes::default();
+        let (reader, _) = open_reader(file, &mut notes)?;
+        if !reader.split {
+            return Err(DumpError::BadSplit {
+                reason: format!(
+                    "{} is not part of a split dump (its sub-header's split flag is 0): give a whole dump on its own",
+                    path.display()
+                ),
+            });
+        }
+        parts.push((reader, notes, path));
+    }
+    let Some((first, _, first_path)) = parts.first() else {
+        return Err(DumpError::BadSplit {
+            reason: "no file was named".into(),
+        });
+    };
+    for (r, _, path) in &parts[1..] {
+        let (a, b) = (&first.header, &r.header);
+        let what = if a.utsname != b.utsname {
+            Some(format!(
+                "utsname differs ({:?} vs {:?})",
+                a.uts(2),
+                b.uts(2)
+            ))
+        } else if (a.timestamp_sec, a.timestamp_usec) != (b.timestamp_sec, b.timestamp_usec) {
+            Some(format!(
+                "timestamp differs ({}.{:06} vs {}.{:06})",
+                a.timestamp_sec, a.timestamp_usec, b.timestamp_sec, b.timestamp_usec
+            ))
+        } else if first.max_mapnr != r.max_mapnr {
+            Some(format!(
+                "max_mapnr differs ({:#x} vs {:#x})",
+                first.max_mapnr, r.max_mapnr
+            ))
+        } else {
+            None
+        };
+        if let Some(what) = what {
+            return Err(DumpError::BadSplit {
+                reason: format!(
+                    "{} and {} are not parts of the same dump: {what}",
+                    first_path.display(),
+                    path.display()
+                ),
+            });
+        }
+    }
+    parts.sort_by_key(|(r, _, _)| (r.start_pfn, r.end_pfn));
+    let mut warnings = Vec::new();
+    let max_mapnr = parts[0].0.max_mapnr;
+    let mut covered_to = 0u64;
+    for (i, (r, _, path)) in parts.iter().enumerate() {
+        if r.start_pfn < covered_to {
+            let prev = &parts[i - 1];
+            return Err(DumpError::BadSplit {
+                reason: format!(
+                    "{} (pfns {:#x}..{:#x}) and {} (pfns {:#x}..{:#x}) overlap: the same part given twice, or parts of different dumps",
+                    prev.2.display(),
+                    prev.0.start_pfn,
+                    prev.0.end_pfn,
+                    path.display(),
+                    r.start_pfn,
+                    r.end_pfn
+                ),
+            });
+        }
+        if r.start_pfn > covered_to {
+            warnings.push(format!(
+                "no part covers pfns {covered_to:#x}..{:#x}: a part of the split dump is missing; those pages read as not in the dump",
+                r.start_pfn
+            ));
+        }
+        covered_to = r.end_pfn;
+    }
+    if covered_to < max_mapnr {
+        warnings.push(format!(
+            "no part covers pfns {covered_to:#x}..{max_mapnr:#x}: a part of the split dump is missing; those pages read as not in the dump"
+        ));
+    }
+    let compression = {
+        let first = parts[0].0.compression();
+        if parts.iter().all(|(r, _, _)| r.compression() == first) {
+            first
+        } else {
+            "mixed"
+        }
+    };
+    let path = parts[0].2.clone();
+    let mut readers = Vec::with_capacity(parts.len());
+    let mut notes: Option<DumpNotes> = None;
+    for (r, n, _) in parts {
+        readers.push(r);
+        match &mut notes {
+            None => notes = Some(n),
+            Some(all) => all.warnings.extend(n.warnings),
+        }
+    }
+    let mut notes = notes.unwrap_or_default();
+    notes.warnings.extend(warnings);
+    Ok(CrashDump::new(
+        path,
+        DumpFormat::KdumpSplit,
+        Some(compression),
+        Box::new(SplitMemory { parts: readers }),
+        notes,
+    ))
+}
