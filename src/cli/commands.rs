@@ -4,18 +4,26 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
+use pgsync_dump::analysis::oops::LogLine;
 use pgsync_dump::analysis::{self, TableStatus};
 use pgsync_dump::arch::x86_64::paging::{WalkOutcome, walk};
 use pgsync_dump::debuginfo::{Vmlinux, finder::find_vmlinux};
 use pgsync_dump::dump::{self, CrashDump};
 use pgsync_dump::kernel::Kernel;
+use pgsync_dump::model::mask::SyncMask;
 use pgsync_dump::report::{self, DumpFacts, hex};
 
 use super::{Cli, Command, DumpArgs, Format};
 
 pub fn run(cli: Cli) -> Result<u8> {
     match cli.command {
-        Command::Analyze { dump, format, pids } => analyze(&dump, format, &pids),
+        Command::Analyze {
+            dump,
+            format,
+            pids,
+            replay,
+            sync_mask,
+        } => analyze(&dump, format, &pids, replay, sync_mask.as_deref()),
         Command::Info { dump, format } => info(&dump, format),
         Command::Tasks { dump, format } => tasks(&dump, format),
         Command::Vtop {
@@ -48,22 +56,48 @@ fn open_vmlinux(d: &CrashDump, explicit: Option<&Path>) -> Result<Vmlinux> {
     Ok(v)
 }
 
-fn analyze(args: &DumpArgs, format: Format, pids: &[i32]) -> Result<u8> {
+fn analyze(
+    args: &DumpArgs,
+    format: Format,
+    pids: &[i32],
+    replay: bool,
+    sync_mask: Option<&str>,
+) -> Result<u8> {
     let d = open_dump(&args.vmcore)?;
     let v = open_vmlinux(&d, args.vmlinux.as_deref())?;
     let k = Kernel::open(&d, &v)
         .with_context(|| format!("{}: cannot set up the kernel view", d.path.display()))?;
     let mut a = analysis::check(&k)?;
+    let log = kernel_log_lines(&k);
+    let crash = analysis::crash::attribute(&k, &a, &log);
+    let replayed = if replay {
+        let mask = match sync_mask {
+            None => SyncMask::KernelDefault,
+            Some(m) => m.parse::<SyncMask>().map_err(|e| anyhow::anyhow!("{e}"))?,
+        };
+        Some(analysis::replay::replay(&k, &a, crash.as_ref(), mask)?)
+    } else {
+        None
+    };
     a.retain_pids(pids);
     let facts = DumpFacts::from_kernel(&k);
     match format {
         Format::Json => {
-            let r = report::json::report(&facts, &a);
+            let r = report::json::report(&facts, &a, crash.as_ref(), replayed.as_ref());
             println!("{}", serde_json::to_string_pretty(&r)?);
         }
-        Format::Table => print!("{}", report::table::render(&facts, &a)),
+        Format::Table => print!(
+            "{}",
+            report::table::render(&facts, &a, crash.as_ref(), replayed.as_ref())
+        ),
     }
     Ok(a.verdict().exit_code() as u8)
+}
+
+/// The kernel log as the oops parser reads it; empty until the printk
+/// reader is wired in.
+fn kernel_log_lines(_k: &Kernel<'_>) -> Vec<LogLine> {
+    Vec::new()
 }
 
 fn info(args: &DumpArgs, format: Format) -> Result<u8> {

@@ -48,6 +48,14 @@ pub enum Command {
         /// Limit the report to the page tables of these tasks (the check still reads everything).
         #[arg(long = "pid", value_name = "PID")]
         pids: Vec<i32>,
+        /// Replay the fixed kernel's p?d_populate_kernel() + arch_sync_kernel_mappings() over
+        /// the findings (on a copy-on-write overlay; the dump is never written).
+        #[arg(long)]
+        replay: bool,
+        /// Replay with another ARCH_PAGE_TABLE_SYNC_MASK (a counterfactual); default: the
+        /// kernel's own (p4d on 4-level, pgd on 5-level).
+        #[arg(long, value_name = "MASK", requires = "replay", value_parser = ["pgd", "p4d", "none"])]
+        sync_mask: Option<String>,
     },
     /// What the dump is: format, release, build-id, paging, KASLR, CPUs.
     Info {

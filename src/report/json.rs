@@ -4,7 +4,10 @@
 
 use serde::Serialize;
 
+use crate::analysis::crash::Crash;
+use crate::analysis::replay::Replay;
 use crate::analysis::{Analysis, CheckedTable, Finding};
+use crate::arch::x86_64::paging::{Walk, WalkOutcome};
 
 use super::{DumpFacts, hex};
 
@@ -18,8 +21,8 @@ pub struct Report {
     pub reference: ReferenceJson,
     pub page_tables: Vec<TableJson>,
     pub findings: Vec<FindingJson>,
-    pub crash: Option<serde_json::Value>,
-    pub replay: Option<serde_json::Value>,
+    pub crash: Option<CrashJson>,
+    pub replay: Option<ReplayJson>,
     pub problems: Vec<ProblemJson>,
     pub warnings: Vec<String>,
     pub summary: SummaryJson,
@@ -142,7 +145,12 @@ fn finding_json(f: &Finding) -> FindingJson {
     }
 }
 
-pub fn report(facts: &DumpFacts, a: &Analysis) -> Report {
+pub fn report(
+    facts: &DumpFacts,
+    a: &Analysis,
+    crash: Option<&Crash>,
+    replay: Option<&Replay>,
+) -> Report {
     Report {
         schema: SCHEMA,
         dump: DumpJson {
@@ -171,8 +179,8 @@ pub fn report(facts: &DumpFacts, a: &Analysis) -> Report {
         },
         page_tables: a.tables.iter().map(table_json).collect(),
         findings: a.findings.iter().map(finding_json).collect(),
-        crash: None,
-        replay: None,
+        crash: crash.map(crash_json),
+        replay: replay.map(replay_json),
         problems: a
             .problems
             .iter()
@@ -189,5 +197,165 @@ pub fn report(facts: &DumpFacts, a: &Analysis) -> Report {
             findings: a.findings.len(),
             verdict: a.verdict().as_str(),
         },
+    }
+}
+
+#[derive(Serialize)]
+pub struct WalkStepJson {
+    pub level: &'static str,
+    pub entry_pa: String,
+    pub entry: String,
+}
+
+#[derive(Serialize)]
+pub struct WalkJson {
+    pub walk: Vec<WalkStepJson>,
+    /// The physical address, or null when the walk stopped.
+    pub pa: Option<String>,
+    /// Where and why it stopped ("not present at pgd"), or null when mapped.
+    pub stopped: Option<String>,
+}
+
+pub fn walk_json(w: &Walk) -> WalkJson {
+    WalkJson {
+        walk: w
+            .steps
+            .iter()
+            .map(|s| WalkStepJson {
+                level: s.level.name(),
+                entry_pa: hex(s.entry_pa),
+                entry: hex(s.entry),
+            })
+            .collect(),
+        pa: w.pa().map(hex),
+        stopped: match &w.outcome {
+            WalkOutcome::Mapped { .. } => None,
+            WalkOutcome::NotPresent { level } => Some(format!("not present at {}", level.name())),
+            WalkOutcome::Unreadable { level, error } => {
+                Some(format!("{} table unreadable: {error}", level.name()))
+            }
+            WalkOutcome::NonCanonical => Some("non-canonical address".into()),
+        },
+    }
+}
+
+#[derive(Serialize)]
+pub struct OopsJson {
+    pub count: usize,
+    pub first_seq: u64,
+    pub timestamp_nsec: u64,
+    pub walk_line: Option<String>,
+    pub rip: Option<String>,
+    pub panic: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct CrashJson {
+    pub fault_address: Option<String>,
+    pub pgd_index: Option<u16>,
+    pub regions: Vec<&'static str>,
+    pub cpu: Option<u32>,
+    pub pid: Option<i32>,
+    pub comm: Option<String>,
+    pub pgd_va: Option<String>,
+    pub pgd_pa: Option<String>,
+    pub pgd_source: Option<&'static str>,
+    pub walk: Option<WalkJson>,
+    pub init_mm_walk: Option<WalkJson>,
+    pub explained: bool,
+    pub verdict: String,
+    pub oops: OopsJson,
+    pub notes: Vec<String>,
+}
+
+fn crash_json(c: &Crash) -> CrashJson {
+    let o = &c.oops;
+    CrashJson {
+        fault_address: c.fault_address.map(hex),
+        pgd_index: c.slot.map(|s| s.0),
+        regions: c.regions.iter().map(|r| r.name()).collect(),
+        cpu: c.cpu,
+        pid: c.pid,
+        comm: c.comm.clone(),
+        pgd_va: c.pgd_va.map(hex),
+        pgd_pa: c.pgd_pa.map(hex),
+        pgd_source: c.pgd_source.map(|s| s.as_str()),
+        walk: c.walk.as_ref().map(walk_json),
+        init_mm_walk: c.init_mm_walk.as_ref().map(walk_json),
+        explained: c.explained,
+        verdict: c.verdict.clone(),
+        oops: OopsJson {
+            count: o.oops_count,
+            first_seq: o.start_seq,
+            timestamp_nsec: o.start_ts_nsec,
+            walk_line: o.walk.as_ref().map(|w| {
+                w.entries
+                    .iter()
+                    .map(|e| format!("{} {:x}", e.level.name().to_uppercase(), e.value))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            }),
+            rip: o.rip.as_ref().and_then(|r| r.symbol.clone()),
+            panic: o.panic.clone(),
+        },
+        notes: c.notes.clone(),
+    }
+}
+
+#[derive(Serialize)]
+pub struct ReplayCallJson {
+    pub call: &'static str,
+    pub addr: String,
+    pub pgd_index: u16,
+    pub synced: usize,
+    pub bug_on: Vec<String>,
+    pub unreachable: Vec<String>,
+}
+
+#[derive(Serialize)]
+pub struct ReplayAfterJson {
+    pub verdict: &'static str,
+    pub findings: usize,
+    pub diverged: usize,
+}
+
+#[derive(Serialize)]
+pub struct ReplayFaultJson {
+    pub before: WalkJson,
+    pub after: WalkJson,
+}
+
+#[derive(Serialize)]
+pub struct ReplayJson {
+    pub sync_mask: &'static str,
+    pub calls: Vec<ReplayCallJson>,
+    pub after: ReplayAfterJson,
+    pub fault: Option<ReplayFaultJson>,
+}
+
+fn replay_json(r: &Replay) -> ReplayJson {
+    ReplayJson {
+        sync_mask: r.mask_name,
+        calls: r
+            .calls
+            .iter()
+            .map(|c| ReplayCallJson {
+                call: c.kind.name(),
+                addr: hex(c.addr),
+                pgd_index: c.pgd_index.0,
+                synced: c.synced(),
+                bug_on: c.bug_on().iter().map(|p| hex(p.va)).collect(),
+                unreachable: c.unreachable().iter().map(|p| hex(p.va)).collect(),
+            })
+            .collect(),
+        after: ReplayAfterJson {
+            verdict: r.after.verdict().as_str(),
+            findings: r.after.findings.len(),
+            diverged: r.after.diverged_tables(),
+        },
+        fault: r.fault.as_ref().map(|(b, a)| ReplayFaultJson {
+            before: walk_json(b),
+            after: walk_json(a),
+        }),
     }
 }

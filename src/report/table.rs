@@ -6,7 +6,10 @@ use std::fmt::Write as _;
 
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
+use crate::analysis::crash::Crash;
+use crate::analysis::replay::Replay;
 use crate::analysis::{Analysis, Finding, FindingKind, Verdict};
+use crate::arch::x86_64::paging::{Walk, WalkOutcome};
 
 use super::{DumpFacts, hex};
 
@@ -90,7 +93,12 @@ fn task_list(f: &[&Finding], a: &Analysis) -> String {
     s
 }
 
-pub fn render(facts: &DumpFacts, a: &Analysis) -> String {
+pub fn render(
+    facts: &DumpFacts,
+    a: &Analysis,
+    crash: Option<&Crash>,
+    replay: Option<&Replay>,
+) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}", verdict_line(a));
     let _ = writeln!(
@@ -190,6 +198,12 @@ pub fn render(facts: &DumpFacts, a: &Analysis) -> String {
             );
         }
     }
+    if let Some(c) = crash {
+        render_crash(&mut out, c);
+    }
+    if let Some(r) = replay {
+        render_replay(&mut out, r, a);
+    }
     let unreadable: Vec<_> = a
         .tables
         .iter()
@@ -214,4 +228,127 @@ pub fn render(facts: &DumpFacts, a: &Analysis) -> String {
         let _ = writeln!(out, "warning: {w}");
     }
     out
+}
+
+/// "PGD 0x1f2e3067@0x11e10dc8 -> PUD ... -> pa 0x..." for one walk.
+pub fn walk_line(w: &Walk) -> String {
+    let mut parts: Vec<String> = w
+        .steps
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {}@{}",
+                s.level.name().to_uppercase(),
+                hex(s.entry),
+                hex(s.entry_pa)
+            )
+        })
+        .collect();
+    parts.push(match &w.outcome {
+        WalkOutcome::Mapped { pa, .. } => format!("pa {}", hex(*pa)),
+        WalkOutcome::NotPresent { level } => {
+            format!("not present at {}", level.name().to_uppercase())
+        }
+        WalkOutcome::Unreadable { level, error } => {
+            format!("{} unreadable: {error}", level.name().to_uppercase())
+        }
+        WalkOutcome::NonCanonical => "non-canonical".into(),
+    });
+    parts.join(" -> ")
+}
+
+fn render_crash(out: &mut String, c: &Crash) {
+    let _ = writeln!(out, "\ncrash: {}", c.verdict);
+    if let Some(fa) = c.fault_address {
+        let _ = writeln!(
+            out,
+            "  fault address {} (slot {}, {}); CPU {}, pid {} ({}); page table {} found by {}",
+            hex(fa),
+            c.slot.map_or("?".into(), |s| s.0.to_string()),
+            c.regions
+                .iter()
+                .map(|r| r.name())
+                .collect::<Vec<_>>()
+                .join("+"),
+            c.cpu.map_or("?".into(), |v| v.to_string()),
+            c.pid.map_or("?".into(), |v| v.to_string()),
+            c.comm.as_deref().unwrap_or("?"),
+            c.pgd_va.map_or("?".into(), hex),
+            c.pgd_source.map_or("nothing", |s| s.as_str())
+        );
+    }
+    if let Some(w) = &c.walk {
+        let _ = writeln!(out, "  in the crashing page table: {}", walk_line(w));
+    }
+    if let Some(w) = &c.init_mm_walk {
+        let _ = writeln!(out, "  in init_mm:                 {}", walk_line(w));
+    }
+    if let Some(w) = &c.oops.walk {
+        let line: Vec<String> = w
+            .entries
+            .iter()
+            .map(|e| format!("{} {:x}", e.level.name().to_uppercase(), e.value))
+            .collect();
+        let _ = writeln!(out, "  the oops printed:           {}", line.join(" "));
+    }
+    for n in &c.notes {
+        let _ = writeln!(out, "  note: {n}");
+    }
+}
+
+fn render_replay(out: &mut String, r: &Replay, before: &Analysis) {
+    let _ = writeln!(
+        out,
+        "\nreplay with the fixed kernel's populate_kernel model (ARCH_PAGE_TABLE_SYNC_MASK: {}):",
+        r.mask_name
+    );
+    if r.calls.is_empty() {
+        let _ = writeln!(
+            out,
+            "  no missing slot: nothing for p?d_populate_kernel() to sync"
+        );
+    }
+    let mut t = Table::new();
+    t.load_style(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic);
+    t.set_header(vec![
+        "call",
+        "addr",
+        "slot",
+        "page tables synced",
+        "BUG_ON",
+        "unreachable (not on pgd_list)",
+    ]);
+    for c in &r.calls {
+        let list = |v: Vec<crate::model::sync::PgdRef>| {
+            if v.is_empty() {
+                "-".to_string()
+            } else {
+                v.iter().map(|p| hex(p.va)).collect::<Vec<_>>().join(", ")
+            }
+        };
+        t.add_row(vec![
+            c.kind.name().to_string(),
+            hex(c.addr),
+            c.pgd_index.0.to_string(),
+            c.synced().to_string(),
+            list(c.bug_on()),
+            list(c.unreachable()),
+        ]);
+    }
+    if !r.calls.is_empty() {
+        let _ = writeln!(out, "{t}");
+    }
+    let _ = writeln!(
+        out,
+        "  after: {} ({} findings, was {} {})",
+        r.after.verdict().as_str(),
+        r.after.findings.len(),
+        before.verdict().as_str(),
+        before.findings.len()
+    );
+    if let Some((b, a)) = &r.fault {
+        let _ = writeln!(out, "  fault address before: {}", walk_line(b));
+        let _ = writeln!(out, "  fault address after:  {}", walk_line(a));
+    }
 }
