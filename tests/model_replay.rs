@@ -3,11 +3,9 @@
 //! the slot, one points it at another table), and one page table owned by a
 //! task but missing from pgd_list.
 
-use std::collections::BTreeMap;
-
 use pgsync_dump::arch::x86_64::paging::{Level, WalkOutcome};
 use pgsync_dump::arch::x86_64::{PagingMode, PgdIndex};
-use pgsync_dump::dump::{PhysRange, PhysicalMemory, ReadError};
+use pgsync_dump::dump::PhysicalMemory;
 use pgsync_dump::model::{
     KernelPageTables, MissingSlot, ModelError, Overlay, Pfn, PgdRef, PgtblModMask, PopulateKind,
     SyncMask, p4d_populate_kernel, replay_missing_slots, retranslate,
@@ -32,48 +30,7 @@ const SHARED_TABLE: u64 = 0x41000;
 const FRAME: u64 = 0x55000;
 const FAULT_OFFSET: u64 = 0x12_3456_7034;
 
-/// Sparse physical memory made of 4 KiB pages.
-#[derive(Default, Clone, PartialEq, Eq)]
-struct Pages(BTreeMap<u64, Box<[u8; 4096]>>);
-
-impl Pages {
-    fn page(&mut self, pa: u64) {
-        self.0
-            .entry(pa & !0xfff)
-            .or_insert_with(|| Box::new([0; 4096]));
-    }
-    fn set(&mut self, pa: u64, v: u64) {
-        let page = self
-            .0
-            .entry(pa & !0xfff)
-            .or_insert_with(|| Box::new([0; 4096]));
-        let o = (pa & 0xfff) as usize;
-        page[o..o + 8].copy_from_slice(&v.to_le_bytes());
-    }
-}
-
-impl PhysicalMemory for Pages {
-    fn read(&self, paddr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
-        for (i, b) in buf.iter_mut().enumerate() {
-            let a = paddr + i as u64;
-            let p = self
-                .0
-                .get(&(a & !0xfff))
-                .ok_or(ReadError::NotInDump { paddr: a })?;
-            *b = p[(a & 0xfff) as usize];
-        }
-        Ok(())
-    }
-    fn ranges(&self) -> Vec<PhysRange> {
-        self.0
-            .keys()
-            .map(|&s| PhysRange {
-                start: s,
-                end: s + 4096,
-            })
-            .collect()
-    }
-}
+use pgsync_dump::dump::sparse::SparseMemory as Pages;
 
 fn read_u64(mem: &dyn PhysicalMemory, pa: u64) -> u64 {
     let mut b = [0u8; 8];
@@ -98,17 +55,17 @@ fn slot_pa(table: u64, slot: u16) -> u64 {
 
 /// The machine: returns the memory and the fault address (in slot 470).
 fn build(mode: PagingMode) -> (Pages, u64) {
-    let mut m = Pages::default();
+    let mut m = Pages::new();
     let fault = mode.slot_start(PgdIndex(SLOT)) + FAULT_OFFSET;
     for t in [INIT_MM, LACKS_1, LACKS_2, MISMATCH, UNLISTED] {
-        m.page(t);
-        m.set(slot_pa(t, SHARED_SLOT), SHARED_TABLE | TABLE);
+        m.add_page(t);
+        m.write_u64(slot_pa(t, SHARED_SLOT), SHARED_TABLE | TABLE);
     }
-    m.page(SHARED_TABLE);
-    m.page(OTHER_TABLE);
-    m.page(FRAME);
-    m.set(slot_pa(INIT_MM, SLOT), SLOT_TABLE | TABLE);
-    m.set(slot_pa(MISMATCH, SLOT), OTHER_TABLE | TABLE);
+    m.add_page(SHARED_TABLE);
+    m.add_page(OTHER_TABLE);
+    m.add_page(FRAME);
+    m.write_u64(slot_pa(INIT_MM, SLOT), SLOT_TABLE | TABLE);
+    m.write_u64(slot_pa(MISMATCH, SLOT), OTHER_TABLE | TABLE);
     // Below the top level: [P4D ->] PUD -> PMD -> PT -> FRAME.
     let mut table = SLOT_TABLE;
     let mut next = 0x21000;
@@ -117,11 +74,11 @@ fn build(mode: PagingMode) -> (Pages, u64) {
         PagingMode::FiveLevel => &[39, 30, 21],
     };
     for &shift in shifts {
-        m.set(table + idx(fault, shift) * 8, next | TABLE);
+        m.write_u64(table + idx(fault, shift) * 8, next | TABLE);
         table = next;
         next += 0x1000;
     }
-    m.set(table + idx(fault, 12) * 8, FRAME | 0x63);
+    m.write_u64(table + idx(fault, 12) * 8, FRAME | 0x63);
     (m, fault)
 }
 

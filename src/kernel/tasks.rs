@@ -85,7 +85,9 @@ impl Kernel<'_> {
     /// Addresses of the threads of the group led by `leader` (leader included
     /// when the list holds it), or the reason the walk broke.
     fn thread_addrs(&self, leader: u64, problems: &mut Vec<ReadProblem>) -> Vec<u64> {
-        match self.offsets.task.threads {
+        let what = || format!("threads of task {leader:#x}");
+        // (list head, offset of the list_head in task_struct, name for errors)
+        let (head, node_offset, name) = match self.offsets.task.threads {
             ThreadLink::SignalThreadHead {
                 task_thread_node,
                 signal_thread_head,
@@ -94,42 +96,39 @@ impl Kernel<'_> {
                     Ok(s) if s != 0 => s,
                     Ok(_) => return vec![],
                     Err(e) => {
+                        let detail = format!("task->signal unreadable: {e}");
                         problems.push(ReadProblem {
-                            what: format!("threads of task {leader:#x}"),
-                            detail: format!("task->signal unreadable: {e}"),
+                            what: what(),
+                            detail,
                         });
                         return vec![];
                     }
                 };
                 let name = format!("signal_struct {signal:#x} thread_head");
-                let (nodes, brk) = walk_list(self, signal.wrapping_add(signal_thread_head), &name);
-                if let Some(b) = brk {
-                    problems.push(ReadProblem {
-                        what: format!("threads of task {leader:#x}"),
-                        detail: b.detail,
-                    });
-                }
-                nodes
-                    .into_iter()
-                    .map(|n| n.wrapping_sub(task_thread_node))
-                    .collect()
+                (
+                    signal.wrapping_add(signal_thread_head),
+                    task_thread_node,
+                    name,
+                )
             }
-            ThreadLink::ThreadGroup { task_thread_group } => {
-                // The ring has no separate head: walk it from the leader's node.
-                let name = format!("task {leader:#x} thread_group");
-                let (nodes, brk) = walk_list(self, leader.wrapping_add(task_thread_group), &name);
-                if let Some(b) = brk {
-                    problems.push(ReadProblem {
-                        what: format!("threads of task {leader:#x}"),
-                        detail: b.detail,
-                    });
-                }
-                nodes
-                    .into_iter()
-                    .map(|n| n.wrapping_sub(task_thread_group))
-                    .collect()
-            }
+            // The ring has no separate head: walk it from the leader's node.
+            ThreadLink::ThreadGroup { task_thread_group } => (
+                leader.wrapping_add(task_thread_group),
+                task_thread_group,
+                format!("task {leader:#x} thread_group"),
+            ),
+        };
+        let (nodes, brk) = walk_list(self, head, &name);
+        if let Some(b) = brk {
+            problems.push(ReadProblem {
+                what: what(),
+                detail: b.detail,
+            });
         }
+        nodes
+            .into_iter()
+            .map(|n| n.wrapping_sub(node_offset))
+            .collect()
     }
 
     /// Every task reachable from `init_task`: leaders, then their threads.

@@ -304,38 +304,7 @@ pub fn walk(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dump::PhysRange;
-    use std::collections::BTreeMap;
-
-    /// Sparse physical memory of 4 KiB pages for tests.
-    #[derive(Default)]
-    struct Pages(BTreeMap<u64, Box<[u8; 4096]>>);
-    impl Pages {
-        fn set(&mut self, pa: u64, v: u64) {
-            let page = self
-                .0
-                .entry(pa & !0xfff)
-                .or_insert_with(|| Box::new([0; 4096]));
-            let o = (pa & 0xfff) as usize;
-            page[o..o + 8].copy_from_slice(&v.to_le_bytes());
-        }
-    }
-    impl PhysicalMemory for Pages {
-        fn read(&self, paddr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
-            for (i, b) in buf.iter_mut().enumerate() {
-                let a = paddr + i as u64;
-                let p = self
-                    .0
-                    .get(&(a & !0xfff))
-                    .ok_or(ReadError::NotInDump { paddr: a })?;
-                *b = p[(a & 0xfff) as usize];
-            }
-            Ok(())
-        }
-        fn ranges(&self) -> Vec<PhysRange> {
-            vec![]
-        }
-    }
+    use crate::dump::sparse::SparseMemory as Pages;
 
     /// Reference translation computed independently of the walker's loop.
     fn idx(va: u64, shift: u32) -> u64 {
@@ -345,16 +314,16 @@ mod tests {
     #[test]
     fn four_level_4k_2m_1g_and_sme() {
         let sme = 1u64 << 47;
-        let mut m = Pages::default();
+        let mut m = Pages::new();
         let root = 0x1000;
         let va4k = 0xffff_8880_1234_5678u64;
         let va2m = 0xffff_c900_0020_1234u64;
         let va1g = 0xffff_ea00_4000_0042u64;
         // 4 KiB: pgd -> pud 0x2000 -> pmd 0x3000 -> pt 0x4000 -> frame 0xabcd000
-        m.set(root + idx(va4k, 39) * 8, 0x2000 | sme | 0x63);
-        m.set(0x2000 + idx(va4k, 30) * 8, 0x3000 | 0x63);
-        m.set(0x3000 + idx(va4k, 21) * 8, 0x4000 | 0x63);
-        m.set(0x4000 + idx(va4k, 12) * 8, 0xabcd000 | sme | 0x63);
+        m.write_u64(root + idx(va4k, 39) * 8, 0x2000 | sme | 0x63);
+        m.write_u64(0x2000 + idx(va4k, 30) * 8, 0x3000 | 0x63);
+        m.write_u64(0x3000 + idx(va4k, 21) * 8, 0x4000 | 0x63);
+        m.write_u64(0x4000 + idx(va4k, 12) * 8, 0xabcd000 | sme | 0x63);
         let w = walk(&m, PagingMode::FourLevel, sme, root, va4k);
         assert_eq!(
             w.outcome,
@@ -366,9 +335,9 @@ mod tests {
         assert_eq!(w.steps.len(), 4);
         assert_eq!(w.steps[0].entry_pa, root + idx(va4k, 39) * 8);
         // 2 MiB leaf with the PAT bit (12) set: bit 12 is not address.
-        m.set(root + idx(va2m, 39) * 8, 0x5000 | 0x63);
-        m.set(0x5000 + idx(va2m, 30) * 8, 0x6000 | 0x63);
-        m.set(
+        m.write_u64(root + idx(va2m, 39) * 8, 0x5000 | 0x63);
+        m.write_u64(0x5000 + idx(va2m, 30) * 8, 0x6000 | 0x63);
+        m.write_u64(
             0x6000 + idx(va2m, 21) * 8,
             0x4060_0000 | 0x1000 | PSE | 0x63,
         );
@@ -381,8 +350,8 @@ mod tests {
             }
         );
         // 1 GiB leaf.
-        m.set(root + idx(va1g, 39) * 8, 0x7000 | 0x63);
-        m.set(0x7000 + idx(va1g, 30) * 8, 0x1_4000_0000 | PSE | 0x63);
+        m.write_u64(root + idx(va1g, 39) * 8, 0x7000 | 0x63);
+        m.write_u64(0x7000 + idx(va1g, 30) * 8, 0x1_4000_0000 | PSE | 0x63);
         let w = walk(&m, PagingMode::FourLevel, sme, root, va1g);
         assert_eq!(
             w.outcome,
@@ -402,14 +371,14 @@ mod tests {
 
     #[test]
     fn five_level_and_unreadable() {
-        let mut m = Pages::default();
+        let mut m = Pages::new();
         let root = 0x10000;
         let va = 0xff11_0000_0010_0123u64;
-        m.set(root + idx(va, 48) * 8, 0x11000 | 0x63);
-        m.set(0x11000 + idx(va, 39) * 8, 0x12000 | 0x63);
-        m.set(0x12000 + idx(va, 30) * 8, 0x13000 | 0x63);
-        m.set(0x13000 + idx(va, 21) * 8, 0x14000 | 0x63);
-        m.set(0x14000 + idx(va, 12) * 8, 0x99000 | 0x63);
+        m.write_u64(root + idx(va, 48) * 8, 0x11000 | 0x63);
+        m.write_u64(0x11000 + idx(va, 39) * 8, 0x12000 | 0x63);
+        m.write_u64(0x12000 + idx(va, 30) * 8, 0x13000 | 0x63);
+        m.write_u64(0x13000 + idx(va, 21) * 8, 0x14000 | 0x63);
+        m.write_u64(0x14000 + idx(va, 12) * 8, 0x99000 | 0x63);
         let w = walk(&m, PagingMode::FiveLevel, 0, root, va);
         assert_eq!(w.pa(), Some(0x99123));
         assert_eq!(
@@ -418,7 +387,7 @@ mod tests {
         );
         // Next table outside the dump.
         let va2 = 0xff12_0000_0000_0000u64;
-        m.set(root + idx(va2, 48) * 8, 0x7_0000_0000 | 0x63);
+        m.write_u64(root + idx(va2, 48) * 8, 0x7_0000_0000 | 0x63);
         let w = walk(&m, PagingMode::FiveLevel, 0, root, va2);
         assert!(matches!(
             w.outcome,
