@@ -36,6 +36,9 @@ pub struct ReadProblem {
 /// The crashed kernel: dump + debuginfo + layout.
 pub struct Kernel<'d> {
     pub dump: &'d CrashDump,
+    /// The physical memory every read goes through: the dump's, or an
+    /// adapter over it (recording pages for `extract`).
+    mem: &'d dyn PhysicalMemory,
     pub vmlinux: &'d Vmlinux,
     pub symbols: KernelSymbols,
     pub offsets: Offsets,
@@ -53,15 +56,15 @@ pub struct Kernel<'d> {
 
 impl<'d> Kernel<'d> {
     pub fn memory(&self) -> &'d dyn PhysicalMemory {
-        self.dump.memory()
+        self.mem
     }
 
     pub fn read(&self, va: u64, buf: &mut [u8]) -> Result<(), TranslateError> {
-        self.xlate.read(self.dump.memory(), va, buf)
+        self.xlate.read(self.mem, va, buf)
     }
 
     pub fn read_u64(&self, va: u64) -> Result<u64, TranslateError> {
-        self.xlate.read_u64(self.dump.memory(), va)
+        self.xlate.read_u64(self.mem, va)
     }
 
     pub fn read_u32(&self, va: u64) -> Result<u32, TranslateError> {
@@ -80,7 +83,7 @@ impl<'d> Kernel<'d> {
 
     /// Physical address of a kernel virtual address.
     pub fn pa(&self, va: u64) -> Result<u64, TranslateError> {
-        self.xlate.translate(self.dump.memory(), va)
+        self.xlate.translate(self.mem, va)
     }
 
     /// Whether the kernel carries the 2025 sync fix: an out-of-line

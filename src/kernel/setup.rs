@@ -5,13 +5,23 @@
 use crate::arch::x86_64::layout::LayoutInputs;
 use crate::arch::x86_64::{KernelLayout, KernelTranslator, PagingMode};
 use crate::debuginfo::Vmlinux;
-use crate::dump::CrashDump;
+use crate::dump::{CrashDump, PhysicalMemory};
 
 use super::symbols::WANTED;
 use super::{Kernel, KernelError, KernelSymbols, Offsets};
 
 impl<'d> Kernel<'d> {
     pub fn open(dump: &'d CrashDump, vmlinux: &'d Vmlinux) -> Result<Kernel<'d>, KernelError> {
+        Kernel::open_over(dump, dump.memory(), vmlinux)
+    }
+
+    /// Like [`Kernel::open`], reading physical memory through `mem` (an
+    /// adapter over the dump's memory).
+    pub fn open_over(
+        dump: &'d CrashDump,
+        mem: &'d dyn PhysicalMemory,
+        vmlinux: &'d Vmlinux,
+    ) -> Result<Kernel<'d>, KernelError> {
         let info = dump.vmcoreinfo.as_ref().ok_or(KernelError::NoVmcoreinfo)?;
         let mut warnings = Vec::new();
         let vmlinux_name = vmlinux.path().display().to_string();
@@ -72,12 +82,11 @@ impl<'d> Kernel<'d> {
                 detail: format!("{init_pgd_va:#x} is outside the kernel text map"),
             })?;
         xlate.root_pa = root_pa;
-        xlate.mode = paging_mode(dump, &symbols, &xlate, &mut warnings)?;
+        xlate.mode = paging_mode(dump, mem, &symbols, &xlate, &mut warnings)?;
 
         let types = vmlinux.types()?;
         let offsets = Offsets::resolve(&types, symbols.pcpu_hot.is_some())?;
 
-        let mem = dump.memory();
         let read_base =
             |sym: Option<u64>, name: &'static str, default: u64| -> Result<u64, KernelError> {
                 match sym {
@@ -119,6 +128,7 @@ impl<'d> Kernel<'d> {
         xlate.direct_map = Some((page_offset_base, layout.direct_map_size));
         Ok(Kernel {
             dump,
+            mem,
             vmlinux,
             init_mm: symbols.init_mm,
             symbols,
@@ -137,6 +147,7 @@ impl<'d> Kernel<'d> {
 /// `__pgtable_l5_enabled` variable (arch/x86/kernel/head64.c), as crash does.
 fn paging_mode(
     dump: &CrashDump,
+    mem: &dyn PhysicalMemory,
     symbols: &KernelSymbols,
     xlate: &KernelTranslator,
     warnings: &mut Vec<String>,
@@ -151,12 +162,10 @@ fn paging_mode(
                     what: "__pgtable_l5_enabled".into(),
                     detail: format!("{va:#x} is outside the kernel text map"),
                 })?;
-                dump.memory()
-                    .read(pa, &mut b)
-                    .map_err(|e| KernelError::Read {
-                        what: "__pgtable_l5_enabled".into(),
-                        source: crate::arch::x86_64::TranslateError::Read { va, source: e },
-                    })?;
+                mem.read(pa, &mut b).map_err(|e| KernelError::Read {
+                    what: "__pgtable_l5_enabled".into(),
+                    source: crate::arch::x86_64::TranslateError::Read { va, source: e },
+                })?;
                 u32::from_le_bytes(b) != 0
             }
             None => {
