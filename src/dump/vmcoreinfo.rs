@@ -64,12 +64,14 @@ impl VmcoreInfo {
             return hex(value).map(|v| self.symbols.insert(name, v)).is_some();
         }
         if let Some(name) = inner("NUMBER(") {
-            return value
-                .trim()
-                .parse::<i64>()
-                .ok()
-                .map(|v| self.numbers.insert(name, v))
-                .is_some();
+            // Decimal, possibly negative; some kernels print a few in hex
+            // (6.12: `NUMBER(VMALLOC_START)=0x...`).
+            let v = value.trim();
+            let n = match v.strip_prefix("0x") {
+                Some(h) => u64::from_str_radix(h, 16).ok().map(|u| u as i64),
+                None => v.parse::<i64>().ok(),
+            };
+            return n.map(|v| self.numbers.insert(name, v)).is_some();
         }
         if let Some(name) = inner("OFFSET(") {
             return value
@@ -130,7 +132,7 @@ mod tests {
     fn parses_real_kernel_shapes() {
         let text = b"OSRELEASE=6.1.0-54-cloud-amd64\nBUILD-ID=ABCDEF01\nPAGESIZE=4096\n\
 SYMBOL(init_top_pgt)=ffffffff85c10000\nNUMBER(phys_base)=362807296\nNUMBER(neg)=-5\n\
-OFFSET(list_head.next)=0\nSIZE(page)=64\nLENGTH(zone.free_area)=11\nKERNELOFFSET=3200000\n\
+NUMBER(VMALLOC_START)=0xffffc90000000000\nOFFSET(list_head.next)=0\nSIZE(page)=64\nLENGTH(zone.free_area)=11\nKERNELOFFSET=3200000\n\
 garbage\nNUMBER(bad)=zz\n\0trailing";
         let v = VmcoreInfo::parse(text);
         assert_eq!(v.osrelease.as_deref(), Some("6.1.0-54-cloud-amd64"));
@@ -139,6 +141,7 @@ garbage\nNUMBER(bad)=zz\n\0trailing";
         assert_eq!(v.symbol("init_top_pgt"), Some(0xffffffff85c10000));
         assert_eq!(v.number("phys_base"), Some(362807296));
         assert_eq!(v.number("neg"), Some(-5));
+        assert_eq!(v.number("VMALLOC_START"), Some(0xffffc90000000000u64 as i64));
         assert_eq!(v.offsets.get("list_head.next"), Some(&0));
         assert_eq!(v.sizes.get("page"), Some(&64));
         assert_eq!(v.lengths.get("zone.free_area"), Some(&11));
