@@ -191,10 +191,21 @@ pub fn collect(k: &Kernel<'_>) -> Result<Collected, KernelError> {
         k.pa(pgd).ok()
     });
 
+    // An mm whose own pgd pointer is unreadable (its mm_struct page filtered
+    // out, say) may still be known through pgd_list, which records each pgd's
+    // owner: merge it there rather than report the same table twice.
+    let broken: Vec<CheckedTable> = std::mem::take(&mut b.broken_mms).into_values().collect();
+    let mut unmatched = Vec::new();
+    for t in broken {
+        match b.by_pa.values_mut().find(|x| x.mm.is_some() && x.mm == t.mm) {
+            Some(x) => x.sources.extend(t.sources),
+            None => unmatched.push(t),
+        }
+    }
     let mut tables: Vec<CheckedTable> = b
         .by_pa
         .into_values()
-        .chain(b.broken_mms.into_values())
+        .chain(unmatched)
         .collect();
     for t in &mut tables {
         // A table found only through CR3 gets its mm from whoever else names it.
