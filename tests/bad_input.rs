@@ -34,13 +34,30 @@ fn analyze_err(vmcore: &Path, vmlinux: Option<&Path>, code: i32, needles: &[&str
     }
     let r = run(&args);
     assert!(!r.stderr.contains("panicked"), "panic: {}", r.stderr);
-    assert_eq!(r.code, code, "exit code for {}; stderr: {}\nstdout: {}", vmcore.display(), r.stderr, r.stdout);
+    assert_eq!(
+        r.code,
+        code,
+        "exit code for {}; stderr: {}\nstdout: {}",
+        vmcore.display(),
+        r.stderr,
+        r.stdout
+    );
     if code == 2 {
-        assert_eq!(r.stderr.trim_end().lines().count(), 1, "one error line expected: {}", r.stderr);
+        assert_eq!(
+            r.stderr.trim_end().lines().count(),
+            1,
+            "one error line expected: {}",
+            r.stderr
+        );
         assert!(r.stderr.starts_with("pgsync-dump: error: "), "{}", r.stderr);
     }
     for n in needles {
-        assert!(r.stderr.contains(n) || r.stdout.contains(n), "{n:?} not in output:\nstderr: {}\nstdout: {}", r.stderr, r.stdout);
+        assert!(
+            r.stderr.contains(n) || r.stdout.contains(n),
+            "{n:?} not in output:\nstderr: {}\nstdout: {}",
+            r.stderr,
+            r.stdout
+        );
     }
     r.stderr
 }
@@ -49,7 +66,10 @@ fn analyze_err(vmcore: &Path, vmlinux: Option<&Path>, code: i32, needles: &[&str
 fn file_offset(vmcore: &[u8], pa: u64) -> usize {
     let elf = goblin::elf::Elf::parse(vmcore).unwrap();
     for ph in &elf.program_headers {
-        if ph.p_type == goblin::elf::program_header::PT_LOAD && pa >= ph.p_paddr && pa < ph.p_paddr + ph.p_filesz {
+        if ph.p_type == goblin::elf::program_header::PT_LOAD
+            && pa >= ph.p_paddr
+            && pa < ph.p_paddr + ph.p_filesz
+        {
             return (ph.p_offset + (pa - ph.p_paddr)) as usize;
         }
     }
@@ -57,7 +77,11 @@ fn file_offset(vmcore: &[u8], pa: u64) -> usize {
 }
 
 /// Copies a fixture's vmcore, lets `edit` patch it through the kernel view.
-fn patched(name: &str, tag: &str, edit: impl FnOnce(&Kernel<'_>, &mut Vec<u8>)) -> (PathBuf, PathBuf) {
+fn patched(
+    name: &str,
+    tag: &str,
+    edit: impl FnOnce(&Kernel<'_>, &mut Vec<u8>),
+) -> (PathBuf, PathBuf) {
     let src = fixture(name);
     let dir = tmpdir(tag);
     let mut bytes = std::fs::read(src.join("vmcore")).unwrap();
@@ -83,7 +107,12 @@ fn not_an_elf_file() {
     let d = tmpdir("text");
     let p = d.join("notes.txt");
     std::fs::write(&p, "hello, this is not a dump\n").unwrap();
-    analyze_err(&p, None, 2, &["not a crash dump", "notes.txt", "offset 0x0"]);
+    analyze_err(
+        &p,
+        None,
+        2,
+        &["not a crash dump", "notes.txt", "offset 0x0"],
+    );
 }
 
 #[test]
@@ -130,7 +159,12 @@ fn truncated_files() {
         .min()
         .unwrap() as usize;
     std::fs::write(&p, &src[..first_load]).unwrap();
-    analyze_err(&p, Some(&fixture("missing-4l").join("vmlinux")), 2, &["truncated"]);
+    analyze_err(
+        &p,
+        Some(&fixture("missing-4l").join("vmlinux")),
+        2,
+        &["truncated"],
+    );
 }
 
 #[test]
@@ -142,7 +176,12 @@ fn no_vmcoreinfo_and_no_vmlinux() {
     let p = d.join("vmcore");
     std::fs::write(&p, b).unwrap();
     analyze_err(&p, None, 2, &["no VMCOREINFO", "--vmlinux"]);
-    analyze_err(&p, Some(&fixture("missing-4l").join("vmlinux")), 2, &["VMCOREINFO"]);
+    analyze_err(
+        &p,
+        Some(&fixture("missing-4l").join("vmlinux")),
+        2,
+        &["VMCOREINFO"],
+    );
 }
 
 #[test]
@@ -150,7 +189,11 @@ fn vmlinux_without_dwarf() {
     let d = tmpdir("nodwarf");
     let stripped = d.join("vmlinux");
     let st = std::process::Command::new("objcopy")
-        .args(["--strip-debug", s(&fixture("missing-4l").join("vmlinux")), s(&stripped)])
+        .args([
+            "--strip-debug",
+            s(&fixture("missing-4l").join("vmlinux")),
+            s(&stripped),
+        ])
         .status();
     match st {
         Ok(st) if st.success() => {}
@@ -159,7 +202,12 @@ fn vmlinux_without_dwarf() {
             return;
         }
     }
-    analyze_err(&fixture("missing-4l").join("vmcore"), Some(&stripped), 2, &["DWARF", s(&stripped)]);
+    analyze_err(
+        &fixture("missing-4l").join("vmcore"),
+        Some(&stripped),
+        2,
+        &["DWARF", s(&stripped)],
+    );
 }
 
 #[test]
@@ -176,17 +224,29 @@ fn vmlinux_with_another_build_id() {
     b[last] ^= 0xff;
     let p = d.join("vmlinux");
     std::fs::write(&p, &b).unwrap();
-    let err = analyze_err(&fixture("missing-4l").join("vmcore"), Some(&p), 2, &["build-id"]);
+    let err = analyze_err(
+        &fixture("missing-4l").join("vmcore"),
+        Some(&p),
+        2,
+        &["build-id"],
+    );
     let ours = pgsync_dump::dump::open(&[fixture("missing-4l").join("vmcore")])
         .unwrap()
         .vmcoreinfo
         .unwrap()
         .build_id
         .unwrap();
-    assert!(err.contains(&ours), "the dump's build-id {ours} should be named: {err}");
+    assert!(
+        err.contains(&ours),
+        "the dump's build-id {ours} should be named: {err}"
+    );
     // Found by search next to the dump: skipped, and the error names it.
     let dump_dir = tmpdir("buildid-next");
-    std::fs::copy(fixture("missing-4l").join("vmcore"), dump_dir.join("vmcore")).unwrap();
+    std::fs::copy(
+        fixture("missing-4l").join("vmcore"),
+        dump_dir.join("vmcore"),
+    )
+    .unwrap();
     std::fs::write(dump_dir.join("vmlinux"), &b).unwrap();
     analyze_err(&dump_dir.join("vmcore"), None, 2, &["build-id"]);
 }
@@ -201,7 +261,13 @@ fn task_list_that_points_to_itself_is_empty_but_pgd_list_still_checked() {
     // Only init_task's thread group remains; pgd_list still finds every table.
     assert_eq!(code, 1);
     assert_eq!(v["summary"]["tasks"], 1);
-    assert!(v["findings"].as_array().unwrap().iter().all(|f| f["pids"].as_array().unwrap().is_empty()));
+    assert!(
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["pids"].as_array().unwrap().is_empty())
+    );
 }
 
 #[test]
@@ -214,7 +280,10 @@ fn looping_and_dangling_task_lists_are_reported_where_they_break() {
         write_u64_at_va(k, b, second + k.offsets.list_next, first);
     });
     let (code, v, _) = analyze_json_paths(&vmcore, &vmlinux);
-    assert_eq!(code, 3, "a broken task list makes a clean result incomplete: {v:#}");
+    assert_eq!(
+        code, 3,
+        "a broken task list makes a clean result incomplete: {v:#}"
+    );
     assert_eq!(v["summary"]["verdict"], "incomplete");
     let p = v["problems"].to_string();
     assert!(p.contains("loops without returning to its head"), "{p}");
@@ -227,7 +296,10 @@ fn looping_and_dangling_task_lists_are_reported_where_they_break() {
     let (code, v, _) = analyze_json_paths(&vmcore, &vmlinux);
     assert_eq!(code, 3);
     let p = v["problems"].to_string();
-    assert!(p.contains("0xffffffffffe00000") && p.contains("cannot be read"), "{p}");
+    assert!(
+        p.contains("0xffffffffffe00000") && p.contains("cannot be read"),
+        "{p}"
+    );
 }
 
 #[test]
@@ -236,18 +308,43 @@ fn page_table_pointer_outside_the_dump() {
         let tasks = k.tasks().unwrap().tasks;
         let t = tasks.iter().find(|t| t.mm != 0).unwrap();
         // A direct-map address far beyond the machine's memory.
-        write_u64_at_va(k, b, t.mm + k.offsets.mm_pgd, k.layout.page_offset_base + (1 << 40));
+        write_u64_at_va(
+            k,
+            b,
+            t.mm + k.offsets.mm_pgd,
+            k.layout.page_offset_base + (1 << 40),
+        );
     });
     let (code, v, _) = analyze_json_paths(&vmcore, &vmlinux);
     assert_eq!(code, 3, "{v:#}");
-    let bad: Vec<_> = v["page_tables"].as_array().unwrap().iter().filter(|t| t["status"] == "unreadable").collect();
+    let bad: Vec<_> = v["page_tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["status"] == "unreadable")
+        .collect();
     assert_eq!(bad.len(), 1, "{v:#}");
-    assert!(bad[0]["reason"].as_str().unwrap().contains("not in the dump"), "{}", bad[0]);
+    assert!(
+        bad[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not in the dump"),
+        "{}",
+        bad[0]
+    );
 }
 
 fn analyze_json_paths(vmcore: &Path, vmlinux: &Path) -> (i32, serde_json::Value, String) {
-    let r = run(&["analyze", "--format", "json", s(vmcore), "--vmlinux", s(vmlinux)]);
+    let r = run(&[
+        "analyze",
+        "--format",
+        "json",
+        s(vmcore),
+        "--vmlinux",
+        s(vmlinux),
+    ]);
     assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
-    let v = serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}\n{}", r.stderr, r.stdout));
+    let v = serde_json::from_str(&r.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", r.stderr, r.stdout));
     (r.code, v, r.stderr)
 }

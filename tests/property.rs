@@ -7,7 +7,10 @@ mod common;
 use common::*;
 
 fn cases() -> u64 {
-    std::env::var("PGSYNC_PROPERTY_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64)
+    std::env::var("PGSYNC_PROPERTY_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64)
 }
 
 #[test]
@@ -16,14 +19,19 @@ fn random_kernels_match_their_plans() {
     std::fs::create_dir_all(&dir).unwrap();
     for seed in 0..cases() {
         let plan = pgsync_dump::synth::random_plan(seed);
-        let built = pgsync_dump::synth::build(&plan).unwrap_or_else(|e| panic!("seed {seed}: build failed: {e}"));
+        let built = pgsync_dump::synth::build(&plan)
+            .unwrap_or_else(|e| panic!("seed {seed}: build failed: {e}"));
         let case = dir.join(format!("seed-{seed}"));
         std::fs::create_dir_all(&case).unwrap();
         std::fs::write(case.join("vmcore"), &built.vmcore).unwrap();
         std::fs::write(case.join("vmlinux"), &built.vmlinux).unwrap();
         let (code, actual, stderr) = analyze_json(&case, &[]);
         let expected = &built.expected;
-        assert_eq!(Some(i64::from(code)), expected["exit_code"].as_i64(), "seed {seed}: exit code; stderr: {stderr}");
+        assert_eq!(
+            Some(i64::from(code)),
+            expected["exit_code"].as_i64(),
+            "seed {seed}: exit code; stderr: {stderr}"
+        );
         for key in ["kernel", "reference", "page_tables", "findings", "summary"] {
             assert_subset(&format!("seed {seed}.{key}"), &expected[key], &actual[key]);
         }
