@@ -17,9 +17,10 @@
 //! the next free byte is `log_next_idx` (`log_next_seq`). A record whose
 //! `len` is 0 marks the end of the used part of the buffer: reading wraps to
 //! index 0 (`log_next()`, `log_store()` writes that empty header when the
-//! next record does not fit). When the buffer is exactly full
-//! `log_first_idx == log_next_idx`, so the sequence numbers decide how many
-//! records there are.
+//! next record does not fit). `logbuf_has_space()` always keeps room for
+//! that extra header, so `log_first_idx == log_next_idx` only when the log
+//! is empty. The count of records is `log_next_seq - log_first_seq` when the
+//! symbols are known; the walk also stops on reaching `log_next_idx`.
 //!
 //! Continuation fragments (`LOG_CONT`) are shown as the records they are;
 //! `dmesg` on those kernels joined them.
@@ -241,7 +242,8 @@ pub fn read_log_buf(
         warnings.push("log_first_seq unknown: sequence numbers count from 0".into());
     }
     if remaining.is_none() && first_idx == next_idx {
-        warnings.push("log_first_idx == log_next_idx and the sequence numbers are unknown: taken as an empty log".into());
+        // log_store() always keeps room for one more header, so equal
+        // indexes mean an empty log.
         remaining = Some(0);
     }
 

@@ -352,28 +352,40 @@ impl<'m> PagedReader<'m> {
     }
 }
 
-/// Counts of one kind of problem, turned into one warning line each rather
-/// than one per record.
+/// Examples kept per kind of problem.
+const EXAMPLES_PER_PROBLEM: usize = 3;
+
+/// Counts of each kind of problem, turned into one warning line per kind
+/// (with the first few examples) rather than one per record: a damaged
+/// ring of a million records must not give a million warnings.
 #[derive(Default)]
 pub(crate) struct ProblemTally {
-    entries: Vec<(String, u64, String)>,
+    entries: Vec<(String, u64, Vec<String>)>,
 }
 
 impl ProblemTally {
-    /// Records one occurrence of `kind`; `example` is kept for the first.
+    /// Records one occurrence of `kind`; `example` is kept for the first few.
     pub(crate) fn add(&mut self, kind: &str, example: impl FnOnce() -> String) {
         match self.entries.iter_mut().find(|(k, _, _)| k == kind) {
-            Some(e) => e.1 += 1,
-            None => self.entries.push((kind.to_string(), 1, example())),
+            Some((_, n, examples)) => {
+                *n += 1;
+                if examples.len() < EXAMPLES_PER_PROBLEM {
+                    examples.push(example());
+                }
+            }
+            None => self.entries.push((kind.to_string(), 1, vec![example()])),
         }
     }
 
     pub(crate) fn into_warnings(self, out: &mut Vec<String>) {
-        for (kind, n, example) in self.entries {
+        for (kind, n, examples) in self.entries {
+            let shown = examples.join("; ");
             if n == 1 {
-                out.push(format!("{kind}: {example}"));
+                out.push(format!("{kind}: {shown}"));
+            } else if n as usize == examples.len() {
+                out.push(format!("{kind}: {n} times ({shown})"));
             } else {
-                out.push(format!("{kind}: {n} times (first: {example})"));
+                out.push(format!("{kind}: {n} times ({shown}; ...)"));
             }
         }
     }

@@ -374,27 +374,42 @@ enum BlockData {
     Block { block_va: u64, data_size: u64 },
 }
 
+/// Why a record's text cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum BlockProblem {
+    /// `FAILED_LPOS`: the writer got no data space; the kernel's own reader
+    /// drops such records too.
+    Lost,
+    /// Positions no writer produces.
+    Invalid(String),
+    /// A block outside the data ring's valid window.
+    Overwritten(String),
+}
+
 /// Validates a descriptor's `text_blk_lpos` as kernel/printk/printk_ringbuffer.c
 /// `get_data()` does, and against the data ring's valid window.
-fn locate_block(h: &PrbHeader, begin: u64, next: u64) -> Result<BlockData, String> {
+fn locate_block(h: &PrbHeader, begin: u64, next: u64) -> Result<BlockData, BlockProblem> {
+    use BlockProblem::{Invalid, Lost, Overwritten};
     let data_size_total = 1u64 << h.size_bits;
     if begin & 1 != 0 && next & 1 != 0 {
         return if begin == EMPTY_LINE_LPOS && next == EMPTY_LINE_LPOS {
             Ok(BlockData::EmptyLine)
         } else if begin == FAILED_LPOS && next == FAILED_LPOS {
-            Err("the text was lost when it was printed (FAILED_LPOS)".into())
+            Err(Lost)
         } else {
-            Err(format!("invalid data-less lpos {begin:#x}..{next:#x}"))
+            Err(Invalid(format!(
+                "invalid data-less lpos {begin:#x}..{next:#x}"
+            )))
         };
     }
     if begin % BLOCK_ID_SIZE != 0 || next % BLOCK_ID_SIZE != 0 {
-        return Err(format!("unaligned block {begin:#x}..{next:#x}"));
+        return Err(Invalid(format!("unaligned block {begin:#x}..{next:#x}")));
     }
     let span = next.wrapping_sub(begin);
     if span == 0 || span > 2 * data_size_total {
-        return Err(format!(
+        return Err(Invalid(format!(
             "block {begin:#x}..{next:#x} has an impossible length"
-        ));
+        )));
     }
     // Logical positions wrap modulo 2^64, so wrap counts wrap modulo 2^(64 - size_bits).
     let wrap_mask = u64::MAX >> h.size_bits;
@@ -408,14 +423,14 @@ fn locate_block(h: &PrbHeader, begin: u64, next: u64) -> Result<BlockData, Strin
         // Wrapping block: the data was written at the start of the ring.
         (0, index(last) + 1)
     } else {
-        return Err(format!(
+        return Err(Invalid(format!(
             "block {begin:#x}..{next:#x} spans more than one wrap"
-        ));
+        )));
     };
     if block_size <= BLOCK_ID_SIZE || block_size > data_size_total {
-        return Err(format!(
+        return Err(Invalid(format!(
             "block {begin:#x}..{next:#x} holds {block_size} bytes (ring: {data_size_total})"
-        ));
+        )));
     }
     // Valid data lies in [tail_lpos, head_lpos] (data_push_tail() makes a
     // descriptor reusable before its data is dropped).
@@ -423,10 +438,10 @@ fn locate_block(h: &PrbHeader, begin: u64, next: u64) -> Result<BlockData, Strin
     if window <= data_size_total
         && (begin.wrapping_sub(h.tail_lpos) > window || next.wrapping_sub(h.tail_lpos) > window)
     {
-        return Err(format!(
-            "block {begin:#x}..{next:#x} lies outside the valid data {:#x}..{:#x} (overwritten)",
+        return Err(Overwritten(format!(
+            "block {begin:#x}..{next:#x} lies outside the valid data {:#x}..{:#x}",
             h.tail_lpos, h.head_lpos
-        ));
+        )));
     }
     Ok(BlockData::Block {
         block_va: h.data.wrapping_add(block_index),
@@ -579,8 +594,21 @@ pub fn read_prb(
                 }
                 String::from_utf8_lossy(&bytes).into_owned()
             }
-            Err(why) => {
-                problems.add("records without readable text", || {
+            Err(BlockProblem::Lost) => {
+                problems.add(
+                    "records whose text was lost when printed (FAILED_LPOS)",
+                    || format!("seq {seq}"),
+                );
+                continue;
+            }
+            Err(BlockProblem::Invalid(why)) => {
+                problems.add("records with invalid text block positions", || {
+                    format!("seq {seq}: {why}")
+                });
+                continue;
+            }
+            Err(BlockProblem::Overwritten(why)) => {
+                problems.add("records whose text block was overwritten", || {
                     format!("seq {seq}: {why}")
                 });
                 continue;
