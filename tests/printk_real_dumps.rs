@@ -154,5 +154,31 @@ fn ring_matches_serial_console() {
             all.as_ref().map(|_| "yes")
         );
         all.unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+
+        // The same ring read through the other formats of the same dump.
+        for other in [
+            "vmcore.elf-d31",
+            "vmcore.zlib",
+            "vmcore.lzo",
+            "vmcore.qemu-kdump-flat",
+        ] {
+            let path = dir.join(other);
+            if !path.exists() {
+                continue;
+            }
+            let d2 = match pgsync_dump::dump::open(std::slice::from_ref(&path)) {
+                Ok(d2) => d2,
+                Err(e) => {
+                    println!("  {other}: cannot open ({e}), skipped");
+                    continue;
+                }
+            };
+            let k2 = Kernel::open(&d2, &v).unwrap();
+            let t = Instant::now();
+            let l2 = k2.kernel_log().unwrap();
+            let took = t.elapsed();
+            assert_eq!(l2.records, log.records, "{}", path.display());
+            println!("  {other}: same {} records in {took:?}", l2.records.len());
+        }
     }
 }
