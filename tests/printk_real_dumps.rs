@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use pgsync_dump::analysis::oops::{LogLine, parse_last_oops, parse_last_oops_text};
 use pgsync_dump::debuginfo::Vmlinux;
 use pgsync_dump::kernel::Kernel;
 use pgsync_dump::kernel::printk::{LayoutSource, format_dmesg};
@@ -154,6 +155,37 @@ fn ring_matches_serial_console() {
             all.as_ref().map(|_| "yes")
         );
         all.unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+
+        // The oops parser (analysis layer) consumes the records, converted
+        // field by field, and finds the same oops as in the console text.
+        let lines: Vec<LogLine> = log
+            .records
+            .iter()
+            .map(|r| LogLine {
+                seq: r.seq,
+                ts_nsec: r.ts_nsec,
+                text: r.text.clone(),
+            })
+            .collect();
+        let from_ring = parse_last_oops(&lines);
+        let from_serial = parse_last_oops_text(&serial.join("\n"));
+        assert_eq!(
+            from_ring.as_ref().map(|o| (
+                o.fault_address(),
+                o.task.as_ref().and_then(|t| t.pid),
+                o.oops_count
+            )),
+            from_serial.as_ref().map(|o| (
+                o.fault_address(),
+                o.task.as_ref().and_then(|t| t.pid),
+                o.oops_count
+            )),
+            "{}",
+            dir.display()
+        );
+        if let Some(o) = &from_ring {
+            println!("  oops: fault {:x?}, task {:?}", o.fault_address(), o.task);
+        }
 
         // The same ring read through the other formats of the same dump.
         for other in [
