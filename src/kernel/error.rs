@@ -34,4 +34,6 @@ pub enum KernelError {
     },
     #[error("{what}: {detail}")]
     Inconsistent { what: String, detail: String },
+    #[error(transparent)]
+    Printk(#[from] super::printk::PrintkError),
 }

@@ -1,6 +1,6 @@
 //! The crashed kernel as objects: one [`Kernel`] ties a dump, its vmlinux
 //! and the x86-64 layout together and reads tasks, mms, `pgd_list` and
-//! per-CPU state. Every struct layout comes from DWARF ([`offsets`]), every
+//! per-CPU state, and the kernel log ([`printk`]). Every struct layout comes from DWARF ([`offsets`]), every
 //! address from the symbol table plus KASLR, or from VMCOREINFO.
 
 pub mod error;
@@ -8,6 +8,7 @@ pub mod list;
 pub mod offsets;
 pub mod percpu;
 pub mod pgd_list;
+pub mod printk;
 pub mod setup;
 pub mod symbols;
 pub mod tasks;
@@ -20,6 +21,7 @@ pub use error::KernelError;
 pub use offsets::Offsets;
 pub use percpu::CpuState;
 pub use pgd_list::PgdListEntry;
+pub use printk::{KernelLog, LogRecord, format_dmesg};
 pub use symbols::KernelSymbols;
 pub use tasks::{Task, TaskWalk};
 

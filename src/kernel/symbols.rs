@@ -27,6 +27,15 @@ pub const WANTED: &[&str] = &[
     "arch_sync_kernel_mappings",
     "max_pfn",
     "kasan_early_shadow_page",
+    // The kernel log (kernel/printk/printk.c): `prb` from 5.10, `log_buf`
+    // and its indexes before.
+    "prb",
+    "log_buf",
+    "log_buf_len",
+    "log_first_idx",
+    "log_next_idx",
+    "log_first_seq",
+    "log_next_seq",
 ];
 
 /// A per-CPU variable: its symbol value and whether it is 0-based.
@@ -59,6 +68,15 @@ pub struct KernelSymbols {
     pub kasan: bool,
     /// Link-time address of init_top_pgt, to cross-check KASLR.
     pub init_top_pgt_link: Option<u64>,
+    /// `struct printk_ringbuffer *prb` (5.10+).
+    pub prb: Option<u64>,
+    /// `char *log_buf` and the pre-5.10 ring's indexes and sequence numbers.
+    pub log_buf: Option<u64>,
+    pub log_buf_len: Option<u64>,
+    pub log_first_idx: Option<u64>,
+    pub log_next_idx: Option<u64>,
+    pub log_first_seq: Option<u64>,
+    pub log_next_seq: Option<u64>,
 }
 
 impl KernelSymbols {
@@ -100,6 +118,13 @@ impl KernelSymbols {
                 .is_some_and(|s| s.kind == SymbolKind::Func),
             kasan: map.get("kasan_early_shadow_page").is_some(),
             init_top_pgt_link: map.get("init_top_pgt").map(|s| s.address),
+            prb: rt("prb"),
+            log_buf: rt("log_buf"),
+            log_buf_len: rt("log_buf_len"),
+            log_first_idx: rt("log_first_idx"),
+            log_next_idx: rt("log_next_idx"),
+            log_first_seq: rt("log_first_seq"),
+            log_next_seq: rt("log_next_seq"),
         }
     }
 }
