@@ -197,16 +197,16 @@ pub fn collect(k: &Kernel<'_>) -> Result<Collected, KernelError> {
     let broken: Vec<CheckedTable> = std::mem::take(&mut b.broken_mms).into_values().collect();
     let mut unmatched = Vec::new();
     for t in broken {
-        match b.by_pa.values_mut().find(|x| x.mm.is_some() && x.mm == t.mm) {
+        match b
+            .by_pa
+            .values_mut()
+            .find(|x| x.mm.is_some() && x.mm == t.mm)
+        {
             Some(x) => x.sources.extend(t.sources),
             None => unmatched.push(t),
         }
     }
-    let mut tables: Vec<CheckedTable> = b
-        .by_pa
-        .into_values()
-        .chain(unmatched)
-        .collect();
+    let mut tables: Vec<CheckedTable> = b.by_pa.into_values().chain(unmatched).collect();
     for t in &mut tables {
         // A table found only through CR3 gets its mm from whoever else names it.
         if let Some(mm) = t.mm {

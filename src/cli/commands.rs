@@ -10,6 +10,7 @@ use pgsync_dump::arch::x86_64::paging::{WalkOutcome, walk};
 use pgsync_dump::debuginfo::{Vmlinux, finder::find_vmlinux};
 use pgsync_dump::dump::{self, CrashDump};
 use pgsync_dump::kernel::Kernel;
+use pgsync_dump::kernel::printk::format_dmesg;
 use pgsync_dump::model::mask::SyncMask;
 use pgsync_dump::report::{self, DumpFacts, hex};
 
@@ -25,6 +26,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             sync_mask,
         } => analyze(&dump, format, &pids, replay, sync_mask.as_deref()),
         Command::Info { dump, format } => info(&dump, format),
+        Command::Dmesg { dump } => dmesg(&dump),
         Command::Tasks { dump, format } => tasks(&dump, format),
         Command::Vtop {
             vmcore,
@@ -68,7 +70,8 @@ fn analyze(
     let k = Kernel::open(&d, &v)
         .with_context(|| format!("{}: cannot set up the kernel view", d.path.display()))?;
     let mut a = analysis::check(&k)?;
-    let log = kernel_log_lines(&k);
+    let mut log_warnings = Vec::new();
+    let log = kernel_log_lines(&k, &mut log_warnings);
     let crash = analysis::crash::attribute(&k, &a, &log);
     let replayed = if replay {
         let mask = match sync_mask {
@@ -80,7 +83,8 @@ fn analyze(
         None
     };
     a.retain_pids(pids);
-    let facts = DumpFacts::from_kernel(&k);
+    let mut facts = DumpFacts::from_kernel(&k);
+    facts.warnings.extend(log_warnings);
     match format {
         Format::Json => {
             let r = report::json::report(&facts, &a, crash.as_ref(), replayed.as_ref());
@@ -94,10 +98,39 @@ fn analyze(
     Ok(a.verdict().exit_code() as u8)
 }
 
-/// The kernel log as the oops parser reads it; empty until the printk
-/// reader is wired in.
-fn kernel_log_lines(_k: &Kernel<'_>) -> Vec<LogLine> {
-    Vec::new()
+/// The kernel log as the oops parser reads it. A log that cannot be read
+/// does not stop the page-table check: the crash section is then null and
+/// the reason a warning.
+fn kernel_log_lines(k: &Kernel<'_>, warnings: &mut Vec<String>) -> Vec<LogLine> {
+    match k.kernel_log() {
+        Ok(log) => {
+            warnings.extend(log.warnings.iter().map(|w| format!("kernel log: {w}")));
+            log.records
+                .iter()
+                .map(|r| LogLine {
+                    seq: r.seq,
+                    ts_nsec: r.ts_nsec,
+                    text: r.text.clone(),
+                })
+                .collect()
+        }
+        Err(e) => {
+            warnings.push(format!("kernel log not read: {e}"));
+            Vec::new()
+        }
+    }
+}
+
+fn dmesg(args: &DumpArgs) -> Result<u8> {
+    let d = open_dump(&args.vmcore)?;
+    let v = open_vmlinux(&d, args.vmlinux.as_deref())?;
+    let k = Kernel::open(&d, &v)?;
+    let log = k.kernel_log()?;
+    print!("{}", format_dmesg(&log.records));
+    for w in &log.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(0)
 }
 
 fn info(args: &DumpArgs, format: Format) -> Result<u8> {

@@ -64,6 +64,11 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// The kernel log from the printk ring buffer, with timestamps like dmesg.
+    Dmesg {
+        #[command(flatten)]
+        dump: DumpArgs,
+    },
     /// Every task: pid, comm, mm, pgd, CPU it ran on, whether its page table diverged.
     Tasks {
         #[command(flatten)]

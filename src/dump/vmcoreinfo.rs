@@ -141,7 +141,10 @@ garbage\nNUMBER(bad)=zz\n\0trailing";
         assert_eq!(v.symbol("init_top_pgt"), Some(0xffffffff85c10000));
         assert_eq!(v.number("phys_base"), Some(362807296));
         assert_eq!(v.number("neg"), Some(-5));
-        assert_eq!(v.number("VMALLOC_START"), Some(0xffffc90000000000u64 as i64));
+        assert_eq!(
+            v.number("VMALLOC_START"),
+            Some(0xffffc90000000000u64 as i64)
+        );
         assert_eq!(v.offsets.get("list_head.next"), Some(&0));
         assert_eq!(v.sizes.get("page"), Some(&64));
         assert_eq!(v.lengths.get("zone.free_area"), Some(&11));
