@@ -7,6 +7,10 @@ fn main() {
     for name in a {
         let t0 = std::time::Instant::now();
         let r = t.struct_type(&name).map(|s| s.size);
-        println!("{name}: {r:?} in {:?} ({} units scanned)", t0.elapsed(), t.units_scanned());
+        println!(
+            "{name}: {r:?} in {:?} ({} units scanned)",
+            t0.elapsed(),
+            t.units_scanned()
+        );
     }
 }

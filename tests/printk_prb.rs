@@ -252,7 +252,7 @@ fn lengths_and_positions_past_the_data_ring() {
     let d1 = desc_va(&sim, sim.id_of_seq(1).unwrap());
     mem.write_u64(
         d1 + l.desc_text_next,
-        mem.read_u64(d1 + l.desc_text_begin) + (1 << 40),
+        mem.read_u64(d1 + l.desc_text_begin).wrapping_add(1 << 40),
     );
     let d2 = desc_va(&sim, sim.id_of_seq(2).unwrap());
     mem.write_u64(
@@ -366,7 +366,7 @@ fn impossible_ring_headers_are_errors_not_panics() {
 fn random_damage_never_panics_and_stays_bounded() {
     let l = odd_prb_layout();
     for seed in 1..300u64 {
-        let mut rng = Rng(seed * 0x9e37_79b9_7f4a_7c15);
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let mut sim = PrbSim::new(4, 9);
         for i in 0..(rng.below(60)) {
             let t = rng.text(80);
