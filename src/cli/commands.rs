@@ -121,6 +121,22 @@ fn kernel_log_lines(k: &Kernel<'_>, warnings: &mut Vec<String>) -> Vec<LogLine> 
     }
 }
 
+/// The last "Kernel panic - not syncing" line of the kernel log, else the
+/// last "BUG:" line, so that `info` says why the machine died.
+fn panic_line(k: &Kernel<'_>) -> Option<String> {
+    let log = k.kernel_log().ok()?;
+    let lines = || {
+        log.records
+            .iter()
+            .rev()
+            .flat_map(|r| r.lines().collect::<Vec<_>>().into_iter().rev())
+    };
+    lines()
+        .find(|l| l.contains("Kernel panic - not syncing"))
+        .or_else(|| lines().find(|l| l.starts_with("BUG:")))
+        .map(|l| l.trim().to_string())
+}
+
 fn dmesg(args: &DumpArgs) -> Result<u8> {
     let d = open_dump(&args.vmcore)?;
     let v = open_vmlinux(&d, args.vmlinux.as_deref())?;
@@ -161,6 +177,7 @@ fn info(args: &DumpArgs, format: Format) -> Result<u8> {
             "init_top_pgt": hex(k.init_pgd_va),
             "has_sync_fix": k.has_sync_fix(),
             "pgd_list_linkage": k.offsets.pgd_list.via,
+            "panic": panic_line(&k),
         }))
     });
     match kernel {
