@@ -115,6 +115,45 @@ impl VmcoreInfo {
         true
     }
 
+    /// The text form again (keys in a fixed order), for writing a dump that
+    /// carries the same facts: `parse(to_text())` gives back the same value
+    /// except for `bad_lines`.
+    pub fn to_text(&self) -> String {
+        use std::fmt::Write as _;
+        let mut t = String::new();
+        if let Some(v) = &self.osrelease {
+            let _ = writeln!(t, "OSRELEASE={v}");
+        }
+        if let Some(v) = &self.build_id {
+            let _ = writeln!(t, "BUILD-ID={v}");
+        }
+        if let Some(v) = self.page_size {
+            let _ = writeln!(t, "PAGESIZE={v}");
+        }
+        for (k, v) in &self.symbols {
+            let _ = writeln!(t, "SYMBOL({k})={v:x}");
+        }
+        for (k, v) in &self.sizes {
+            let _ = writeln!(t, "SIZE({k})={v}");
+        }
+        for (k, v) in &self.offsets {
+            let _ = writeln!(t, "OFFSET({k})={v}");
+        }
+        for (k, v) in &self.lengths {
+            let _ = writeln!(t, "LENGTH({k})={v}");
+        }
+        for (k, v) in &self.numbers {
+            let _ = writeln!(t, "NUMBER({k})={v}");
+        }
+        for (k, v) in &self.other {
+            let _ = writeln!(t, "{k}={v}");
+        }
+        if let Some(v) = self.kerneloffset {
+            let _ = writeln!(t, "KERNELOFFSET={v:x}");
+        }
+        t
+    }
+
     pub fn symbol(&self, name: &str) -> Option<u64> {
         self.symbols.get(name).copied()
     }
