@@ -193,4 +193,14 @@ garbage\nNUMBER(bad)=zz\n\0trailing";
             vec!["garbage".to_string(), "NUMBER(bad)=zz".to_string()]
         );
     }
+
+    #[test]
+    fn text_round_trip() {
+        let text = b"OSRELEASE=6.12.0\nBUILD-ID=abcd\nPAGESIZE=4096\nSYMBOL(prb)=ffffffff83a0b0c0\n\
+NUMBER(phys_base)=-360710144\nNUMBER(VMALLOC_START)=0xffffc90000000000\nOFFSET(prb_desc.state_var)=0\n\
+SIZE(printk_info)=88\nLENGTH(mem_section)=2048\nCRASHTIME=1700000000\nKERNELOFFSET=37600000\n";
+        let v = VmcoreInfo::parse(text);
+        assert!(v.bad_lines.is_empty());
+        assert_eq!(VmcoreInfo::parse(v.to_text().as_bytes()), v);
+    }
 }
