@@ -99,13 +99,22 @@ pub fn write_vmcore(plan: &Plan, m: &Machine) -> Result<Vec<u8>, SynthError> {
     }
     notes.extend(note("VMCOREINFO", 0, m.vmcoreinfo.as_bytes()));
 
+    write_core(&notes, m.mem.dumped_pages())
+}
+
+/// An ET_CORE file: one PT_NOTE holding `notes`, then PT_LOAD segments for
+/// runs of consecutive pages (`(pfn, page)` in ascending pfn order).
+pub fn write_core<'p>(
+    notes: &[u8],
+    pages: impl IntoIterator<Item = (u64, &'p [u8; 4096])>,
+) -> Result<Vec<u8>, SynthError> {
     // Runs of consecutive dumped pages.
     struct Run {
         start: u64,
         pages: Vec<[u8; 4096]>,
     }
     let mut runs: Vec<Run> = Vec::new();
-    for (pfn, page) in m.mem.dumped_pages() {
+    for (pfn, page) in pages {
         match runs.last_mut() {
             Some(r) if r.start / PAGE + r.pages.len() as u64 == pfn => r.pages.push(*page),
             _ => runs.push(Run {
@@ -197,13 +206,36 @@ pub fn write_vmlinux(
     m: &Machine,
     debug: &[(String, Vec<u8>)],
 ) -> Result<Vec<u8>, SynthError> {
+    write_exec(
+        &ExecImage {
+            build_id: &m.build_id,
+            syms: &m.syms,
+            sections: &m.sections,
+            compress_debug: plan.compress_debug,
+        },
+        debug,
+    )
+}
+
+/// What an ET_EXEC vmlinux holds besides DWARF.
+pub struct ExecImage<'a> {
+    pub build_id: &'a [u8],
+    pub syms: &'a [super::kernel::Sym],
+    /// Link address and size of each allocated section (all NOBITS).
+    pub sections: &'a std::collections::BTreeMap<Sect, (u64, u64)>,
+    pub compress_debug: bool,
+}
+
+/// An ET_EXEC vmlinux: NOBITS section headers at link addresses,
+/// .note.gnu.build-id, the given debug sections, .symtab/.strtab.
+pub fn write_exec(m: &ExecImage<'_>, debug: &[(String, Vec<u8>)]) -> Result<Vec<u8>, SynthError> {
     let mut id_desc = Vec::new();
-    id_desc.extend_from_slice(&m.build_id);
+    id_desc.extend_from_slice(m.build_id);
     let build_note = note("GNU", elf::NT_GNU_BUILD_ID.0, &id_desc);
     let debug: Vec<(String, Vec<u8>, bool)> = debug
         .iter()
         .map(|(n, d)| {
-            let c = plan.compress_debug && n != ".debug_abbrev";
+            let c = m.compress_debug && n != ".debug_abbrev";
             Ok((n.clone(), if c { compress(d)? } else { d.clone() }, c))
         })
         .collect::<Result<_, SynthError>>()?;
@@ -232,11 +264,11 @@ pub fn write_vmlinux(
     }
     // Symbols.
     let mut sym_names = Vec::new();
-    for s in &m.syms {
+    for s in m.syms {
         sym_names.push(w.add_string(s.name.as_bytes()));
     }
     w.reserve_null_symbol_index();
-    for s in &m.syms {
+    for s in m.syms {
         let idx = alloc_idx.iter().find(|a| a.0 == s.sect).map(|a| a.2);
         w.reserve_symbol_index(idx);
     }
