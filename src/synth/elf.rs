@@ -173,7 +173,7 @@ pub fn write_core<'p>(
         });
     }
     w.write_align(4);
-    w.write(&notes);
+    w.write(notes);
     for (i, (r, &(off, filesz, _))) in runs.iter().zip(&loads).enumerate() {
         if i == 0 {
             w.pad_until(off);
