@@ -12,6 +12,7 @@ pub mod analysis;
 pub mod arch;
 pub mod debuginfo;
 pub mod dump;
+pub mod extract;
 pub mod kernel;
 pub mod model;
 pub mod report;

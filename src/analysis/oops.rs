@@ -41,6 +41,16 @@ pub struct LogLine {
     pub text: String,
 }
 
+impl From<&crate::kernel::LogRecord> for LogLine {
+    fn from(r: &crate::kernel::LogRecord) -> LogLine {
+        LogLine {
+            seq: r.seq,
+            ts_nsec: r.ts_nsec,
+            text: r.text.clone(),
+        }
+    }
+}
+
 /// Which "BUG:" line opened the oops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaultKind {

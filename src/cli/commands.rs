@@ -27,6 +27,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         } => analyze(&dump, format, &pids, replay, sync_mask.as_deref()),
         Command::Info { dump, format } => info(&dump, format),
         Command::Dmesg { dump } => dmesg(&dump),
+        Command::Extract { dump, output } => extract(&dump, &output),
         Command::Tasks { dump, format } => tasks(&dump, format),
         Command::Vtop {
             vmcore,
@@ -105,14 +106,7 @@ fn kernel_log_lines(k: &Kernel<'_>, warnings: &mut Vec<String>) -> Vec<LogLine> 
     match k.kernel_log() {
         Ok(log) => {
             warnings.extend(log.warnings.iter().map(|w| format!("kernel log: {w}")));
-            log.records
-                .iter()
-                .map(|r| LogLine {
-                    seq: r.seq,
-                    ts_nsec: r.ts_nsec,
-                    text: r.text.clone(),
-                })
-                .collect()
+            log.records.iter().map(LogLine::from).collect()
         }
         Err(e) => {
             warnings.push(format!("kernel log not read: {e}"));
@@ -135,6 +129,28 @@ fn panic_line(k: &Kernel<'_>) -> Option<String> {
         .find(|l| l.contains("Kernel panic - not syncing"))
         .or_else(|| lines().find(|l| l.starts_with("BUG:")))
         .map(|l| l.trim().to_string())
+}
+
+fn extract(args: &DumpArgs, out: &Path) -> Result<u8> {
+    let d = open_dump(&args.vmcore)?;
+    let v = open_vmlinux(&d, args.vmlinux.as_deref())?;
+    let x = pgsync_dump::extract::extract(&d, &v)?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let write = |name: &str, bytes: &[u8]| {
+        let p = out.join(name);
+        std::fs::write(&p, bytes).with_context(|| format!("writing {}", p.display()))
+    };
+    write("vmcore", &x.vmcore)?;
+    write("vmlinux", &x.vmlinux)?;
+    println!(
+        "{}: vmcore {} KiB ({} pages), vmlinux {} KiB; run: pgsync-dump analyze {}",
+        out.display(),
+        x.vmcore.len() / 1024,
+        x.pages,
+        x.vmlinux.len() / 1024,
+        out.join("vmcore").display()
+    );
+    Ok(0)
 }
 
 fn dmesg(args: &DumpArgs) -> Result<u8> {

@@ -76,6 +76,15 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Write a minimal self-contained reproduction: DIR/vmcore with only the pages the
+    /// analysis reads, DIR/vmlinux with only the symbols and layouts it uses (same build-id).
+    Extract {
+        #[command(flatten)]
+        dump: DumpArgs,
+        /// Output directory (created if needed).
+        #[arg(short = 'o', long = "output", value_name = "DIR")]
+        output: PathBuf,
+    },
     /// Translate a virtual address level by level, with raw entries and their addresses.
     Vtop {
         #[arg(required = true, value_name = "VMCORE")]

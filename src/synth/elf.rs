@@ -6,7 +6,7 @@ use object::elf;
 use object::write::elf::{FileHeader, ProgramHeader, SectionHeader, Sym, Writer};
 
 use super::SynthError;
-use super::kernel::{BuiltCpu, Machine, Sect, SymKind};
+use super::kernel::{BuiltCpu, Machine, START_KERNEL_MAP, Sect, SymKind};
 use super::memory::PAGE;
 use super::plan::{NoteStyle, Plan};
 
@@ -298,16 +298,34 @@ pub fn write_exec(m: &ExecImage<'_>, debug: &[(String, Vec<u8>)]) -> Result<Vec<
     })
     .map_err(err)?;
     w.write_align_program_headers();
-    let (text_link, _) = m.sections.get(&Sect::Text).copied().unwrap_or_default();
-    let (bss_link, bss_size) = m.sections.get(&Sect::Bss).copied().unwrap_or_default();
+    // The image spans .text to the end of .bss; an image without them (an
+    // extracted reproduction) spans its kernel-address sections.
+    let kernel_sects = || {
+        m.sections
+            .iter()
+            .filter(|(s, _)| **s != Sect::Percpu)
+            .map(|(_, v)| *v)
+    };
+    let text_link = m
+        .sections
+        .get(&Sect::Text)
+        .map(|t| t.0)
+        .or_else(|| kernel_sects().map(|v| v.0).min())
+        .unwrap_or(START_KERNEL_MAP);
+    let image_end = m
+        .sections
+        .get(&Sect::Bss)
+        .map(|b| b.0 + b.1)
+        .or_else(|| kernel_sects().map(|v| v.0 + v.1).max())
+        .unwrap_or(text_link);
     w.write_program_header(&ProgramHeader {
         p_type: elf::PT_LOAD,
         p_flags: elf::PF_R | elf::PF_W | elf::PF_X,
         p_offset: 0,
         p_vaddr: text_link,
-        p_paddr: text_link - super::kernel::START_KERNEL_MAP,
+        p_paddr: text_link.wrapping_sub(START_KERNEL_MAP),
         p_filesz: 0,
-        p_memsz: bss_link + bss_size - text_link,
+        p_memsz: image_end.saturating_sub(text_link),
         p_align: 0x20_0000,
     });
     w.write_program_header(&ProgramHeader {

@@ -1,0 +1,300 @@
+//! `extract`: a minimal, self-contained reproduction of one analysis. The
+//! analysis runs once more with every physical read recorded; the result is
+//! an ELF vmcore holding only those pages (every other page stays "not in
+//! dump"), the dump's notes (VMCOREINFO, per-CPU PRSTATUS and CR3), and a
+//! small vmlinux whose symbols and DWARF carry exactly the layouts the
+//! analysis used, with the original's build-id. `analyze` on it gives the
+//! same result as on the original: users attach it to bug reports instead of
+//! a multi-GB dump.
+
+use std::collections::BTreeMap;
+
+use crate::analysis::oops::LogLine;
+use crate::analysis::{self, AnalysisError};
+use crate::debuginfo::{SymbolKind, TypeError, Vmlinux};
+use crate::dump::CrashDump;
+use crate::dump::recording::RecordingMemory;
+use crate::kernel::offsets::ThreadLink;
+use crate::kernel::{Kernel, KernelError};
+use crate::model::mask::SyncMask;
+use crate::synth::SynthError;
+use crate::synth::elf::{ExecImage, note, write_core, write_exec};
+use crate::synth::kernel::{Sect, Sym, SymKind};
+use crate::synth::layouts::{Base, Layouts, Member, StructDef, Ty};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExtractError {
+    #[error(transparent)]
+    Kernel(#[from] KernelError),
+    #[error(transparent)]
+    Analysis(#[from] AnalysisError),
+    #[error("{0}")]
+    Type(#[from] TypeError),
+    #[error("writing the reproduction: {0}")]
+    Write(#[from] SynthError),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The reproduction's two files and what went into them.
+pub struct Extracted {
+    pub vmcore: Vec<u8>,
+    pub vmlinux: Vec<u8>,
+    /// Pages of physical memory kept.
+    pub pages: usize,
+}
+
+pub fn extract(dump: &CrashDump, vmlinux: &Vmlinux) -> Result<Extracted, ExtractError> {
+    // 1. Everything `analyze --replay` and `dmesg` read, recorded.
+    let rec = RecordingMemory::new(dump.memory());
+    let k = Kernel::open_over(dump, &rec, vmlinux)?;
+    let a = analysis::check(&k)?;
+    let log: Vec<LogLine> = k
+        .kernel_log()
+        .map(|l| l.records.iter().map(LogLine::from).collect())
+        .unwrap_or_default();
+    let crash = analysis::crash::attribute(&k, &a, &log);
+    let _ = analysis::replay::replay(&k, &a, crash.as_ref(), SyncMask::KernelDefault);
+    let _ = k.tasks();
+
+    // 2. Those pages, as the dump holds them.
+    let mut pages: Vec<(u64, Box<[u8; 4096]>)> = Vec::new();
+    for pfn in rec.pages_read() {
+        let mut page = Box::new([0u8; 4096]);
+        if dump.memory().read(pfn << 12, &mut page[..]).is_ok() {
+            pages.push((pfn, page));
+        }
+    }
+    let notes = notes(dump)?;
+    let vmcore = write_core(&notes, pages.iter().map(|(pfn, p)| (*pfn, &**p)))?;
+
+    // 3. A vmlinux describing exactly what was used.
+    let vmlinux_bytes = minimal_vmlinux(&k, vmlinux)?;
+    Ok(Extracted {
+        vmcore,
+        vmlinux: vmlinux_bytes,
+        pages: pages.len(),
+    })
+}
+
+/// VMCOREINFO as parsed, and each CPU's PRSTATUS (pid, rip, rsp) and, where
+/// the dump had one, QEMU's CPU state (CR3).
+fn notes(dump: &CrashDump) -> Result<Vec<u8>, ExtractError> {
+    let mut n = Vec::new();
+    for c in &dump.cpus {
+        let mut d = vec![0u8; 336];
+        d[32..36].copy_from_slice(&c.prstatus_pid.unwrap_or(0).to_le_bytes());
+        d[112 + 16 * 8..112 + 17 * 8].copy_from_slice(&c.rip.unwrap_or(0).to_le_bytes());
+        d[112 + 19 * 8..112 + 20 * 8].copy_from_slice(&c.rsp.unwrap_or(0).to_le_bytes());
+        n.extend(note("CORE", 1, &d));
+    }
+    for c in dump.cpus.iter().filter(|c| c.from_qemu) {
+        // QEMUCPUState (target/i386/arch_dump.c): only CR3 is read back.
+        let mut d = vec![0u8; 440];
+        d[0..4].copy_from_slice(&1u32.to_le_bytes());
+        d[4..8].copy_from_slice(&440u32.to_le_bytes());
+        d[8 + 16 * 8..8 + 17 * 8].copy_from_slice(&c.rip.unwrap_or(0).to_le_bytes());
+        d[8 + 6 * 8..8 + 7 * 8].copy_from_slice(&c.rsp.unwrap_or(0).to_le_bytes());
+        let cr3 = 8 + 18 * 8 + 10 * 24 + 3 * 8;
+        d[cr3..cr3 + 8].copy_from_slice(&c.cr3.unwrap_or(0).to_le_bytes());
+        n.extend(note("QEMU", 0, &d));
+    }
+    let info = dump
+        .vmcoreinfo
+        .as_ref()
+        .ok_or_else(|| ExtractError::Other("the dump has no VMCOREINFO to carry over".into()))?;
+    n.extend(note("VMCOREINFO", 0, info.to_text().as_bytes()));
+    Ok(n)
+}
+
+fn member(name: &str, offset: u64, ty: Ty) -> Member {
+    Member {
+        name: Some(name.to_string()),
+        offset,
+        ty,
+    }
+}
+
+fn list_head() -> Ty {
+    Ty::Struct("list_head")
+}
+
+/// A struct with the given members; its size is the real one, or just large
+/// enough when that is unknown.
+fn def(name: &'static str, size: Option<u64>, members: Vec<Member>) -> StructDef {
+    let end = members.iter().map(|m| m.offset + 8).max().unwrap_or(8);
+    StructDef {
+        name: Some(name),
+        is_union: false,
+        size: size.unwrap_or(end).max(end),
+        members,
+    }
+}
+
+fn minimal_vmlinux(k: &Kernel<'_>, v: &Vmlinux) -> Result<Vec<u8>, ExtractError> {
+    let types = v.types().map_err(KernelError::from)?;
+    let size_of = |n: &str| types.struct_type(n).ok().map(|s| s.size);
+    let o = &k.offsets;
+    let list = types.struct_type("list_head")?;
+    let prev = list
+        .member("prev")
+        .map(|m| m.offset)
+        .unwrap_or(if o.list_next == 0 { 8 } else { 0 });
+    let flags_ty = Ty::Base(if o.task.flags_size == 8 {
+        Base::ULong
+    } else {
+        Base::UInt
+    });
+    let mut task = vec![
+        member("tasks", o.task.tasks, list_head()),
+        member("pid", o.task.pid, Ty::Base(Base::Int)),
+        member("tgid", o.task.tgid, Ty::Base(Base::Int)),
+        member(
+            "comm",
+            o.task.comm,
+            Ty::Array(Box::new(Ty::Base(Base::Char)), o.task.comm_len),
+        ),
+        member("mm", o.task.mm, Ty::VoidPtr),
+        member("active_mm", o.task.active_mm, Ty::VoidPtr),
+        member("flags", o.task.flags, flags_ty),
+        member("signal", o.task.signal, Ty::VoidPtr),
+    ];
+    let mut structs = vec![StructDef {
+        name: Some("list_head"),
+        is_union: false,
+        size: 16,
+        members: vec![
+            member("next", o.list_next, Ty::VoidPtr),
+            member("prev", prev, Ty::VoidPtr),
+        ],
+    }];
+    match o.task.threads {
+        ThreadLink::SignalThreadHead {
+            task_thread_node,
+            signal_thread_head,
+        } => {
+            task.push(member("thread_node", task_thread_node, list_head()));
+            structs.push(def(
+                "signal_struct",
+                size_of("signal_struct"),
+                vec![member("thread_head", signal_thread_head, list_head())],
+            ));
+        }
+        ThreadLink::ThreadGroup { task_thread_group } => {
+            task.push(member("thread_group", task_thread_group, list_head()));
+        }
+    }
+    structs.push(def("task_struct", size_of("task_struct"), task));
+    structs.push(def(
+        "mm_struct",
+        size_of("mm_struct"),
+        vec![member("pgd", o.mm_pgd, Ty::VoidPtr)],
+    ));
+    // struct page, and struct ptdesc when the analysis went through it, so
+    // that the reader takes the same path (kernel/offsets.rs).
+    let pl = o.pgd_list;
+    match pl.via {
+        "ptdesc.pt_list/ptdesc.pt_mm" => {
+            structs.push(def(
+                "page",
+                Some(o.page_size),
+                vec![member("lru", pl.link, list_head())],
+            ));
+            structs.push(def(
+                "ptdesc",
+                Some(o.page_size),
+                vec![
+                    member("pt_list", pl.link, list_head()),
+                    member("pt_mm", pl.owner, Ty::VoidPtr),
+                ],
+            ));
+        }
+        "page.lru/page.index" => structs.push(def(
+            "page",
+            Some(o.page_size),
+            vec![
+                member("lru", pl.link, list_head()),
+                member("index", pl.owner, Ty::Base(Base::ULong)),
+            ],
+        )),
+        _ => structs.push(def(
+            "page",
+            Some(o.page_size),
+            vec![
+                member("lru", pl.link, list_head()),
+                member("pt_mm", pl.owner, Ty::VoidPtr),
+            ],
+        )),
+    }
+    if let Some(off) = o.tlb_loaded_mm {
+        structs.push(def(
+            "tlb_state",
+            size_of("tlb_state"),
+            vec![member("loaded_mm", off, Ty::VoidPtr)],
+        ));
+    }
+    if let Some(off) = o.pcpu_hot_current_task {
+        structs.push(def(
+            "pcpu_hot",
+            size_of("pcpu_hot"),
+            vec![member("current_task", off, Ty::VoidPtr)],
+        ));
+    }
+    let layouts = Layouts {
+        typedefs: Vec::new(),
+        structs,
+        declared: Vec::new(),
+    };
+    let debug = crate::synth::dwarf::write_dwarf(&layouts, 5)?;
+
+    // Every symbol the kernel layer looks up, at its link address.
+    let map = v.find_symbols(crate::kernel::symbols::WANTED);
+    let mut syms: Vec<Sym> = map
+        .iter()
+        .map(|(name, s)| Sym {
+            name: name.to_string(),
+            link: s.address,
+            size: s.size,
+            kind: match s.kind {
+                SymbolKind::Func => SymKind::Func,
+                SymbolKind::Object => SymKind::Object,
+                _ => SymKind::NoType,
+            },
+            sect: if s.kind == SymbolKind::Func {
+                Sect::Text
+            } else if s.address < 0x100_0000 {
+                Sect::Percpu
+            } else {
+                Sect::Data
+            },
+        })
+        .collect();
+    syms.sort_by(|a, b| (a.link, &a.name).cmp(&(b.link, &b.name)));
+    let mut sections: BTreeMap<Sect, (u64, u64)> = BTreeMap::new();
+    for s in &syms {
+        let e = sections.entry(s.sect).or_insert((s.link & !0xfff, 0));
+        let start = e.0.min(s.link & !0xfff);
+        let end = (e.0 + e.1).max(s.link + s.size.max(8));
+        *e = (start, end - start);
+    }
+    let build_id: Vec<u8> = v
+        .build_id()
+        .map(|h| {
+            (0..h.len() / 2)
+                .filter_map(|i| {
+                    h.get(2 * i..2 * i + 2)
+                        .and_then(|b| u8::from_str_radix(b, 16).ok())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(write_exec(
+        &ExecImage {
+            build_id: &build_id,
+            syms: &syms,
+            sections: &sections,
+            compress_debug: false,
+        },
+        &debug,
+    )?)
+}
