@@ -7,8 +7,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+static PROGRESS: cli::TerminalProgress = cli::TerminalProgress::new();
+
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
+    pgsync_dump::dump::progress::set_sink(&PROGRESS);
     match cli::run(args) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {

@@ -2,6 +2,9 @@
 //! view and hands the result to the report layer.
 
 mod commands;
+mod progress;
+
+pub use progress::TerminalProgress;
 
 use std::path::PathBuf;
 

@@ -9,6 +9,7 @@ pub mod elf;
 pub mod file;
 pub mod kdump;
 pub mod notes;
+pub mod progress;
 pub mod recording;
 pub mod sparse;
 pub mod vmcoreinfo;

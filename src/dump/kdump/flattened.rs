@@ -78,8 +78,12 @@ impl FlattenedSource {
         let mut pos = FLAT_HEADER_SIZE;
         let mut records = 0usize;
         let mut ended = false;
+        let progress = super::super::progress::step("indexing the flattened dump", file_len);
         // Each record consumes at least its 16-byte header: bounded.
         while pos + RECORD_HEADER_SIZE <= file_len {
+            if records % 4096 == 0 {
+                progress.set(pos);
+            }
             let p = pos as usize;
             let offset = be_i64(bytes, p);
             let size = be_i64(bytes, p + 8);
