@@ -19,14 +19,16 @@ pub mod kernel;
 pub mod layouts;
 pub mod memory;
 pub mod plan;
+pub mod printk;
 pub mod rng;
 
 use std::path::Path;
 
 pub use kernel::Machine;
 pub use plan::{
-    CpuPlan, EditKind, Loaded, MmPlan, MmRole, NoteStyle, PercpuScheme, PgdOwner, Plan, SlotEdit,
-    TaskPlan, ThreadLink, VmemmapPages, random_plan, scenarios,
+    CpuPlan, CrashPlan, EditKind, Loaded, LogFormat, LogPlan, MmPlan, MmRole, NoteStyle,
+    PercpuScheme, PgdOwner, Plan, SlotEdit, TaskPlan, ThreadLink, VmemmapPages, random_plan,
+    scenarios,
 };
 
 /// Why a plan could not be built.
