@@ -339,6 +339,8 @@ fn crash_json(plan: &Plan, m: &Machine, layout: &KernelLayout) -> Result<Value, 
         "init_mm_walk": init_walk,
         "explained": explained,
         "verdict_prefix": if explained { "explained" } else { "not explained" },
+        // The log, the per-CPU current task and PRSTATUS agree.
+        "notes": [],
         "oops": {
             "count": 1,
             "first_seq": bug.map(|s| s.seq),

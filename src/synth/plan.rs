@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::formats::DumpFormat;
 use super::rng::Rng;
 
 /// 4-level defaults (Documentation/arch/x86/x86_64/mm.rst).
@@ -323,6 +324,10 @@ pub struct Plan {
     /// The oops the log ends with; None: the log ends without one.
     #[serde(default)]
     pub crash: Option<CrashPlan>,
+    /// Extra dump files of the same memory (kdump-compressed, filtered,
+    /// flattened), next to the ELF `vmcore`.
+    #[serde(default)]
+    pub formats: Vec<DumpFormat>,
 }
 
 impl Plan {
@@ -396,6 +401,7 @@ impl Plan {
             cpus: vec![],
             log: Some(LogPlan::prb(24)),
             crash: None,
+            formats: vec![],
         }
     }
 
@@ -854,6 +860,14 @@ pub fn scenarios() -> Vec<Plan> {
             rip_function: "memmap_init_zone_device".into(),
         });
         out.push(p);
+    }
+    // Every dump format (35-50 KB each), except for orphan-pgd-list whose
+    // image sits above 3 GiB: its bitmaps alone are 220 KB, so one format.
+    for p in out.iter_mut() {
+        p.formats = match p.name.as_str() {
+            "orphan-pgd-list" => vec![DumpFormat::ZlibD31],
+            _ => DumpFormat::all().to_vec(),
+        };
     }
     out
 }
