@@ -1229,8 +1229,8 @@ pub fn build_machine(plan: &Plan) -> Result<Machine, SynthError> {
     {
         let mut ur = Rng::new(plan.seed ^ 0x05e7_da7a);
         for k in 0..2u64 {
-            let pa = small.alloc(PAGE, PAGE)? + PAGE * ur.range(0, 4);
-            small.alloc(0, PAGE)?;
+            small.alloc(PAGE * ur.range(0, 4), PAGE)?;
+            let pa = small.alloc(PAGE, PAGE)?;
             let mut page = vec![0u8; PAGE as usize];
             for (i, b) in page.iter_mut().enumerate().take(1024 + 512 * k as usize) {
                 *b = (ur.next_u64() >> (i % 7)) as u8;
