@@ -1071,7 +1071,65 @@ pub fn random_plan(seed: u64) -> Plan {
             p.mms[i].edits = edits;
         }
     }
+    random_log(&mut p, seed);
     p
+}
+
+/// The log and (often) a crash, from a generator of their own so that the
+/// draws above stay as they were.
+fn random_log(p: &mut Plan, seed: u64) {
+    let mut r = Rng::new(seed ^ 0x0106_cafe);
+    if r.chance(1, 8) {
+        p.log = None;
+        return;
+    }
+    let mut log = LogPlan::prb(r.range(4, 90) as u32);
+    log.count_bits = r.range(5, 9) as u32;
+    log.size_bits = r.range(11, 15) as u32;
+    log.dynamic = r.chance(1, 3);
+    log.empty_line = r.chance(1, 4);
+    log.in_vmcoreinfo = r.chance(3, 4);
+    if r.chance(1, 4) {
+        log.format = LogFormat::LogBuf;
+        log.size_bits = r.range(11, 15) as u32;
+        log.empty_line = false;
+        p.osrelease = format!("5.{}.0-random", r.range(1, 10));
+    }
+    p.log = Some(log);
+    // A crash on a CPU whose current task runs on its own, readable table.
+    let candidates: Vec<usize> = (0..p.cpus.len())
+        .filter(|&i| {
+            let c = &p.cpus[i];
+            let t = p.tasks.iter().find(|t| Some(t.pid) == c.current);
+            match (t.and_then(|t| t.mm), c.loaded) {
+                (Some(m), Loaded::Mm(l)) => m == l && p.mms[m].pgd_in_dump,
+                _ => false,
+            }
+        })
+        .collect();
+    if candidates.is_empty() || r.chance(1, 4) {
+        return;
+    }
+    let cpu = candidates[r.below(candidates.len())];
+    let Loaded::Mm(mm) = p.cpus[cpu].loaded else {
+        return;
+    };
+    let late_missing = p.late_slot().filter(|&s| {
+        p.mms[mm]
+            .edits
+            .iter()
+            .any(|e| e.slot == s && e.kind == EditKind::Missing)
+    });
+    let fault_va = match (late_missing, p.late_va(8 * r.range(0, 512))) {
+        (Some(_), Some(va)) if r.chance(3, 4) => va,
+        // The vmalloc slot: its first GiB is mapped down to the PMD.
+        _ => p.vmalloc_base + 0x2f5c_1a08,
+    };
+    p.crash = Some(CrashPlan {
+        cpu: cpu as u32,
+        fault_va,
+        rip_function: "memmap_init_zone_device".into(),
+    });
 }
 
 /// CONFIG_RANDOMIZE_MEMORY: the direct map, vmalloc and vmemmap bases move
