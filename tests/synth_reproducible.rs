@@ -12,12 +12,23 @@ fn committed_fixtures_match_the_builder() {
     for plan in scenarios() {
         let dir = root.join(&plan.name);
         let built = build(&plan).unwrap_or_else(|e| panic!("{}: {e}", plan.name));
-        let files = [
+        let mut files = vec![
             ("vmcore", built.vmcore.clone()),
             ("vmlinux", built.vmlinux.clone()),
             ("expected.json", to_json(&built.expected).expect("json")),
             ("plan.json", to_json(&plan).expect("json")),
         ];
+        files.extend(built.formats.iter().cloned());
+        // No stale dump file the plan no longer makes.
+        for entry in std::fs::read_dir(&dir).expect("fixture dir") {
+            let name = entry.expect("entry").file_name();
+            let name = name.to_string_lossy();
+            assert!(
+                files.iter().any(|(n, _)| *n == name),
+                "{}/{name} is not made by the builder any more: delete it",
+                dir.display()
+            );
+        }
         for (name, fresh) in files {
             let path = dir.join(name);
             let committed = std::fs::read(&path).unwrap_or_else(|e| {
@@ -40,7 +51,7 @@ fn committed_fixtures_match_the_builder() {
         assert_eq!(back, plan);
         checked += 1;
     }
-    assert!(checked >= 9);
+    assert!(checked >= 14);
 }
 
 #[test]
@@ -49,7 +60,10 @@ fn building_twice_gives_the_same_bytes() {
         let a = build(&plan).expect("build");
         let b = build(&plan).expect("build");
         assert!(
-            a.vmcore == b.vmcore && a.vmlinux == b.vmlinux && a.expected == b.expected,
+            a.vmcore == b.vmcore
+                && a.vmlinux == b.vmlinux
+                && a.expected == b.expected
+                && a.formats == b.formats,
             "{}",
             plan.name
         );

@@ -1,5 +1,7 @@
 //! Regenerates the committed fixtures: `cargo run --bin gen-fixtures -- fixtures [NAME...]`.
 //! Output is byte-identical for the same code (tests/synth_reproducible.rs).
+//! Each fixture gets `vmcore` (ELF), `vmlinux`, `expected.json`, `plan.json`
+//! and the plan's other dump formats (`vmcore.zlib`, `vmcore.lzo-d31.flat`, ...).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,13 +22,25 @@ fn main() -> ExitCode {
         match pgsync_dump::synth::write_fixture(&plan, &dir) {
             Ok(b) => {
                 let summary = &b.expected["summary"];
+                let formats: Vec<String> = b
+                    .formats
+                    .iter()
+                    .map(|(n, d)| format!("{n} {}", d.len()))
+                    .collect();
                 println!(
-                    "{}: vmcore {} bytes, vmlinux {} bytes, verdict {}, findings {}",
+                    "{}: vmcore {} bytes, vmlinux {} bytes, verdict {}, findings {}, crash {}, log {} records; {}",
                     dir.display(),
                     b.vmcore.len(),
                     b.vmlinux.len(),
                     summary["verdict"],
-                    summary["findings"]
+                    summary["findings"],
+                    if b.expected["crash"].is_null() {
+                        "none"
+                    } else {
+                        "yes"
+                    },
+                    b.expected["log"]["records"],
+                    formats.join(", ")
                 );
             }
             Err(e) => {

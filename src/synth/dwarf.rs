@@ -8,7 +8,7 @@ use gimli::write::{AttributeValue, Dwarf, EndianVec, LineProgram, Sections, Unit
 use gimli::{Encoding, Format, LittleEndian, constants};
 
 use super::SynthError;
-use super::layouts::{Base, Layouts, StructDef, Ty};
+use super::layouts::{Base, Layouts, PRINTK_STRUCTS, StructDef, Ty};
 
 /// The debug sections, by name (".debug_info", ...), non-empty only.
 pub fn write_dwarf(l: &Layouts, version: u16) -> Result<Vec<(String, Vec<u8>)>, SynthError> {
@@ -57,25 +57,16 @@ pub fn write_dwarf(l: &Layouts, version: u16) -> Result<Vec<(String, Vec<u8>)>, 
         }
         // Reserve every named struct first so that pointers can refer to
         // structs defined later in the unit.
-        for s in &l.structs {
-            if let Some(n) = s.name {
-                let e = cu.unit.add(
-                    cu.unit.root(),
-                    if s.is_union {
-                        constants::DW_TAG_union_type
-                    } else {
-                        constants::DW_TAG_structure_type
-                    },
-                );
-                cu.structs.insert(n, e);
-            }
-        }
-        for s in &l.structs {
-            if let Some(n) = s.name {
-                let e = cu.structs[n];
-                cu.fill_struct(&mut dwarf, l, e, s)?;
-            }
-        }
+        cu.define(&mut dwarf, l, |n| !PRINTK_STRUCTS.contains(&n))?;
+        dwarf.units.add(cu.unit);
+    }
+    // CU 3: kernel/printk/printk.c — the kernel log's structs, when any.
+    if l.structs
+        .iter()
+        .any(|s| s.name.is_some_and(|n| PRINTK_STRUCTS.contains(&n)))
+    {
+        let mut cu = Cu::new(&mut dwarf, encoding, "kernel/printk/printk.c");
+        cu.define(&mut dwarf, l, |n| PRINTK_STRUCTS.contains(&n))?;
         dwarf.units.add(cu.unit);
     }
 
@@ -101,6 +92,36 @@ struct Cu {
 }
 
 impl Cu {
+    /// Defines the named structs `pick` selects. Every one is reserved
+    /// first so that pointers can refer to structs defined later.
+    fn define(
+        &mut self,
+        dwarf: &mut Dwarf,
+        l: &Layouts,
+        pick: impl Fn(&str) -> bool,
+    ) -> Result<(), SynthError> {
+        for s in &l.structs {
+            if let Some(n) = s.name.filter(|n| pick(n)) {
+                let e = self.unit.add(
+                    self.unit.root(),
+                    if s.is_union {
+                        constants::DW_TAG_union_type
+                    } else {
+                        constants::DW_TAG_structure_type
+                    },
+                );
+                self.structs.insert(n, e);
+            }
+        }
+        for s in &l.structs {
+            if let Some(n) = s.name.filter(|n| pick(n)) {
+                let e = self.structs[n];
+                self.fill_struct(dwarf, l, e, s)?;
+            }
+        }
+        Ok(())
+    }
+
     fn new(dwarf: &mut Dwarf, encoding: Encoding, file: &str) -> Cu {
         let mut unit = Unit::new(encoding, LineProgram::none());
         let root = unit.root();
@@ -221,6 +242,7 @@ impl Cu {
                 );
                 e
             }
+            Ty::Bits(t, _, _) => return self.ty(dwarf, l, t),
             Ty::Anon(d) => {
                 let e = self.unit.add(
                     root,
@@ -263,7 +285,33 @@ impl Cu {
             self.unit
                 .get_mut(me)
                 .set(constants::DW_AT_type, AttributeValue::UnitRef(t));
-            if !d.is_union {
+            if let Ty::Bits(storage, bit_offset, bit_size) = &m.ty {
+                // gcc: DWARF 5 gives DW_AT_data_bit_offset from the start of
+                // the struct; DWARF 4 the storage unit's byte offset and size
+                // and DW_AT_bit_offset counted from its most significant bit.
+                let bytes = l.size_align_of(storage)?.0;
+                let v5 = self.unit.version() >= 5;
+                let e = self.unit.get_mut(me);
+                e.set(constants::DW_AT_bit_size, AttributeValue::Data1(*bit_size));
+                if v5 {
+                    e.set(
+                        constants::DW_AT_data_bit_offset,
+                        AttributeValue::Udata(m.offset * 8 + u64::from(*bit_offset)),
+                    );
+                } else {
+                    e.set(constants::DW_AT_byte_size, AttributeValue::Udata(bytes));
+                    e.set(
+                        constants::DW_AT_bit_offset,
+                        AttributeValue::Udata(
+                            bytes * 8 - u64::from(*bit_offset) - u64::from(*bit_size),
+                        ),
+                    );
+                    e.set(
+                        constants::DW_AT_data_member_location,
+                        AttributeValue::Udata(m.offset),
+                    );
+                }
+            } else if !d.is_union {
                 self.unit.get_mut(me).set(
                     constants::DW_AT_data_member_location,
                     AttributeValue::Udata(m.offset),

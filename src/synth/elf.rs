@@ -84,10 +84,9 @@ fn qemu_cpu_state(cpu: &BuiltCpu, gs_base: u64) -> Vec<u8> {
     d
 }
 
-/// The ET_CORE vmcore: one PT_NOTE, then PT_LOAD segments for runs of
-/// dumped pages (trailing all-zero pages become p_memsz > p_filesz).
-pub fn write_vmcore(plan: &Plan, m: &Machine) -> Result<Vec<u8>, SynthError> {
-    // Notes.
+/// The notes every dump of the machine carries: NT_PRSTATUS per CPU, the
+/// QEMU CPU states (QEMU style), VMCOREINFO.
+pub fn notes(plan: &Plan, m: &Machine) -> Vec<u8> {
     let mut notes = Vec::new();
     for cpu in &m.cpus {
         notes.extend(note("CORE", 1, &prstatus(cpu.prstatus_pid, cpu)));
@@ -98,6 +97,13 @@ pub fn write_vmcore(plan: &Plan, m: &Machine) -> Result<Vec<u8>, SynthError> {
         }
     }
     notes.extend(note("VMCOREINFO", 0, m.vmcoreinfo.as_bytes()));
+    notes
+}
+
+/// The ET_CORE vmcore: one PT_NOTE, then PT_LOAD segments for runs of
+/// dumped pages (trailing all-zero pages become p_memsz > p_filesz).
+pub fn write_vmcore(plan: &Plan, m: &Machine) -> Result<Vec<u8>, SynthError> {
+    let notes = notes(plan, m);
 
     write_core(&notes, m.mem.dumped_pages())
 }

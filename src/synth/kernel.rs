@@ -7,10 +7,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::SynthError;
+use super::layouts::release_at_least;
 use super::layouts::{self, Layouts};
 use super::memory::*;
 use super::plan::{
-    EditKind, Loaded, MmRole, NoteStyle, PercpuScheme, PgdOwner, Plan, VmemmapPages,
+    EditKind, Loaded, LogFormat, LogPlan, MmRole, NoteStyle, PercpuScheme, PgdOwner, Plan,
+    VmemmapPages,
+};
+use super::printk::{
+    Ending, OopsCtx, PrbPlace, Rec, Stored, compose, walk_line, write_log_buf, write_prb,
 };
 use super::rng::Rng;
 
@@ -105,6 +110,10 @@ pub struct Machine {
     pub init_mm_va: u64,
     /// (link start, size) per section.
     pub sections: BTreeMap<Sect, (u64, u64)>,
+    /// The printk buffer, when the plan has one.
+    pub log: Option<BuiltLog>,
+    /// PT_LOAD pages that hold only user memory (makedumpfile `-d 8`).
+    pub user_pages: Vec<u64>,
 }
 
 impl Machine {
@@ -210,6 +219,26 @@ fn validate(plan: &Plan) -> Result<(), SynthError> {
             check(m < plan.mms.len(), || format!("CPU loads mm {m}"))?;
         }
     }
+    if let Some(c) = &plan.crash {
+        check(plan.log.is_some(), || "a crash needs a log".into())?;
+        let cpu = plan.cpus.get(c.cpu as usize);
+        let pid = cpu.and_then(|p| p.current);
+        check(pid.is_some(), || {
+            format!("crash CPU {} runs no planned task", c.cpu)
+        })?;
+        let task = plan.tasks.iter().find(|t| Some(t.pid) == pid);
+        let loaded = cpu.map(|p| p.loaded);
+        check(task.and_then(|t| t.mm).map(Loaded::Mm) == loaded, || {
+            "the crashing CPU must have its task's mm loaded".into()
+        })?;
+        let top = c.fault_va >> (plan.pgdir_shift() + 8);
+        check(top == (u64::MAX >> (plan.pgdir_shift() + 8)), || {
+            format!(
+                "fault address {:#x} is not a canonical kernel address",
+                c.fault_va
+            )
+        })?;
+    }
     for m in &plan.mms {
         check(m.role != MmRole::Efi || !m.on_pgd_list, || {
             "efi_mm is never on pgd_list".into()
@@ -235,7 +264,7 @@ pub fn init_present_slots(plan: &Plan) -> Result<Vec<u16>, SynthError> {
         .collect())
 }
 
-struct Image {
+pub(super) struct Image {
     kaslr: u64,
     phys_base: u64,
     data_next: u64,
@@ -1194,6 +1223,89 @@ pub fn build_machine(plan: &Plan) -> Result<Machine, SynthError> {
         });
     }
 
+    // ---- anonymous user memory: two pages of process data (a `-d 31`
+    // dump leaves them out; nothing the analysis reads is there) ----
+    let mut user_pages = Vec::new();
+    {
+        let mut ur = Rng::new(plan.seed ^ 0x05e7_da7a);
+        for k in 0..2u64 {
+            small.alloc(PAGE * ur.range(0, 4), PAGE)?;
+            let pa = small.alloc(PAGE, PAGE)?;
+            let mut page = vec![0u8; PAGE as usize];
+            for (i, b) in page.iter_mut().enumerate().take(1024 + 512 * k as usize) {
+                *b = (ur.next_u64() >> (i % 7)) as u8;
+            }
+            page[..4].copy_from_slice(b"\x7fELF");
+            mem.write(pa, &page);
+            user_pages.push(pa / PAGE);
+        }
+    }
+
+    // ---- the kernel log ----
+    let log = match &plan.log {
+        Some(lp) => {
+            let mut lr = Rng::new(plan.seed ^ 0x10_6b0f);
+            // The crash: the walk the kernel printed, in the table the CPU ran on.
+            let ending = match &plan.crash {
+                Some(c) => {
+                    let ci = c.cpu as usize;
+                    let cp = &plan.cpus[ci];
+                    let pid = cp.current.unwrap_or(0);
+                    let comm = plan
+                        .tasks
+                        .iter()
+                        .find(|t| t.pid == pid)
+                        .map_or_else(|| format!("swapper/{ci}"), |t| t.comm.clone());
+                    let root = match cp.loaded {
+                        Loaded::InitMm => init_pgd_pa,
+                        Loaded::Mm(m) => mm_alloc[m].pgd_pa,
+                    };
+                    let size = 0x40 * lr.range(4, 16);
+                    img.sym(&c.rip_function, fpos, size, SymKind::Func, Sect::Text);
+                    let off = 0x4 * lr.range(4, size / 4 - 1);
+                    let rip = img.runtime(fpos) + off;
+                    fpos += size + 0x10 * lr.range(1, 64);
+                    cpus[ci].rip = rip;
+                    Ending::Oops(OopsCtx {
+                        fault_va: c.fault_va,
+                        walk_line: walk_line(&mem, plan.levels, root, c.fault_va),
+                        cpu: c.cpu,
+                        pid,
+                        comm,
+                        rip_function: c.rip_function.clone(),
+                        rip_offset: off,
+                        rip_size: size,
+                        rsp: cpus[ci].rsp,
+                        cr3: root | u64::from(cp.pcid & 0xfff),
+                        gs_base: pc_area[ci],
+                    })
+                }
+                None => {
+                    let ci = plan.cpus.iter().position(|c| c.current.is_some());
+                    let (cpu, pid) =
+                        ci.map_or((0, 0), |i| (i as u32, plan.cpus[i].current.unwrap_or(0)));
+                    let comm = plan
+                        .tasks
+                        .iter()
+                        .find(|t| t.pid == pid)
+                        .map_or_else(|| "swapper/0".to_string(), |t| t.comm.clone());
+                    Ending::Panic {
+                        message: lp.panic.clone(),
+                        cpu,
+                        pid,
+                        comm,
+                    }
+                }
+            };
+            img.sym("panic", fpos, 0x200, SymKind::Func, Sect::Text);
+            let recs = compose(plan, lp.boot_lines, lp.empty_line, &ending);
+            Some(build_log(
+                plan, lp, &l, &mut img, &mut lr, &mut mem, &mut small, &pa_of, recs,
+            )?)
+        }
+        None => None,
+    };
+
     // empty_zero_page last: an all-zero page that ends a PT_LOAD run, so
     // that one segment has p_filesz < p_memsz.
     let zp = img.var(&mut r, "empty_zero_page", PAGE, PAGE, true);
@@ -1230,9 +1342,253 @@ pub fn build_machine(plan: &Plan) -> Result<Machine, SynthError> {
         init_task_va,
         init_mm_va,
         sections,
+        log,
+        user_pages,
     };
     m.vmcoreinfo = vmcoreinfo(plan, &m)?;
     Ok(m)
+}
+
+/// The kernel log as built: what a reader must find.
+#[derive(Debug, Clone)]
+pub struct BuiltLog {
+    pub format: LogFormat,
+    /// Records still in the buffer, oldest first.
+    pub survivors: Vec<Stored>,
+    /// Records printed since boot (the first survivor may be later).
+    pub printed: u64,
+    /// The buffer wrapped: older records are gone (prb: ids and data
+    /// positions past the first wrap; log_buf: a wrap marker).
+    pub wrapped: bool,
+    /// prb: a surviving data block wraps around the end of the text ring.
+    pub wrapping_block: bool,
+    /// VMCOREINFO lines for the buffer (empty when the plan leaves them out).
+    pub vmcoreinfo: Vec<String>,
+    /// `prb` (or `log_buf`) variable, runtime address.
+    pub pointer_va: u64,
+}
+
+/// Allocates the printk buffer's variables and arrays and stores `recs`.
+#[allow(clippy::too_many_arguments)]
+fn build_log(
+    plan: &Plan,
+    lp: &LogPlan,
+    l: &Layouts,
+    img: &mut Image,
+    lr: &mut Rng,
+    mem: &mut PhysMem,
+    small: &mut RamAlloc,
+    pa_of: &dyn Fn(u64) -> u64,
+    recs: Vec<Rec>,
+) -> Result<BuiltLog, SynthError> {
+    let printed = recs.len() as u64;
+    let mut vi: Vec<String> = Vec::new();
+    match lp.format {
+        LogFormat::Prb => {
+            check(release_at_least(&plan.osrelease, 5, 10), || {
+                "the prb ring buffer needs a 5.10+ osrelease".into()
+            })?;
+            check(
+                (3..=16).contains(&lp.count_bits) && (9..=20).contains(&lp.size_bits),
+                || "count_bits 3..=16, size_bits 9..=20".into(),
+            )?;
+            let rb_size = l.size("printk_ringbuffer")?;
+            let ds = l.size("prb_desc")?;
+            let is = l.size("printk_info")?;
+            let v_prb = img.var(lr, "prb", 8, 8, false);
+            let v_static = img.var(lr, "printk_rb_static", rb_size, 64, false);
+            // The static ring's arrays (_DEFINE_PRINTKRB): with log_buf_len=
+            // the kernel moved to a dynamic ring and the static one keeps its
+            // bootstrap state in this model.
+            let (scb, ssb) = if lp.dynamic {
+                (7, 12)
+            } else {
+                (lp.count_bits, lp.size_bits)
+            };
+            let v_sdescs = img.var(lr, "_printk_rb_static_descs", ds << scb, 64, false);
+            let v_sinfos = img.var(lr, "_printk_rb_static_infos", is << scb, 64, false);
+            let v_logbuf = img.var(lr, "__log_buf", 1 << ssb, 64, true);
+            let v_log_buf_ptr = img.var(lr, "log_buf", 8, 8, false);
+            let v_log_buf_len = img.var(lr, "log_buf_len", 4, 4, false);
+            let v_clear = img.var(lr, "clear_seq", 24, 8, true);
+            let v_dynamic = img.var(lr, "printk_rb_dynamic", rb_size, 64, true);
+            let rt = |v: u64| img.runtime(v);
+            let static_place = PrbPlace {
+                rb: rt(v_static),
+                descs: rt(v_sdescs),
+                infos: rt(v_sinfos),
+                data: rt(v_logbuf),
+                count_bits: scb,
+                size_bits: ssb,
+            };
+            let (place, out) = if lp.dynamic {
+                write_prb(mem, pa_of, l, &static_place, &[])?;
+                let pob = plan.page_offset_base;
+                let data = pob + small.alloc(1 << lp.size_bits, PAGE)?;
+                let descs = pob + small.alloc(ds << lp.count_bits, PAGE)?;
+                let infos = pob + small.alloc(is << lp.count_bits, PAGE)?;
+                let place = PrbPlace {
+                    rb: rt(v_dynamic),
+                    descs,
+                    infos,
+                    data,
+                    count_bits: lp.count_bits,
+                    size_bits: lp.size_bits,
+                };
+                (place, write_prb(mem, pa_of, l, &place, &recs)?)
+            } else {
+                (
+                    static_place,
+                    write_prb(mem, pa_of, l, &static_place, &recs)?,
+                )
+            };
+            // Every page of the arrays is RAM the dump holds (zeros or not).
+            for (va, len) in [
+                (place.descs, ds << place.count_bits),
+                (place.infos, is << place.count_bits),
+                (place.data, 1 << place.size_bits),
+            ] {
+                let mut a = va & !(PAGE - 1);
+                while a < va + len {
+                    mem.touch(pa_of(a));
+                    a += PAGE;
+                }
+            }
+            mem.write_u64(pa_of(rt(v_prb)), place.rb);
+            mem.write_u64(pa_of(rt(v_log_buf_ptr)), place.data);
+            mem.write_u32(pa_of(rt(v_log_buf_len)), 1 << place.size_bits);
+            mem.write_u64(pa_of(rt(v_clear)), 0);
+            // kernel/printk/printk.c log_buf_vmcoreinfo_setup() (5.10+).
+            let off = |s: &str, m: &str| l.off(s, m);
+            vi.push(format!("SYMBOL(prb)={:x}", rt(v_prb)));
+            vi.push(format!("SYMBOL(printk_rb_static)={:x}", rt(v_static)));
+            vi.push(format!("SYMBOL(clear_seq)={:x}", rt(v_clear)));
+            vi.push(format!("SIZE(printk_ringbuffer)={rb_size}"));
+            for m in ["desc_ring", "text_data_ring", "fail"] {
+                vi.push(format!(
+                    "OFFSET(printk_ringbuffer.{m})={}",
+                    off("printk_ringbuffer", m)?
+                ));
+            }
+            vi.push(format!("SIZE(prb_desc_ring)={}", l.size("prb_desc_ring")?));
+            for m in ["count_bits", "descs", "infos", "head_id", "tail_id"] {
+                vi.push(format!(
+                    "OFFSET(prb_desc_ring.{m})={}",
+                    off("prb_desc_ring", m)?
+                ));
+            }
+            vi.push(format!("SIZE(prb_desc)={ds}"));
+            for m in ["state_var", "text_blk_lpos"] {
+                vi.push(format!("OFFSET(prb_desc.{m})={}", off("prb_desc", m)?));
+            }
+            vi.push(format!(
+                "SIZE(prb_data_blk_lpos)={}",
+                l.size("prb_data_blk_lpos")?
+            ));
+            for m in ["begin", "next"] {
+                vi.push(format!(
+                    "OFFSET(prb_data_blk_lpos.{m})={}",
+                    off("prb_data_blk_lpos", m)?
+                ));
+            }
+            vi.push(format!("SIZE(printk_info)={is}"));
+            for m in ["seq", "ts_nsec", "text_len", "caller_id", "dev_info"] {
+                vi.push(format!(
+                    "OFFSET(printk_info.{m})={}",
+                    off("printk_info", m)?
+                ));
+            }
+            vi.push(format!(
+                "SIZE(dev_printk_info)={}",
+                l.size("dev_printk_info")?
+            ));
+            vi.push(format!(
+                "OFFSET(dev_printk_info.subsystem)={}",
+                off("dev_printk_info", "subsystem")?
+            ));
+            vi.push("LENGTH(printk_info_subsystem)=16".into());
+            vi.push(format!(
+                "OFFSET(dev_printk_info.device)={}",
+                off("dev_printk_info", "device")?
+            ));
+            vi.push("LENGTH(printk_info_device)=48".into());
+            vi.push(format!("SIZE(prb_data_ring)={}", l.size("prb_data_ring")?));
+            for m in ["size_bits", "data", "head_lpos", "tail_lpos"] {
+                vi.push(format!(
+                    "OFFSET(prb_data_ring.{m})={}",
+                    off("prb_data_ring", m)?
+                ));
+            }
+            vi.push("SIZE(atomic_long_t)=8".into());
+            vi.push("OFFSET(atomic_long_t.counter)=0".into());
+            if release_at_least(&plan.osrelease, 5, 14) {
+                vi.push("SIZE(latched_seq)=24".into());
+                vi.push("OFFSET(latched_seq.val)=8".into());
+            }
+            let count = 1u64 << lp.count_bits;
+            let desc0 = 0u64.wrapping_sub(count + 1) & !(3u64 << 62);
+            let wrapped = out.dropped > 0 || out.head_id.wrapping_sub(desc0) >= count;
+            Ok(BuiltLog {
+                format: lp.format,
+                survivors: out.survivors,
+                printed,
+                wrapped,
+                wrapping_block: out.wrapping_block,
+                vmcoreinfo: if lp.in_vmcoreinfo { vi } else { Vec::new() },
+                pointer_va: rt(v_prb),
+            })
+        }
+        LogFormat::LogBuf => {
+            check(!release_at_least(&plan.osrelease, 5, 10), || {
+                "log_buf is the format of kernels before 5.10".into()
+            })?;
+            check((10..=20).contains(&lp.size_bits), || {
+                "log_buf size_bits 10..=20".into()
+            })?;
+            let len = 1u64 << lp.size_bits;
+            let v_buf = img.var(lr, "__log_buf", len, 8, true);
+            let v_ptr = img.var(lr, "log_buf", 8, 8, false);
+            let v_len = img.var(lr, "log_buf_len", 4, 4, false);
+            let v_first_seq = img.var(lr, "log_first_seq", 8, 8, true);
+            let v_first_idx = img.var(lr, "log_first_idx", 4, 4, true);
+            let v_next_seq = img.var(lr, "log_next_seq", 8, 8, true);
+            let v_next_idx = img.var(lr, "log_next_idx", 4, 4, true);
+            let v_clear_seq = img.var(lr, "clear_seq", 8, 8, true);
+            let v_clear_idx = img.var(lr, "clear_idx", 4, 4, true);
+            let rt = |v: u64| img.runtime(v);
+            let out = write_log_buf(mem, pa_of, rt(v_buf), len, &recs)?;
+            mem.write_u64(pa_of(rt(v_ptr)), rt(v_buf));
+            mem.write_u32(pa_of(rt(v_len)), len as u32);
+            mem.write_u64(pa_of(rt(v_first_seq)), out.first_seq);
+            mem.write_u32(pa_of(rt(v_first_idx)), out.first_idx);
+            mem.write_u64(pa_of(rt(v_next_seq)), out.next_seq);
+            mem.write_u32(pa_of(rt(v_next_idx)), out.next_idx);
+            mem.write_u64(pa_of(rt(v_clear_seq)), 0);
+            mem.write_u32(pa_of(rt(v_clear_idx)), 0);
+            // kernel/printk/printk.c log_buf_vmcoreinfo_setup() (3.11-5.9).
+            vi.push(format!("SYMBOL(log_buf)={:x}", rt(v_ptr)));
+            vi.push(format!("SYMBOL(log_buf_len)={:x}", rt(v_len)));
+            vi.push(format!("SYMBOL(log_first_idx)={:x}", rt(v_first_idx)));
+            vi.push(format!("SYMBOL(clear_idx)={:x}", rt(v_clear_idx)));
+            vi.push(format!("SYMBOL(log_next_idx)={:x}", rt(v_next_idx)));
+            vi.push(format!("SIZE(printk_log)={}", l.size("printk_log")?));
+            for m in ["ts_nsec", "len", "text_len", "dict_len", "caller_id"] {
+                vi.push(format!(
+                    "OFFSET(printk_log.{m})={}",
+                    l.off("printk_log", m)?
+                ));
+            }
+            Ok(BuiltLog {
+                format: lp.format,
+                printed,
+                wrapped: out.wrapped,
+                wrapping_block: false,
+                survivors: out.survivors,
+                vmcoreinfo: if lp.in_vmcoreinfo { vi } else { Vec::new() },
+                pointer_va: rt(v_ptr),
+            })
+        }
+    }
 }
 
 fn vmcoreinfo(plan: &Plan, m: &Machine) -> Result<String, SynthError> {
@@ -1267,6 +1623,11 @@ fn vmcoreinfo(plan: &Plan, m: &Machine) -> Result<String, SynthError> {
     let _ = writeln!(s, "KERNELOFFSET={:x}", plan.kaslr_offset);
     let _ = writeln!(s, "NUMBER(KERNEL_IMAGE_SIZE)={}", GIB);
     let _ = writeln!(s, "NUMBER(sme_mask)=0");
+    if let Some(log) = &m.log {
+        for line in &log.vmcoreinfo {
+            let _ = writeln!(s, "{line}");
+        }
+    }
     let _ = writeln!(s, "CRASHTIME={}", 1_700_000_000 + plan.seed % 10_000_000);
     Ok(s)
 }

@@ -15,18 +15,22 @@
 pub mod dwarf;
 pub mod elf;
 pub mod expected;
+pub mod formats;
 pub mod kernel;
 pub mod layouts;
+pub mod lzo;
 pub mod memory;
 pub mod plan;
+pub mod printk;
 pub mod rng;
 
 use std::path::Path;
 
 pub use kernel::Machine;
 pub use plan::{
-    CpuPlan, EditKind, Loaded, MmPlan, MmRole, NoteStyle, PercpuScheme, PgdOwner, Plan, SlotEdit,
-    TaskPlan, ThreadLink, VmemmapPages, random_plan, scenarios,
+    CpuPlan, CrashPlan, EditKind, Loaded, LogFormat, LogPlan, MmPlan, MmRole, NoteStyle,
+    PercpuScheme, PgdOwner, Plan, SlotEdit, TaskPlan, ThreadLink, VmemmapPages, random_plan,
+    scenarios,
 };
 
 /// Why a plan could not be built.
@@ -56,6 +60,8 @@ pub struct Built {
     pub vmcore: Vec<u8>,
     pub vmlinux: Vec<u8>,
     pub expected: serde_json::Value,
+    /// The plan's extra dump formats: (file name, bytes).
+    pub formats: Vec<(&'static str, Vec<u8>)>,
 }
 
 /// Builds the machine and its files.
@@ -72,11 +78,17 @@ pub fn build_with_machine(plan: &Plan) -> Result<(Built, Machine), SynthError> {
     let vmlinux = elf::write_vmlinux(plan, &m, &debug)?;
     let vmcore = elf::write_vmcore(plan, &m)?;
     let expected = expected::expected(plan, &m)?;
+    let formats = plan
+        .formats
+        .iter()
+        .map(|&f| (f.file_name(), formats::write_format(plan, &m, f)))
+        .collect();
     Ok((
         Built {
             vmcore,
             vmlinux,
             expected,
+            formats,
         },
         m,
     ))
@@ -89,7 +101,8 @@ pub fn to_json(v: &impl serde::Serialize) -> Result<Vec<u8>, SynthError> {
     Ok(s)
 }
 
-/// Writes `dir/vmcore`, `dir/vmlinux`, `dir/expected.json`, `dir/plan.json`.
+/// Writes `dir/vmcore`, `dir/vmlinux`, `dir/expected.json`, `dir/plan.json`
+/// and the plan's extra formats (`dir/vmcore.zlib`, ...).
 pub fn write_fixture(plan: &Plan, dir: &Path) -> Result<Built, SynthError> {
     let built = build(plan)?;
     let io = |path: &Path| {
@@ -104,6 +117,10 @@ pub fn write_fixture(plan: &Plan, dir: &Path) -> Result<Built, SynthError> {
         ("plan.json", to_json(plan)?),
     ];
     for (name, data) in files {
+        let p = dir.join(name);
+        std::fs::write(&p, data).map_err(io(&p))?;
+    }
+    for (name, data) in &built.formats {
         let p = dir.join(name);
         std::fs::write(&p, data).map_err(io(&p))?;
     }

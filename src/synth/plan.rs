@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::formats::DumpFormat;
 use super::rng::Rng;
 
 /// 4-level defaults (Documentation/arch/x86/x86_64/mm.rst).
@@ -202,6 +203,67 @@ pub struct CpuPlan {
     pub user_cr3: bool,
 }
 
+/// Which printk buffer the kernel has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    /// The lockless ring buffer `prb` (5.10+, kernel/printk/printk_ringbuffer.h).
+    Prb,
+    /// `log_buf` of `struct printk_log` records (3.11-5.9).
+    LogBuf,
+}
+
+/// The kernel log (printk buffer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogPlan {
+    pub format: LogFormat,
+    /// prb only: `prb` points at `printk_rb_dynamic` (`log_buf_len=` on the
+    /// command line: buffers memblock-allocated in the direct map) rather
+    /// than `printk_rb_static` (buffers in the image).
+    pub dynamic: bool,
+    /// prb only: `1 << count_bits` descriptors.
+    pub count_bits: u32,
+    /// prb: the text data ring is `1 << size_bits` bytes; log_buf:
+    /// `log_buf_len`.
+    pub size_bits: u32,
+    /// Boot-time lines printed before the end of the log; more than the
+    /// buffer holds wraps it (the oldest records are gone).
+    pub boot_lines: u32,
+    /// One record is an empty line (prb: `EMPTY_LINE_LPOS`, no data block).
+    pub empty_line: bool,
+    /// VMCOREINFO carries the printk SYMBOL/SIZE/OFFSET entries; without
+    /// them a reader needs the symbol table and DWARF.
+    pub in_vmcoreinfo: bool,
+    /// How the log ends when there is no crash: the panic message (no
+    /// oops: "sysrq triggered crash").
+    pub panic: String,
+}
+
+impl LogPlan {
+    pub fn prb(boot_lines: u32) -> LogPlan {
+        LogPlan {
+            format: LogFormat::Prb,
+            dynamic: false,
+            count_bits: 7,
+            size_bits: 13,
+            boot_lines,
+            empty_line: false,
+            in_vmcoreinfo: true,
+            panic: "sysrq triggered crash".into(),
+        }
+    }
+}
+
+/// The oops at the end of the log: a kernel-mode read of `fault_va` by the
+/// task running on `cpu` (its `current`), on the page table loaded there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrashPlan {
+    pub cpu: u32,
+    pub fault_va: u64,
+    /// The function in the "RIP: 0010:func+off/size" line.
+    pub rip_function: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
     pub name: String,
@@ -256,9 +318,25 @@ pub struct Plan {
     pub mms: Vec<MmPlan>,
     pub tasks: Vec<TaskPlan>,
     pub cpus: Vec<CpuPlan>,
+    /// The printk buffer; None: the kernel has none (no `prb`/`log_buf`).
+    #[serde(default)]
+    pub log: Option<LogPlan>,
+    /// The oops the log ends with; None: the log ends without one.
+    #[serde(default)]
+    pub crash: Option<CrashPlan>,
+    /// Extra dump files of the same memory (kdump-compressed, filtered,
+    /// flattened), next to the ELF `vmcore`.
+    #[serde(default)]
+    pub formats: Vec<DumpFormat>,
 }
 
 impl Plan {
+    /// First byte of the late vmemmap block plus `off` (a fault inside it).
+    pub fn late_va(&self, off: u64) -> Option<u64> {
+        self.late_vmemmap_offset
+            .map(|o| self.vmemmap_base.wrapping_add(o).wrapping_add(off))
+    }
+
     pub fn pgdir_shift(&self) -> u32 {
         if self.levels == 5 { 48 } else { 39 }
     }
@@ -321,6 +399,9 @@ impl Plan {
             mms: vec![],
             tasks: vec![],
             cpus: vec![],
+            log: Some(LogPlan::prb(24)),
+            crash: None,
+            formats: vec![],
         }
     }
 
@@ -437,6 +518,12 @@ pub fn scenarios() -> Vec<Plan> {
         p.thread_link = ThreadLink::SignalThreadHead;
         p.pgd_owner = PgdOwner::PagePtMm;
         p.dwarf_version = 5;
+        // ndctl (CPU 0) faults on a struct page of the late block: "PGD 0 P4D 0".
+        p.crash = Some(CrashPlan {
+            cpu: 0,
+            fault_va: p.late_va(0x34).unwrap_or(0),
+            rip_function: "memmap_init_zone_device".into(),
+        });
         out.push(p);
     }
 
@@ -486,6 +573,12 @@ pub fn scenarios() -> Vec<Plan> {
         p.dwarf_version = 5;
         p.vmemmap_pages = VmemmapPages::Small4k;
         p.osrelease = "5.15.0-synth".into();
+        // ndctl on CPU 0, its table found through the QEMU note's CR3: "PGD 0".
+        p.crash = Some(CrashPlan {
+            cpu: 0,
+            fault_va: p.late_va(0x834).unwrap_or(0),
+            rip_function: "memmap_init_zone_device".into(),
+        });
         out.push(p);
     }
 
@@ -531,6 +624,13 @@ pub fn scenarios() -> Vec<Plan> {
         p.dwarf_version = 4;
         p.compress_debug = true;
         p.osrelease = "6.16.0-synth".into();
+        // bash on CPU 0 faults in the slot the vmemmap crossed into (the
+        // seed's ffffe7..34 shape); 6.16 prints "UID:" and "Oops: Oops:".
+        p.crash = Some(CrashPlan {
+            cpu: 0,
+            fault_va: p.late_va(0x34).unwrap_or(0),
+            rip_function: "memmap_init_zone_device".into(),
+        });
         out.push(p);
     }
 
@@ -608,6 +708,166 @@ pub fn scenarios() -> Vec<Plan> {
         p.pgd_owner = PgdOwner::PageIndex;
         p.dwarf_version = 4;
         out.push(p);
+    }
+
+    // crash-unexplained: a fault in the vmalloc slot, present in every
+    // table; the walk stops at the PMD. A missing late vmemmap slot in
+    // another table is a finding that does not explain the crash.
+    {
+        let mut p = Plan::base("crash-unexplained", 0x4c_000a);
+        p.late_in_next_slot(0);
+        let late = p.late_slot().unwrap_or(469);
+        p.mms = five_process_mms();
+        p.mms[1].edits = vec![SlotEdit {
+            slot: late,
+            kind: Missing,
+        }];
+        p.tasks = cast(None, None);
+        p.cpus = cpus(&[(Some(412), Loaded::Mm(1)), (Some(1234), Loaded::Mm(3))]);
+        p.thread_link = ThreadLink::SignalThreadHead;
+        p.pgd_owner = PgdOwner::Ptdesc;
+        p.percpu = PercpuScheme::Relative;
+        p.osrelease = "6.12.0-synth".into();
+        p.has_sync_fix = true;
+        p.crash = Some(CrashPlan {
+            cpu: 1,
+            fault_va: p.vmalloc_base + 0x2f5c_1a08,
+            rip_function: "ioread32".into(),
+        });
+        out.push(p);
+    }
+
+    // legacy-log-buf: a 5.4 kernel: log_buf of struct printk_log records,
+    // wrapped (a zero-length wrap marker, the oldest records dropped); the
+    // oops names the missing late vmemmap slot.
+    {
+        let mut p = Plan::base("legacy-log-buf", 0x4c_000b);
+        p.late_in_next_slot(0x20_0000);
+        let late = p.late_slot().unwrap_or(469);
+        p.mms = five_process_mms();
+        p.mms[3].edits = vec![SlotEdit {
+            slot: late,
+            kind: Missing,
+        }];
+        p.tasks = cast(None, None);
+        p.cpus = cpus(&[(Some(1), Loaded::Mm(0)), (Some(1234), Loaded::Mm(3))]);
+        p.thread_link = ThreadLink::Both;
+        p.pgd_owner = PgdOwner::PageIndex;
+        p.dwarf_version = 4;
+        p.osrelease = "5.4.0-synth".into();
+        p.log = Some(LogPlan {
+            format: LogFormat::LogBuf,
+            size_bits: 12,
+            boot_lines: 40,
+            ..LogPlan::prb(0)
+        });
+        p.crash = Some(CrashPlan {
+            cpu: 1,
+            fault_va: p.late_va(0x7_2040).unwrap_or(0),
+            rip_function: "memmap_init_zone_device".into(),
+        });
+        out.push(p);
+    }
+
+    // wrapped-log: prb moved to printk_rb_dynamic (log_buf_len=) in the
+    // direct map; both rings wrapped, a data block wrapping around the end
+    // of the text ring, an empty line; QEMU notes with the PTI user CR3.
+    {
+        let mut p = Plan::base("wrapped-log", 0x4c_000c);
+        p.late_in_next_slot(0x40_0000);
+        let late = p.late_slot().unwrap_or(469);
+        p.mms = five_process_mms();
+        p.mms[2].edits = vec![SlotEdit {
+            slot: late,
+            kind: Missing,
+        }];
+        p.tasks = cast(None, None);
+        p.cpus = cpus(&[(Some(1240), Loaded::Mm(4)), (Some(641), Loaded::Mm(2))]);
+        p.cpus[1].user_cr3 = true;
+        p.notes = NoteStyle::Qemu;
+        p.kaslr_offset = 0x1c00_0000;
+        p.thread_link = ThreadLink::SignalThreadHead;
+        p.pgd_owner = PgdOwner::Ptdesc;
+        p.osrelease = "6.8.0-synth".into();
+        p.log = Some(LogPlan {
+            dynamic: true,
+            count_bits: 5,
+            size_bits: 11,
+            boot_lines: 60,
+            empty_line: true,
+            ..LogPlan::prb(0)
+        });
+        p.crash = Some(CrashPlan {
+            cpu: 1,
+            fault_va: p.late_va(0x1_2008).unwrap_or(0),
+            rip_function: "memmap_init_zone_device".into(),
+        });
+        out.push(p);
+    }
+
+    // no-oops: a missing slot, and a log that ends in a sysrq panic without
+    // an oops (crash null); VMCOREINFO without the printk entries, so the
+    // reader needs the symbol table and DWARF.
+    {
+        let mut p = Plan::base("no-oops", 0x5c_000d);
+        p.set_levels5();
+        p.late_in_next_slot(0);
+        let late = p.late_slot().unwrap_or(469);
+        p.mms = five_process_mms();
+        p.mms[4].edits = vec![SlotEdit {
+            slot: late,
+            kind: Missing,
+        }];
+        p.tasks = cast(None, None);
+        p.cpus = cpus(&[(Some(1240), Loaded::Mm(4)), (None, Loaded::InitMm)]);
+        p.thread_link = ThreadLink::ThreadGroup;
+        p.pgd_owner = PgdOwner::PagePtMm;
+        p.dwarf_version = 4;
+        p.osrelease = "6.6.0-synth".into();
+        p.log = Some(LogPlan {
+            in_vmcoreinfo: false,
+            ..LogPlan::prb(30)
+        });
+        out.push(p);
+    }
+
+    // unlisted-pgd: ndctl's table is owned by its task but not on pgd_list,
+    // and misses the late slot: the fix's sync cannot reach it (replay:
+    // `unreachable`), so even a fixed kernel crashes there.
+    {
+        let mut p = Plan::base("unlisted-pgd", 0x4c_000e);
+        p.late_in_next_slot(0);
+        let late = p.late_slot().unwrap_or(469);
+        p.mms = five_process_mms();
+        p.mms[1].edits = vec![SlotEdit {
+            slot: late,
+            kind: Missing,
+        }];
+        p.mms[3].edits = vec![SlotEdit {
+            slot: late,
+            kind: Missing,
+        }];
+        p.mms[3].on_pgd_list = false;
+        p.tasks = cast(None, None);
+        p.cpus = cpus(&[(Some(1), Loaded::Mm(0)), (Some(1234), Loaded::Mm(3))]);
+        p.thread_link = ThreadLink::Both;
+        p.pgd_owner = PgdOwner::PagePtMm;
+        p.has_sync_fix = true;
+        p.osrelease = "6.12.0-synth".into();
+        p.crash = Some(CrashPlan {
+            cpu: 1,
+            fault_va: p.late_va(0x40).unwrap_or(0),
+            rip_function: "memmap_init_zone_device".into(),
+        });
+        out.push(p);
+    }
+    // Every dump format (35-50 KB each), except for orphan-pgd-list whose
+    // image sits above 3 GiB: its bitmaps alone are 220 KB, so one format.
+    for p in out.iter_mut() {
+        p.formats = match p.name.as_str() {
+            "orphan-pgd-list" => vec![DumpFormat::ZlibD31],
+            _ => DumpFormat::all().to_vec(),
+        };
     }
     out
 }
@@ -811,7 +1071,65 @@ pub fn random_plan(seed: u64) -> Plan {
             p.mms[i].edits = edits;
         }
     }
+    random_log(&mut p, seed);
     p
+}
+
+/// The log and (often) a crash, from a generator of their own so that the
+/// draws above stay as they were.
+fn random_log(p: &mut Plan, seed: u64) {
+    let mut r = Rng::new(seed ^ 0x0106_cafe);
+    if r.chance(1, 8) {
+        p.log = None;
+        return;
+    }
+    let mut log = LogPlan::prb(r.range(4, 90) as u32);
+    log.count_bits = r.range(5, 9) as u32;
+    log.size_bits = r.range(11, 15) as u32;
+    log.dynamic = r.chance(1, 3);
+    log.empty_line = r.chance(1, 4);
+    log.in_vmcoreinfo = r.chance(3, 4);
+    if r.chance(1, 4) {
+        log.format = LogFormat::LogBuf;
+        log.size_bits = r.range(11, 15) as u32;
+        log.empty_line = false;
+        p.osrelease = format!("5.{}.0-random", r.range(1, 10));
+    }
+    p.log = Some(log);
+    // A crash on a CPU whose current task runs on its own, readable table.
+    let candidates: Vec<usize> = (0..p.cpus.len())
+        .filter(|&i| {
+            let c = &p.cpus[i];
+            let t = p.tasks.iter().find(|t| Some(t.pid) == c.current);
+            match (t.and_then(|t| t.mm), c.loaded) {
+                (Some(m), Loaded::Mm(l)) => m == l && p.mms[m].pgd_in_dump,
+                _ => false,
+            }
+        })
+        .collect();
+    if candidates.is_empty() || r.chance(1, 4) {
+        return;
+    }
+    let cpu = candidates[r.below(candidates.len())];
+    let Loaded::Mm(mm) = p.cpus[cpu].loaded else {
+        return;
+    };
+    let late_missing = p.late_slot().filter(|&s| {
+        p.mms[mm]
+            .edits
+            .iter()
+            .any(|e| e.slot == s && e.kind == EditKind::Missing)
+    });
+    let fault_va = match (late_missing, p.late_va(8 * r.range(0, 512))) {
+        (Some(_), Some(va)) if r.chance(3, 4) => va,
+        // The vmalloc slot: its first GiB is mapped down to the PMD.
+        _ => p.vmalloc_base + 0x2f5c_1a08,
+    };
+    p.crash = Some(CrashPlan {
+        cpu: cpu as u32,
+        fault_va,
+        rip_function: "memmap_init_zone_device".into(),
+    });
 }
 
 /// CONFIG_RANDOMIZE_MEMORY: the direct map, vmalloc and vmemmap bases move
