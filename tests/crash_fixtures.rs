@@ -44,7 +44,6 @@ fn assert_crash(what: &str, expected: &Value, actual: &Value) {
 }
 
 #[test]
-#[ignore = "needs the printk reader (branch printk)"]
 fn dmesg_prints_the_planted_log_line_for_line() {
     for dir in fixture_dirs() {
         let exp = expected(&dir);
@@ -70,7 +69,6 @@ fn dmesg_prints_the_planted_log_line_for_line() {
 }
 
 #[test]
-#[ignore = "needs the printk reader (branch printk)"]
 fn dmesg_reads_every_dump_format_alike() {
     for dir in fixture_dirs() {
         let exp = expected(&dir);
@@ -97,7 +95,6 @@ fn dmesg_reads_every_dump_format_alike() {
 }
 
 #[test]
-#[ignore = "needs the printk reader (branch printk)"]
 fn crash_section_matches_the_planted_oops() {
     let mut crashes = 0;
     for dir in fixture_dirs() {
@@ -115,7 +112,6 @@ fn crash_section_matches_the_planted_oops() {
 
 /// The pieces of the crash the plan spells out, by scenario.
 #[test]
-#[ignore = "needs the printk reader (branch printk)"]
 fn crash_scenarios_say_what_they_plant() {
     let get = |n: &str| analyze_json(&fixtures_dir().join(n), &[]).1;
     let c = &get("missing-4l")["crash"];
@@ -165,7 +161,6 @@ fn replay_calls_and_after_match_the_plan() {
 /// after, the frame init_mm maps (or still missing when the table is not on
 /// pgd_list).
 #[test]
-#[ignore = "needs the printk reader (branch printk)"]
 fn replay_fault_walks_match_the_plan() {
     for dir in fixture_dirs() {
         let exp = expected(&dir);

@@ -97,3 +97,26 @@ pub fn assert_subset(path: &str, expected: &Value, actual: &Value) {
         _ => assert_eq!(expected, actual, "{path}"),
     }
 }
+
+/// Compares the report's sections with the plan's expectations: every field
+/// the plan gives, exactly; the crash verdict by its planted prefix.
+pub fn assert_report_matches(name: &str, expected: &Value, actual: &Value) {
+    for key in [
+        "kernel",
+        "reference",
+        "page_tables",
+        "findings",
+        "summary",
+        "crash",
+    ] {
+        let mut e = expected[key].clone();
+        if let Some(prefix) = e.as_object_mut().and_then(|o| o.remove("verdict_prefix")) {
+            let verdict = actual[key]["verdict"].as_str().unwrap_or("");
+            assert!(
+                verdict.starts_with(prefix.as_str().unwrap_or("?")),
+                "{name}.{key}.verdict: {verdict:?} should start with {prefix}"
+            );
+        }
+        assert_subset(&format!("{name}.{key}"), &e, &actual[key]);
+    }
+}

@@ -31,8 +31,11 @@ use crate::dump::VmcoreInfo;
 use super::prb::sort_and_dedup;
 use super::{BitFieldPos, KernelLog, KernelMemory, LogRecord, PagedReader, PrintkError, le};
 
-/// `LOG_ALIGN` on x86-64: `__alignof__(struct printk_log)` = 8.
-const LOG_ALIGN: u64 = 8;
+/// `LOG_ALIGN` on x86-64 (kernel/printk/printk.c before 5.10): 4, since the
+/// architecture has CONFIG_HAVE_EFFICIENT_UNALIGNED_ACCESS; `struct
+/// printk_log` is `__packed __aligned(4)` there. (Architectures without it
+/// use `__alignof__(struct printk_log)`.)
+const LOG_ALIGN: u64 = 4;
 /// `LOG_BUF_LEN_MAX` (kernel/printk/printk.c): 2 GiB.
 pub const MAX_LOG_BUF_LEN: u64 = 1 << 31;
 
