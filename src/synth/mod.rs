@@ -16,6 +16,7 @@ pub mod dwarf;
 pub mod elf;
 pub mod expected;
 pub mod kernel;
+pub mod large;
 pub mod layouts;
 pub mod memory;
 pub mod plan;
@@ -24,6 +25,7 @@ pub mod rng;
 use std::path::Path;
 
 pub use kernel::Machine;
+pub use large::large_plan;
 pub use plan::{
     CpuPlan, EditKind, Loaded, MmPlan, MmRole, NoteStyle, PercpuScheme, PgdOwner, Plan, SlotEdit,
     TaskPlan, ThreadLink, VmemmapPages, random_plan, scenarios,
