@@ -77,16 +77,18 @@ pub fn expected(plan: &Plan, m: &Machine) -> Result<Value, SynthError> {
     let mut n_diverged = 0;
     let mut n_unreadable = 0;
     let mut n_listed = 0;
+    // Users of each mm, grouped in one pass (large plans).
+    let mut users_of: Vec<Vec<(u32, &str)>> = vec![Vec::new(); plan.mms.len()];
+    for x in &plan.tasks {
+        if let Some(u) = x.mm.and_then(|i| users_of.get_mut(i)) {
+            u.push((x.pid, x.comm.as_str()));
+        }
+    }
     for t in &m.tables {
         let i = t.mm_index;
         let mm_plan = &plan.mms[i];
         let users: Vec<(u32, &str)> = {
-            let mut v: Vec<(u32, &str)> = plan
-                .tasks
-                .iter()
-                .filter(|x| x.mm == Some(i))
-                .map(|x| (x.pid, x.comm.as_str()))
-                .collect();
+            let mut v = std::mem::take(&mut users_of[i]);
             v.sort();
             v
         };

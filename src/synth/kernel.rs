@@ -4,7 +4,7 @@
 //! symbols and VMCOREINFO that describe them. Everything is written through
 //! the [`Layouts`] the DWARF is made from.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::SynthError;
 use super::layouts::release_at_least;
@@ -12,7 +12,7 @@ use super::layouts::{self, Layouts};
 use super::memory::*;
 use super::plan::{
     EditKind, Loaded, LogFormat, LogPlan, MmRole, NoteStyle, PercpuScheme, PgdOwner, Plan,
-    VmemmapPages,
+    TaskPlan, VmemmapPages,
 };
 use super::printk::{
     Ending, OopsCtx, PrbPlace, Rec, Stored, compose, walk_line, write_log_buf, write_prb,
@@ -169,18 +169,25 @@ fn validate(plan: &Plan) -> Result<(), SynthError> {
         || "1..=nr_cpus_max CPUs".into(),
     )?;
     let mut pids = BTreeSet::new();
+    // First task of each pid and the pids of thread-group leaders (maps, not
+    // scans: large plans have tens of thousands of tasks).
+    let mut first_of: HashMap<u32, &TaskPlan> = HashMap::with_capacity(plan.tasks.len());
+    let mut leader_pids: HashSet<u32> = HashSet::new();
+    for t in &plan.tasks {
+        first_of.entry(t.pid).or_insert(t);
+        if t.pid == t.tgid {
+            leader_pids.insert(t.pid);
+        }
+    }
     for t in &plan.tasks {
         check(t.pid != 0 && pids.insert(t.pid), || {
             format!("pid {} is 0 or duplicated", t.pid)
         })?;
         if t.pid != t.tgid {
-            check(
-                plan.tasks
-                    .iter()
-                    .any(|l| l.pid == t.tgid && l.tgid == l.pid),
-                || format!("task {} has no leader {}", t.pid, t.tgid),
-            )?;
-            let leader = plan.tasks.iter().find(|l| l.pid == t.tgid);
+            check(leader_pids.contains(&t.tgid), || {
+                format!("task {} has no leader {}", t.pid, t.tgid)
+            })?;
+            let leader = first_of.get(&t.tgid);
             check(leader.map(|l| l.mm) == Some(t.mm), || {
                 format!("thread {} does not share its leader's mm", t.pid)
             })?;
@@ -332,6 +339,36 @@ fn link_circular_split(mem: &mut PhysMem, nodes: &[(u64, u64, u64)]) {
     }
 }
 
+/// Size of the RAM region for direct-map objects and page tables: 256 MiB
+/// (what every committed fixture uses), or twice an upper bound of what the
+/// plan's objects need when that is more.
+fn object_region(plan: &Plan, sz_task: u64, sz_mm: u64, sz_sig: u64, pgd_size: u64) -> u64 {
+    const BASE: u64 = 256 << 20;
+    // alloc_scattered leaves up to 3 * align before an object, plus alignment.
+    let slack = |size: u64| size.next_multiple_of(64) + 4 * 64;
+    let mms = plan.mms.len() as u64;
+    let tasks = (plan.tasks.len() + plan.cpus.len()) as u64;
+    let leaders = plan.tasks.iter().filter(|t| t.pid == t.tgid).count() as u64;
+    let extra_tables: u64 = plan
+        .mms
+        .iter()
+        .map(|m| m.edits.len() as u64 + u64::from(m.ldt_slot) + 1)
+        .sum();
+    let need = mms * (2 * pgd_size + 3 * PAGE + slack(sz_mm))
+        + tasks * slack(sz_task)
+        + leaders * slack(sz_sig)
+        + plan.cpus.len() as u64 * 2 * 0x40000
+        // tables (efi, mismatch, stale, LDT) and 4 KiB vmemmap pages with theirs
+        + extra_tables * PAGE
+        + mms * 3 * PAGE
+        + (16 << 20);
+    if 2 * need <= BASE {
+        BASE
+    } else {
+        (2 * need).next_multiple_of(MIB2)
+    }
+}
+
 /// Builds the whole machine.
 pub fn build_machine(plan: &Plan) -> Result<Machine, SynthError> {
     validate(plan)?;
@@ -355,9 +392,18 @@ pub fn build_machine(plan: &Plan) -> Result<Machine, SynthError> {
         "the kernel image does not fit in RAM".into()
     })?;
 
+    let sz_page = l.size("page")?;
+    let sz_mm = l.size("mm_struct")?;
+    let sz_task = l.size("task_struct")?;
+    let sz_sig = l.size("signal_struct")?;
+    let sz_tlb = l.size("tlb_state")?;
+    let pgd_size = if plan.pti { 2 * PAGE } else { PAGE };
+
     // RAM for direct-map objects and page tables: after the image when
-    // there is room, else below it.
-    let region = 256 << 20;
+    // there is room, else below it. 256 MiB unless the plan needs more
+    // (large benchmark plans): the first half holds objects and tables,
+    // the second 2 MiB vmemmap frames.
+    let region = object_region(plan, sz_task, sz_mm, sz_sig, pgd_size);
     let start = if image_end_pa + MIB2 * 8 + region <= plan.ram_bytes {
         (image_end_pa.div_ceil(MIB2) + r.range(1, 8)) * MIB2
     } else if image_pa >= region + (64 << 20) {
@@ -367,13 +413,6 @@ pub fn build_machine(plan: &Plan) -> Result<Machine, SynthError> {
     };
     let mut small = RamAlloc::new(start, start + region / 2);
     let mut huge = RamAlloc::new(start + region / 2, start + region);
-
-    let sz_page = l.size("page")?;
-    let sz_mm = l.size("mm_struct")?;
-    let sz_task = l.size("task_struct")?;
-    let sz_sig = l.size("signal_struct")?;
-    let sz_tlb = l.size("tlb_state")?;
-    let pgd_size = if plan.pti { 2 * PAGE } else { PAGE };
 
     // ---- text symbols ----
     img.sym("_text", TEXT_LINK, 0, SymKind::NoType, Sect::Text);
@@ -1040,6 +1079,14 @@ pub fn build_machine(plan: &Plan) -> Result<Machine, SynthError> {
             },
         })
         .collect();
+    // First task of each pid (group leaders) and each group's members in
+    // order, looked up instead of scanned.
+    let mut va_of_pid: HashMap<u32, u64> = HashMap::with_capacity(all.len());
+    let mut members_of: HashMap<u32, Vec<usize>> = HashMap::new();
+    for (k, t) in all.iter().enumerate() {
+        va_of_pid.entry(t.pid).or_insert(t.va);
+        members_of.entry(t.tgid).or_default().push(k);
+    }
     for t in all.iter().chain(idle_tasks.iter()) {
         let pa = pa_of(t.va);
         mem.write_u32(pa + o_pid, t.pid);
@@ -1054,7 +1101,7 @@ pub fn build_machine(plan: &Plan) -> Result<Machine, SynthError> {
             pa + o_signal,
             *signal_of.get(&t.tgid).unwrap_or(&signal_of[&0]),
         );
-        let leader = all.iter().find(|x| x.pid == t.tgid).map_or(t.va, |x| x.va);
+        let leader = va_of_pid.get(&t.tgid).copied().unwrap_or(t.va);
         mem.write_u64(pa + o_leader, if t.pid == 0 { t.va } else { leader });
         for &o in &self_lists {
             write_list(&mut mem, pa + o, t.va + o, t.va + o);
@@ -1074,7 +1121,12 @@ pub fn build_machine(plan: &Plan) -> Result<Machine, SynthError> {
     link_circular(&mut mem, &leaders);
     // Thread groups.
     for (&tgid, &sig_va) in &signal_of {
-        let members: Vec<&T> = all.iter().filter(|t| t.tgid == tgid).collect();
+        let members: Vec<&T> = members_of
+            .get(&tgid)
+            .map_or(&[][..], |v| &v[..])
+            .iter()
+            .map(|&k| &all[k])
+            .collect();
         let sig_pa = pa_of(sig_va);
         mem.write_u32(sig_pa + o_nthreads, members.len() as u32);
         if let (Some(on), Some(oh)) = (o_tnode, o_thead) {
@@ -1116,18 +1168,25 @@ pub fn build_machine(plan: &Plan) -> Result<Machine, SynthError> {
         }
     };
     write_mm(&mut mem, &mut r, init_mm_va, init_pgd_va, 2, 1, 0);
+    // Users and owner (first non-kthread leader) of each mm, in one pass.
+    let mut users_of = vec![0u32; plan.mms.len()];
+    let mut owner_of: Vec<Option<usize>> = vec![None; plan.mms.len()];
+    for (k, t) in plan.tasks.iter().enumerate() {
+        if let Some(i) = t.mm {
+            users_of[i] += 1;
+            if t.pid == t.tgid && !t.kthread && owner_of[i].is_none() {
+                owner_of[i] = Some(k);
+            }
+        }
+    }
     for (i, m) in plan.mms.iter().enumerate() {
-        let users = plan.tasks.iter().filter(|t| t.mm == Some(i)).count() as u32;
+        let users = users_of[i];
         let lazies = plan
             .cpus
             .iter()
             .filter(|c| c.loaded == Loaded::Mm(i))
             .count() as u32;
-        let owner = plan
-            .tasks
-            .iter()
-            .position(|t| t.mm == Some(i) && t.pid == t.tgid && !t.kthread)
-            .map_or(0, |k| task_va[k]);
+        let owner = owner_of[i].map_or(0, |k| task_va[k]);
         let _ = m;
         write_mm(
             &mut mem,

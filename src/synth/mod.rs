@@ -17,6 +17,7 @@ pub mod elf;
 pub mod expected;
 pub mod formats;
 pub mod kernel;
+pub mod large;
 pub mod layouts;
 pub mod lzo;
 pub mod memory;
@@ -27,6 +28,7 @@ pub mod rng;
 use std::path::Path;
 
 pub use kernel::Machine;
+pub use large::large_plan;
 pub use plan::{
     CpuPlan, CrashPlan, EditKind, Loaded, LogFormat, LogPlan, MmPlan, MmRole, NoteStyle,
     PercpuScheme, PgdOwner, Plan, SlotEdit, TaskPlan, ThreadLink, VmemmapPages, random_plan,

@@ -367,7 +367,7 @@ impl Plan {
 
     /// A base plan every scenario starts from: 4-level, default bases, no
     /// KASLR, one process, two CPUs.
-    fn base(name: &str, seed: u64) -> Plan {
+    pub(crate) fn base(name: &str, seed: u64) -> Plan {
         Plan {
             name: name.into(),
             seed,
@@ -405,7 +405,7 @@ impl Plan {
         }
     }
 
-    fn set_levels5(&mut self) {
+    pub(crate) fn set_levels5(&mut self) {
         self.levels = 5;
         let (a, b, c) = Plan::default_bases(5);
         self.page_offset_base = a;
@@ -415,7 +415,7 @@ impl Plan {
 
     /// Late vmemmap block starting `extra` bytes into the slot after the
     /// one holding vmemmap_base.
-    fn late_in_next_slot(&mut self, extra: u64) {
+    pub(crate) fn late_in_next_slot(&mut self, extra: u64) {
         let size = 1u64 << self.pgdir_shift();
         let next = (self.vmemmap_base & !(size - 1)).wrapping_add(size);
         self.late_vmemmap_offset = Some(next.wrapping_sub(self.vmemmap_base) + extra);
@@ -872,7 +872,7 @@ pub fn scenarios() -> Vec<Plan> {
     out
 }
 
-const COMMS: &[&str] = &[
+pub(crate) const COMMS: &[&str] = &[
     "sshd",
     "cron",
     "nginx",
@@ -892,7 +892,7 @@ const COMMS: &[&str] = &[
     "ld",
     "chronyd",
 ];
-const KCOMMS: &[&str] = &[
+pub(crate) const KCOMMS: &[&str] = &[
     "kworker/u8:2",
     "ksoftirqd/0",
     "migration/1",
