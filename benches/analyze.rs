@@ -428,7 +428,7 @@ fn analyze_opened(d: &CrashDump, vmlinux: &Path) -> Res<Outcome> {
     let a = compare::compare(&k, c)?;
     let t4 = Instant::now();
     let facts = DumpFacts::from_kernel(&k);
-    let r = report::json::report(&facts, &a);
+    let r = report::json::report(&facts, &a, None, None);
     let s = serde_json::to_string_pretty(&r)?;
     let t5 = Instant::now();
     std::hint::black_box(&s);
