@@ -138,11 +138,27 @@ enum SectionBytes {
     Owned(Vec<u8>),
 }
 
+/// The bytes of a vmlinux: mapped from its file, or handed over in memory.
+enum Bytes {
+    Mapped(Mmap),
+    Owned(Vec<u8>),
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Mapped(m) => m,
+            Bytes::Owned(v) => v,
+        }
+    }
+}
+
 /// A memory-mapped vmlinux (or any ELF64 x86-64 executable with symbols and
 /// DWARF, such as a synthetic fixture or a gcc-built test program).
 pub struct Vmlinux {
     path: PathBuf,
-    map: Mmap,
+    map: Bytes,
     sections: Vec<elf::Section>,
     /// Filled by the first successful [`Vmlinux::types`]; failures are not
     /// cached (they are cheap to recompute and carry non-Clone I/O errors).
@@ -183,9 +199,20 @@ impl Vmlinux {
         // at map time, so no read exceeds the mapping itself.
         #[allow(unsafe_code)]
         let map = unsafe { Mmap::map(&file) }.map_err(io)?;
-        let sections = elf::parse_sections(path, &map)?;
+        Self::from_backing(path.to_path_buf(), Bytes::Mapped(map))
+    }
+
+    /// A vmlinux whose bytes are already in memory (fuzz targets, tests):
+    /// the same checks and lookups as [`Vmlinux::open`], without a mapping.
+    /// `path` only names the input in messages.
+    pub fn from_bytes(path: impl Into<PathBuf>, bytes: Vec<u8>) -> Result<Vmlinux, DebugInfoError> {
+        Self::from_backing(path.into(), Bytes::Owned(bytes))
+    }
+
+    fn from_backing(path: PathBuf, map: Bytes) -> Result<Vmlinux, DebugInfoError> {
+        let sections = elf::parse_sections(&path, &map)?;
         Ok(Vmlinux {
-            path: path.to_path_buf(),
+            path,
             map,
             sections,
             dwarf: OnceLock::new(),

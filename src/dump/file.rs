@@ -70,6 +70,20 @@ impl DumpFile {
         })
     }
 
+    /// A dump file's bytes already in memory (fuzz targets, tests, tools
+    /// that received the dump over a pipe): the same reader as for a file,
+    /// without a mapping. `path` only names the input in messages.
+    pub fn from_bytes(path: impl Into<PathBuf>, bytes: Vec<u8>) -> Result<DumpFile, DumpError> {
+        let path = path.into();
+        if bytes.is_empty() {
+            return Err(DumpError::Empty { path });
+        }
+        Ok(DumpFile {
+            path,
+            backing: Backing::Owned(bytes),
+        })
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
