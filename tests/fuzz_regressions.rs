@@ -79,3 +79,52 @@ fn committed_corpora_replay_cleanly() {
     assert!(n > 0, "no corpus found");
 }
 
+// ---- bounds found by the audit of loops and header-sized allocations -------
+
+/// A flattened stream can put a record at a huge logical offset, making the
+/// "file" terabytes long while it holds a few KiB: bitmaps that claim that
+/// space must be refused, not scanned (before the fix: an 8 GiB rank table
+/// and a scan over 512 GiB of holes).
+#[test]
+fn flattened_bitmaps_in_holes_are_refused() {
+    use pgsync_dump::dump::kdump::header::{DiskDumpHeader, SubHeader};
+
+    let header = DiskDumpHeader {
+        bitmap_blocks: 1 << 28, // 1 TiB of bitmaps
+        max_mapnr: 0,
+        ..DiskDumpHeader::default()
+    };
+    let sub = SubHeader {
+        max_mapnr_64: 1 << 42,
+        ..SubHeader::default()
+    };
+    let mut kdump = header.encode().to_vec();
+    kdump.resize(4096, 0);
+    kdump.extend_from_slice(&sub.encode());
+    let mut flat = vec![0u8; 4096];
+    flat[..12].copy_from_slice(b"makedumpfile");
+    flat[16..24].copy_from_slice(&1i64.to_be_bytes());
+    flat[24..32].copy_from_slice(&1i64.to_be_bytes());
+    let mut record = |offset: i64, data: &[u8]| {
+        flat.extend_from_slice(&offset.to_be_bytes());
+        flat.extend_from_slice(&(data.len() as i64).to_be_bytes());
+        flat.extend_from_slice(data);
+    };
+    record(0, &kdump);
+    record(1 << 41, &[0]);
+    record(-1, &[]);
+    // The end marker is offset = size = -1.
+    let n = flat.len();
+    flat[n - 8..].copy_from_slice(&(-1i64).to_be_bytes());
+
+    let t0 = Instant::now();
+    let r = pgsync_dump::dump::open_bytes(Path::new("holes.flat"), flat);
+    let Err(e) = r else {
+        panic!("a dump whose bitmaps lie in holes was accepted");
+    };
+    assert!(
+        e.to_string().contains("larger than all the data the file holds"),
+        "{e}"
+    );
+    assert!(t0.elapsed() < Duration::from_secs(1));
+}

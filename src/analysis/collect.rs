@@ -196,18 +196,19 @@ pub fn collect(k: &Kernel<'_>) -> Result<Collected, KernelError> {
         .into_values()
         .chain(b.broken_mms.into_values())
         .collect();
+    // Tasks grouped by mm once: tables x tasks would be quadratic in what a
+    // corrupt dump can make both numbers.
+    let mut tasks_of_mm: BTreeMap<u64, Vec<TaskRef>> = BTreeMap::new();
+    for task in &task_walk.tasks {
+        tasks_of_mm.entry(task.mm).or_default().push(TaskRef {
+            pid: task.pid,
+            comm: task.comm.clone(),
+        });
+    }
     for t in &mut tables {
         // A table found only through CR3 gets its mm from whoever else names it.
         if let Some(mm) = t.mm {
-            t.tasks = task_walk
-                .tasks
-                .iter()
-                .filter(|task| task.mm == mm)
-                .map(|task| TaskRef {
-                    pid: task.pid,
-                    comm: task.comm.clone(),
-                })
-                .collect();
+            t.tasks = tasks_of_mm.get(&mm).cloned().unwrap_or_default();
             t.tasks.sort();
         }
         if efi_pgd_pa.is_some_and(|pa| pa == t.pgd_pa) || (efi_mm.is_some() && t.mm == efi_mm) {
