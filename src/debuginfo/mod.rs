@@ -184,19 +184,32 @@ impl Vmlinux {
             source,
         };
         let meta = std::fs::metadata(path).map_err(io)?;
-        if !meta.is_file() {
+        if meta.is_dir() {
             return Err(io(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
-                "not a regular file",
+                "is a directory, not a regular file",
             )));
         }
         let file = File::open(path).map_err(io)?;
-        // SAFETY: the mapping is read-only and private to this process.
-        // Another process truncating the file while it is mapped would make
-        // reads past the new end fault (SIGBUS); a vmlinux is written once
-        // and then only read, and we never map a file we are writing. Every
-        // access goes through slices bounds-checked against the length seen
-        // at map time, so no read exceeds the mapping itself.
+        if !meta.is_file() {
+            // A pipe or device (`--vmlinux <(zcat vmlinux.gz)`) cannot be
+            // mapped soundly: read it, bounded like a dump read this way.
+            use std::io::Read;
+            let mut buf = Vec::new();
+            file.take(crate::dump::file::MAX_READ_INPUT)
+                .read_to_end(&mut buf)
+                .map_err(io)?;
+            return Self::from_backing(path.to_path_buf(), Bytes::Owned(buf));
+        }
+        // SAFETY: the mapping is read-only and private to this process, of
+        // a regular file (pipes and devices are read above). Every access
+        // goes through slices bounds-checked against the length seen at map
+        // time, so no read exceeds the mapping. What the mapping cannot
+        // guard against is another process changing the file while we run:
+        // truncation makes reads past the new end fault (SIGBUS: the process
+        // dies, no memory is misread), and rewriting in place changes bytes
+        // under a `&[u8]`. A vmlinux is written once and then only read, and
+        // we never map a file we are writing; docs/robustness.md has more.
         #[allow(unsafe_code)]
         let map = unsafe { Mmap::map(&file) }.map_err(io)?;
         Self::from_backing(path.to_path_buf(), Bytes::Mapped(map))
