@@ -655,3 +655,77 @@ fn corruption_campaign() {
     );
     assert!(stats.user_page_runs > 0, "no user-page damage was tried");
 }
+
+/// The kdump-compressed, flattened and split dumps makedumpfile wrote
+/// (fixtures/formats), truncated at every 512-byte boundary and one byte
+/// either side, and with a 4 KiB block zeroed: open, read every page of
+/// every range. Required: an error or a result, never a panic, each under
+/// [`PER_RUN`].
+#[test]
+fn kdump_formats_truncated_and_zeroed() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/formats");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("vmcore."))
+        })
+        .collect();
+    files.sort();
+    assert!(!files.is_empty());
+    let read_all = |d: &CrashDump| {
+        let mut page = [0u8; 4096];
+        let mut ok = 0usize;
+        for r in d.memory().ranges() {
+            let mut pa = r.start;
+            while pa < r.end {
+                ok += usize::from(d.memory().read(pa, &mut page).is_ok());
+                pa += 4096;
+            }
+        }
+        ok
+    };
+    let (mut runs, mut opened, mut slowest) = (0usize, 0usize, Duration::ZERO);
+    let mut failures = Vec::new();
+    for f in &files {
+        let bytes = std::fs::read(f).unwrap();
+        let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        let mut cuts: BTreeSet<usize> = BTreeSet::new();
+        for b in (0..bytes.len()).step_by(512) {
+            cuts.extend([b.saturating_sub(1), b, b + 1]);
+        }
+        let mut variants: Vec<(String, Vec<u8>)> = cuts
+            .into_iter()
+            .filter(|&c| c < bytes.len())
+            .map(|c| (format!("{name} cut at {c}"), bytes[..c].to_vec()))
+            .collect();
+        for b in (0..bytes.len()).step_by(4096) {
+            let mut z = bytes.clone();
+            let end = (b + 4096).min(z.len());
+            z[b..end].fill(0);
+            variants.push((format!("{name} block at {b} zeroed"), z));
+        }
+        for (what, v) in variants {
+            let start = Instant::now();
+            let r = catch_unwind(AssertUnwindSafe(|| {
+                dump::open_bytes(Path::new(&name), v).map(|d| read_all(&d))
+            }));
+            let took = start.elapsed();
+            runs += 1;
+            slowest = slowest.max(took);
+            match r {
+                Ok(Ok(_)) => opened += 1,
+                Ok(Err(_)) => {}
+                Err(_) => failures.push(format!("{what}: panicked")),
+            }
+            if took > PER_RUN {
+                failures.push(format!("{what}: took {took:?}"));
+            }
+        }
+    }
+    println!(
+        "kdump formats: {runs} truncated or zeroed files, {opened} opened, slowest {slowest:?}"
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
