@@ -344,10 +344,16 @@ fn load(dir: &Path) -> Fixture {
             pg += 4096;
         }
     }
+    let in_file = |pa: u64| {
+        segments
+            .iter()
+            .any(|s| pa >= s.paddr && pa + 4096 <= s.paddr + s.filesz)
+    };
+    // (Only pages with bytes in the file can be damaged there.)
     let user_pages: Vec<u64> = pages
         .iter()
         .copied()
-        .filter(|p| !read.contains(p))
+        .filter(|&p| !read.contains(&p) && in_file(p))
         .collect();
     let overlap: Vec<&u64> = user_pages
         .iter()
@@ -639,8 +645,13 @@ fn corruption_campaign() {
         "  slowest run: {:?} ({}); peak memory (VmHWM): {hwm} MB",
         stats.slowest.0, stats.slowest.1
     );
+    let per_fixture: Vec<String> = fixtures
+        .iter()
+        .map(|f| format!("{} {}/{}", f.name, f.user_pages.len(), f.pages.len()))
+        .collect();
     println!(
-        "  user pages: {user_pages} of {all_pages} dumped pages; {} runs damaged only them",
+        "  user pages: {user_pages} of {all_pages} dumped pages ({}); {} runs damaged only them",
+        per_fixture.join(", "),
         stats.user_page_runs
     );
     assert!(
