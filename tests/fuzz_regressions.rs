@@ -123,7 +123,8 @@ fn flattened_bitmaps_in_holes_are_refused() {
         panic!("a dump whose bitmaps lie in holes was accepted");
     };
     assert!(
-        e.to_string().contains("larger than all the data the file holds"),
+        e.to_string()
+            .contains("larger than all the data the file holds"),
         "{e}"
     );
     assert!(t0.elapsed() < Duration::from_secs(1));

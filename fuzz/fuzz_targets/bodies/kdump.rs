@@ -6,8 +6,6 @@
 //! u32 cut point follows).
 //! Seeds: fixtures/formats/*.
 
-use std::path::Path;
-
 use pgsync_dump::dump::{self, DumpFile};
 
 const MAX_PAGES: usize = 256;
@@ -37,7 +35,6 @@ pub fn run(data: &[u8]) {
     let Ok(d) = opened else {
         return;
     };
-    let _ = Path::new(&d.path);
     let mem = d.memory();
     let mut page = [0u8; 4096];
     let mut budget = MAX_PAGES;
