@@ -715,3 +715,34 @@ fn cross_unit_references_and_cycles() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A vmlinux from a pipe (`--vmlinux <(zcat vmlinux.gz)`) is read, not
+/// mapped, and works like the file.
+#[test]
+fn vmlinux_from_a_pipe_is_read() {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/healthy-4l/vmlinux");
+    let dir = std::env::temp_dir().join(format!("pgsync-fifo-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("vmlinux");
+    let ok = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("mkfifo unavailable: skipped");
+        return;
+    }
+    let bytes = std::fs::read(&src).unwrap();
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::write(fifo, bytes))
+    };
+    let piped = Vmlinux::open(&fifo).expect("open the pipe");
+    writer.join().unwrap().unwrap();
+    let file = Vmlinux::open(&src).unwrap();
+    assert_eq!(piped.build_id(), file.build_id());
+    assert!(piped.build_id().is_some());
+    assert!(piped.types().unwrap().struct_type("task_struct").is_ok());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -194,31 +194,36 @@ pub fn collect(k: &Kernel<'_>) -> Result<Collected, KernelError> {
     // An mm whose own pgd pointer is unreadable (its mm_struct page filtered
     // out, say) may still be known through pgd_list, which records each pgd's
     // owner: merge it there rather than report the same table twice.
+    let pa_of_mm: BTreeMap<u64, u64> = b
+        .by_pa
+        .iter()
+        .filter_map(|(&pa, t)| t.mm.map(|mm| (mm, pa)))
+        .collect();
     let broken: Vec<CheckedTable> = std::mem::take(&mut b.broken_mms).into_values().collect();
     let mut unmatched = Vec::new();
     for t in broken {
-        match b
-            .by_pa
-            .values_mut()
-            .find(|x| x.mm.is_some() && x.mm == t.mm)
-        {
+        let home =
+            t.mm.and_then(|mm| pa_of_mm.get(&mm))
+                .and_then(|pa| b.by_pa.get_mut(pa));
+        match home {
             Some(x) => x.sources.extend(t.sources),
             None => unmatched.push(t),
         }
     }
     let mut tables: Vec<CheckedTable> = b.by_pa.into_values().chain(unmatched).collect();
+    // Tasks grouped by mm once: tables x tasks would be quadratic in what a
+    // corrupt dump can make both numbers.
+    let mut tasks_of_mm: BTreeMap<u64, Vec<TaskRef>> = BTreeMap::new();
+    for task in &task_walk.tasks {
+        tasks_of_mm.entry(task.mm).or_default().push(TaskRef {
+            pid: task.pid,
+            comm: task.comm.clone(),
+        });
+    }
     for t in &mut tables {
         // A table found only through CR3 gets its mm from whoever else names it.
         if let Some(mm) = t.mm {
-            t.tasks = task_walk
-                .tasks
-                .iter()
-                .filter(|task| task.mm == mm)
-                .map(|task| TaskRef {
-                    pid: task.pid,
-                    comm: task.comm.clone(),
-                })
-                .collect();
+            t.tasks = tasks_of_mm.get(&mm).cloned().unwrap_or_default();
             t.tasks.sort();
         }
         if efi_pgd_pa.is_some_and(|pa| pa == t.pgd_pa) || (efi_mm.is_some() && t.mm == efi_mm) {

@@ -67,7 +67,10 @@ pub fn attribute(k: &Kernel<'_>, a: &Analysis, log: &[LogLine]) -> Option<Crash>
     let log_pid = oops.task.as_ref().and_then(|t| t.pid).map(|p| p as i32);
 
     // The crashing CPU: the log's, else the CPU whose current task has the log's pid.
-    let task_of = |addr: u64| a.tasks.iter().find(|t| t.addr == addr);
+    // Indexed once: looking tasks up per CPU would be CPUs x tasks.
+    let by_addr: std::collections::HashMap<u64, &crate::kernel::Task> =
+        a.tasks.iter().rev().map(|t| (t.addr, t)).collect();
+    let task_of = |addr: u64| by_addr.get(&addr).copied();
     let cpu = log_cpu.or_else(|| {
         let pid = log_pid?;
         cpus.iter()

@@ -244,15 +244,26 @@ fn tasks(args: &DumpArgs, format: Format) -> Result<u8> {
     let k = Kernel::open(&d, &v)?;
     let a = analysis::check(&k)?;
     let cpus = k.cpus().cpus;
+    // Indexed once (first match wins, as a linear search would): a lookup
+    // per task would be tasks x tables and tasks x CPUs.
+    let mut table_of_mm = std::collections::HashMap::new();
+    for x in &a.tables {
+        if let Some(mm) = x.mm {
+            table_of_mm.entry(mm).or_insert(x);
+        }
+    }
+    let mut cpu_of_task = std::collections::HashMap::new();
+    for c in &cpus {
+        if let Some(task) = c.current_task {
+            cpu_of_task.entry(task).or_insert(c.cpu);
+        }
+    }
     let mut rows = Vec::new();
     for t in &a.tasks {
         let table = (t.mm != 0)
-            .then(|| a.tables.iter().find(|x| x.mm == Some(t.mm)))
+            .then(|| table_of_mm.get(&t.mm).copied())
             .flatten();
-        let cpu = cpus
-            .iter()
-            .find(|c| c.current_task == Some(t.addr))
-            .map(|c| c.cpu);
+        let cpu = cpu_of_task.get(&t.addr).copied();
         rows.push(serde_json::json!({
             "pid": t.pid,
             "tgid": t.tgid,

@@ -24,6 +24,9 @@ const NT_GNU_BUILD_ID: u32 = 3;
 /// allocation a corrupt `ch_size` could request (the real 6.1 vmlinux's
 /// largest section, `.debug_info`, is 163 MB).
 pub const MAX_DECOMPRESSED: u64 = 4 << 30;
+/// Deflate's largest expansion: each 258-byte match costs at least one bit
+/// pair, so no stream decodes to more than ~1032 times its size.
+const MAX_DEFLATE_RATIO: u64 = 1032;
 
 /// One section header, as read from the file.
 #[derive(Debug, Clone)]
@@ -250,6 +253,18 @@ pub fn decompress(
             "claims {size} decompressed bytes (limit {MAX_DECOMPRESSED})"
         )));
     }
+    // Deflate cannot expand more than ~1032:1 (a 258-byte match per ~2
+    // bits), so a header claiming more than that for its stream is corrupt;
+    // without this check a few bytes of file could reserve 4 GiB up front.
+    let max_from_stream = (stream.len() as u64)
+        .saturating_mul(MAX_DEFLATE_RATIO)
+        .saturating_add(1024);
+    if size > max_from_stream {
+        return Err(fail(format!(
+            "claims {size} decompressed bytes from a {}-byte zlib stream (deflate expands at most {MAX_DEFLATE_RATIO}:1)",
+            stream.len()
+        )));
+    }
     let mut out = Vec::with_capacity(size as usize);
     flate2::read::ZlibDecoder::new(stream)
         .take(size)
@@ -283,4 +298,42 @@ pub fn find_build_id(notes: &[u8]) -> Option<&[u8]> {
         at = next;
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn section() -> Section {
+        Section {
+            name: ".debug_info".into(),
+            sh_type: 1,
+            flags: SHF_COMPRESSED,
+            offset: 0x40,
+            size: 0,
+            link: 0,
+            entsize: 0,
+            header_offset: 0,
+        }
+    }
+
+    #[test]
+    fn compressed_size_is_checked_against_the_stream() {
+        // An Elf64_Chdr claiming 3 GiB for a 10-byte stream: refused before
+        // anything is allocated (deflate expands at most 1032:1).
+        let mut raw = Vec::new();
+        raw.extend_from_slice(&ELFCOMPRESS_ZLIB.to_le_bytes());
+        raw.extend_from_slice(&0u32.to_le_bytes());
+        raw.extend_from_slice(&(3u64 << 30).to_le_bytes());
+        raw.extend_from_slice(&1u64.to_le_bytes());
+        raw.extend_from_slice(&[0x78, 0x9c, 3, 0, 0, 0, 0, 1, 0, 0]);
+        let e = decompress(Path::new("v"), &section(), &raw, false).unwrap_err();
+        assert!(e.to_string().contains("at most 1032:1"), "{e}");
+        // The same for a GNU .zdebug header.
+        let mut z = b"ZLIB".to_vec();
+        z.extend_from_slice(&(1u64 << 31).to_be_bytes());
+        z.extend_from_slice(&[0x78, 0x9c, 3, 0]);
+        let e = decompress(Path::new("v"), &section(), &z, true).unwrap_err();
+        assert!(e.to_string().contains("at most 1032:1"), "{e}");
+    }
 }

@@ -138,11 +138,27 @@ enum SectionBytes {
     Owned(Vec<u8>),
 }
 
+/// The bytes of a vmlinux: mapped from its file, or handed over in memory.
+enum Bytes {
+    Mapped(Mmap),
+    Owned(Vec<u8>),
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Mapped(m) => m,
+            Bytes::Owned(v) => v,
+        }
+    }
+}
+
 /// A memory-mapped vmlinux (or any ELF64 x86-64 executable with symbols and
 /// DWARF, such as a synthetic fixture or a gcc-built test program).
 pub struct Vmlinux {
     path: PathBuf,
-    map: Mmap,
+    map: Bytes,
     sections: Vec<elf::Section>,
     /// Filled by the first successful [`Vmlinux::types`]; failures are not
     /// cached (they are cheap to recompute and carry non-Clone I/O errors).
@@ -168,24 +184,48 @@ impl Vmlinux {
             source,
         };
         let meta = std::fs::metadata(path).map_err(io)?;
-        if !meta.is_file() {
+        if meta.is_dir() {
             return Err(io(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
-                "not a regular file",
+                "is a directory, not a regular file",
             )));
         }
         let file = File::open(path).map_err(io)?;
-        // SAFETY: the mapping is read-only and private to this process.
-        // Another process truncating the file while it is mapped would make
-        // reads past the new end fault (SIGBUS); a vmlinux is written once
-        // and then only read, and we never map a file we are writing. Every
-        // access goes through slices bounds-checked against the length seen
-        // at map time, so no read exceeds the mapping itself.
+        if !meta.is_file() {
+            // A pipe or device (`--vmlinux <(zcat vmlinux.gz)`) cannot be
+            // mapped soundly: read it, bounded like a dump read this way.
+            use std::io::Read;
+            let mut buf = Vec::new();
+            file.take(crate::dump::file::MAX_READ_INPUT)
+                .read_to_end(&mut buf)
+                .map_err(io)?;
+            return Self::from_backing(path.to_path_buf(), Bytes::Owned(buf));
+        }
+        // SAFETY: the mapping is read-only and private to this process, of
+        // a regular file (pipes and devices are read above). Every access
+        // goes through slices bounds-checked against the length seen at map
+        // time, so no read exceeds the mapping. What the mapping cannot
+        // guard against is another process changing the file while we run:
+        // truncation makes reads past the new end fault (SIGBUS: the process
+        // dies, no memory is misread), and rewriting in place changes bytes
+        // under a `&[u8]`. A vmlinux is written once and then only read, and
+        // we never map a file we are writing; docs/robustness.md has more.
         #[allow(unsafe_code)]
         let map = unsafe { Mmap::map(&file) }.map_err(io)?;
-        let sections = elf::parse_sections(path, &map)?;
+        Self::from_backing(path.to_path_buf(), Bytes::Mapped(map))
+    }
+
+    /// A vmlinux whose bytes are already in memory (fuzz targets, tests):
+    /// the same checks and lookups as [`Vmlinux::open`], without a mapping.
+    /// `path` only names the input in messages.
+    pub fn from_bytes(path: impl Into<PathBuf>, bytes: Vec<u8>) -> Result<Vmlinux, DebugInfoError> {
+        Self::from_backing(path.into(), Bytes::Owned(bytes))
+    }
+
+    fn from_backing(path: PathBuf, map: Bytes) -> Result<Vmlinux, DebugInfoError> {
+        let sections = elf::parse_sections(&path, &map)?;
         Ok(Vmlinux {
-            path: path.to_path_buf(),
+            path,
             map,
             sections,
             dwarf: OnceLock::new(),

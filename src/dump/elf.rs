@@ -233,14 +233,17 @@ impl PhysicalMemory for ElfCore {
                 0
             };
             if from_file > 0 {
-                let off = seg.offset + in_seg;
+                // p_offset comes from the file: near u64::MAX the sum must
+                // not wrap (a wrapped offset would read the wrong bytes, or
+                // panic with overflow checks). Found by fuzz/elf_vmcore.
+                let off = seg.offset.checked_add(in_seg);
                 let bytes = self.file.bytes();
-                let src = usize::try_from(off)
-                    .ok()
+                let src = off
+                    .and_then(|off| usize::try_from(off).ok())
                     .and_then(|o| bytes.get(o..o.checked_add(from_file)?))
                     .ok_or(ReadError::Truncated {
                         paddr: cur,
-                        offset: off,
+                        offset: off.unwrap_or(u64::MAX),
                         file_len: self.file.len(),
                     })?;
                 out[..from_file].copy_from_slice(src);

@@ -42,12 +42,16 @@ impl DumpFile {
                     path: path.to_path_buf(),
                 });
             }
-            // SAFETY: the mapping is read-only and private to this process.
-            // Another process truncating the file while it is mapped would
-            // make reads past the new end fault (SIGBUS); dumps are written
-            // once and then only read, and we never map a file we are writing.
-            // Every access goes through slices bounds-checked against the
-            // length seen at map time, so no read exceeds the mapping itself.
+            // SAFETY: the mapping is read-only and private to this process,
+            // of a regular file (pipes and devices are read below). Every
+            // access goes through slices bounds-checked against the length
+            // seen at map time, so no read exceeds the mapping. What the
+            // mapping cannot guard against is another process changing the
+            // file while we run: truncation makes reads past the new end
+            // fault (SIGBUS: the process dies, no memory is misread), and
+            // rewriting in place changes bytes under a `&[u8]`. Dumps are
+            // written once and then only read, and we never map a file we
+            // are writing; docs/robustness.md has more.
             #[allow(unsafe_code)]
             let map = unsafe { Mmap::map(&file) }.map_err(io)?;
             Backing::Mapped(map)
@@ -67,6 +71,20 @@ impl DumpFile {
         Ok(DumpFile {
             path: path.to_path_buf(),
             backing,
+        })
+    }
+
+    /// A dump file's bytes already in memory (fuzz targets, tests, tools
+    /// that received the dump over a pipe): the same reader as for a file,
+    /// without a mapping. `path` only names the input in messages.
+    pub fn from_bytes(path: impl Into<PathBuf>, bytes: Vec<u8>) -> Result<DumpFile, DumpError> {
+        let path = path.into();
+        if bytes.is_empty() {
+            return Err(DumpError::Empty { path });
+        }
+        Ok(DumpFile {
+            path,
+            backing: Backing::Owned(bytes),
         })
     }
 

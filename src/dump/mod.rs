@@ -200,7 +200,19 @@ pub fn open(paths: &[PathBuf]) -> Result<CrashDump, DumpError> {
 }
 
 fn open_one(path: &Path) -> Result<CrashDump, DumpError> {
-    let file = DumpFile::open(path)?;
+    open_file(DumpFile::open(path)?)
+}
+
+/// Opens a dump whose bytes are already in memory, exactly as [`open`]
+/// would open the same bytes from a file (format detection included).
+/// `name` only names the input in messages.
+pub fn open_bytes(name: &Path, bytes: Vec<u8>) -> Result<CrashDump, DumpError> {
+    open_file(DumpFile::from_bytes(name, bytes)?)
+}
+
+/// Detects the format of one opened file and reads it.
+pub fn open_file(file: DumpFile) -> Result<CrashDump, DumpError> {
+    let path = file.path().to_path_buf();
     let magic = file.bytes().get(..8).unwrap_or(file.bytes());
     if magic.starts_with(b"\x7fELF") {
         return elf::ElfCore::open(file);
@@ -209,7 +221,7 @@ fn open_one(path: &Path) -> Result<CrashDump, DumpError> {
         return kdump::open(file);
     }
     Err(DumpError::UnknownFormat {
-        path: path.to_path_buf(),
+        path,
         magic: magic.to_vec(),
     })
 }

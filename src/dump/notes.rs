@@ -21,6 +21,11 @@ const QEMU_CR_OFFSET: usize = 8 + 18 * 8 + 10 * 24;
 const QEMU_RIP_OFFSET: usize = 8 + 16 * 8;
 const QEMU_RSP_OFFSET: usize = 8 + 6 * 8;
 
+/// Most CPUs whose notes are kept: x86-64's largest NR_CPUS (MAXSMP).
+/// Without it, a note area of tiny PRSTATUS notes would cost ~6 bytes of
+/// memory per byte of file; further notes are counted in a warning.
+pub const MAX_CPU_NOTES: usize = 8192;
+
 /// One note as found in the file.
 pub struct RawNote<'a> {
     pub name: &'a str,
@@ -52,6 +57,7 @@ pub struct DumpNotes {
     pub cpus: Vec<CpuNote>,
     pub warnings: Vec<String>,
     qemu_seen: usize,
+    cpu_limit_warned: bool,
 }
 
 fn u64_at(b: &[u8], off: usize) -> Option<u64> {
@@ -73,6 +79,7 @@ impl DumpNotes {
             ("VMCOREINFO", _) if self.vmcoreinfo.is_none() => {
                 self.vmcoreinfo = Some(VmcoreInfo::parse(note.desc));
             }
+            ("CORE", NT_PRSTATUS) | ("QEMU", _) if self.over_cpu_limit(note.name) => {}
             ("CORE", NT_PRSTATUS) => {
                 let index = self.cpus.len();
                 let reg = |i: usize| u64_at(note.desc, PRSTATUS_REG_OFFSET + i * 8);
@@ -109,5 +116,55 @@ impl DumpNotes {
             }
             _ => {}
         }
+    }
+
+    /// True (and warns once) when a CPU note would exceed [`MAX_CPU_NOTES`].
+    fn over_cpu_limit(&mut self, name: &str) -> bool {
+        let next = if name == "QEMU" {
+            self.qemu_seen
+        } else {
+            self.cpus.len()
+        };
+        if next < MAX_CPU_NOTES {
+            return false;
+        }
+        if !self.cpu_limit_warned {
+            self.cpu_limit_warned = true;
+            self.warnings.push(format!(
+                "more than {MAX_CPU_NOTES} CPU notes: the rest are ignored"
+            ));
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_notes_are_capped() {
+        let mut n = DumpNotes::default();
+        let desc = [0u8; 336];
+        for _ in 0..MAX_CPU_NOTES + 100 {
+            n.add(RawNote {
+                name: "CORE",
+                n_type: NT_PRSTATUS,
+                desc: &desc,
+            });
+            n.add(RawNote {
+                name: "QEMU",
+                n_type: 0,
+                desc: &[],
+            });
+        }
+        assert_eq!(n.cpus.len(), MAX_CPU_NOTES);
+        assert_eq!(
+            n.warnings
+                .iter()
+                .filter(|w| w.contains("CPU notes"))
+                .count(),
+            1
+        );
     }
 }

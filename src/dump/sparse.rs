@@ -65,12 +65,13 @@ impl PhysicalMemory for SparseMemory {
     fn ranges(&self) -> Vec<PhysRange> {
         let mut out: Vec<PhysRange> = Vec::new();
         for &start in self.pages.keys() {
+            // The last page of the address space ends at 2^64, which a u64
+            // cannot hold: its range ends at u64::MAX (one byte short)
+            // rather than overflowing. Found by fuzz/page_walk_and_checker.
+            let end = start.saturating_add(PAGE);
             match out.last_mut() {
-                Some(r) if r.end == start => r.end += PAGE,
-                _ => out.push(PhysRange {
-                    start,
-                    end: start + PAGE,
-                }),
+                Some(r) if r.end == start => r.end = end,
+                _ => out.push(PhysRange { start, end }),
             }
         }
         out

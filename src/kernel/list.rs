@@ -22,6 +22,17 @@ pub struct ListBreak {
 /// The nodes (addresses of the embedded list_heads, head excluded) of the
 /// list whose head is at `head`, in order.
 pub fn walk_list(k: &Kernel<'_>, head: u64, name: &str) -> (Vec<u64>, Option<ListBreak>) {
+    walk_list_bounded(k, head, name, MAX_LIST_ENTRIES)
+}
+
+/// [`walk_list`] stopping after `max` entries (a share of a budget several
+/// walks split, e.g. all the thread lists of one task walk).
+pub fn walk_list_bounded(
+    k: &Kernel<'_>,
+    head: u64,
+    name: &str,
+    max: usize,
+) -> (Vec<u64>, Option<ListBreak>) {
     let mut nodes = Vec::new();
     let mut seen = HashSet::new();
     let mut prev = head;
@@ -39,8 +50,8 @@ pub fn walk_list(k: &Kernel<'_>, head: u64, name: &str) -> (Vec<u64>, Option<Lis
         }
     };
     while cur != head {
-        if nodes.len() >= MAX_LIST_ENTRIES {
-            let detail = format!("{name}: more than {MAX_LIST_ENTRIES} entries; stopped");
+        if nodes.len() >= max {
+            let detail = format!("{name}: more than {max} entries; stopped");
             let after = nodes.len();
             return (nodes, Some(ListBreak { after, detail }));
         }

@@ -95,7 +95,10 @@ impl Kernel<'_> {
                 ..CpuState::default()
             };
             if let Some((array, _)) = self.symbols.per_cpu_offset {
-                match self.read_u64(array + cpu * 8) {
+                // The array address is a symbol plus KASLR, both from the
+                // inputs: wrap rather than overflow (an unmapped address then
+                // reads as an error like any other).
+                match self.read_u64(array.wrapping_add(cpu * 8)) {
                     Ok(off) => st.per_cpu_offset = Some(off),
                     Err(e) => walk.problems.push(ReadProblem {
                         what: format!("CPU {cpu} __per_cpu_offset"),

@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use super::list::walk_list;
+use super::list::{MAX_LIST_ENTRIES, walk_list, walk_list_bounded};
 use super::offsets::ThreadLink;
 use super::{Kernel, KernelError, ReadProblem};
 
@@ -83,8 +83,17 @@ impl Kernel<'_> {
     }
 
     /// Addresses of the threads of the group led by `leader` (leader included
-    /// when the list holds it), or the reason the walk broke.
-    fn thread_addrs(&self, leader: u64, problems: &mut Vec<ReadProblem>) -> Vec<u64> {
+    /// when the list holds it), or the reason the walk broke. `walked` holds
+    /// the list heads already walked (a head is walked once, however many
+    /// leaders name it) and `budget` the list entries the whole task walk may
+    /// still read.
+    fn thread_addrs(
+        &self,
+        leader: u64,
+        walked: &mut HashSet<u64>,
+        budget: &mut usize,
+        problems: &mut Vec<ReadProblem>,
+    ) -> Vec<u64> {
         let what = || format!("threads of task {leader:#x}");
         // (list head, offset of the list_head in task_struct, name for errors)
         let (head, node_offset, name) = match self.offsets.task.threads {
@@ -118,7 +127,20 @@ impl Kernel<'_> {
                 format!("task {leader:#x} thread_group"),
             ),
         };
-        let (nodes, brk) = walk_list(self, head, &name);
+        if !walked.insert(head) {
+            return vec![];
+        }
+        if *budget == 0 {
+            problems.push(ReadProblem {
+                what: what(),
+                detail: format!(
+                    "not walked: the task walk already read {MAX_LIST_ENTRIES} list entries"
+                ),
+            });
+            return vec![];
+        }
+        let (nodes, brk) = walk_list_bounded(self, head, &name, *budget);
+        *budget -= nodes.len().min(*budget);
         if let Some(b) = brk {
             problems.push(ReadProblem {
                 what: what(),
@@ -158,10 +180,21 @@ impl Kernel<'_> {
                 .into_iter()
                 .map(|n| n.wrapping_sub(self.offsets.task.tasks)),
         );
+        // One budget for the whole walk: no kernel has more than
+        // PID_MAX_LIMIT (4 Mi) tasks, and without a shared bound a corrupt
+        // dump whose leaders all name one long thread list would cost
+        // leaders x threads reads. A leader already met as another group's
+        // thread has had its ring walked (thread_group) or names a
+        // signal_struct already walked (thread_head): skipped.
+        let mut budget = MAX_LIST_ENTRIES.saturating_sub(leaders.len());
+        let mut walked = HashSet::new();
         let mut seen = HashSet::new();
         for leader in leaders {
+            if seen.contains(&leader) {
+                continue;
+            }
             let mut group = vec![leader];
-            group.extend(self.thread_addrs(leader, &mut walk.problems));
+            group.extend(self.thread_addrs(leader, &mut walked, &mut budget, &mut walk.problems));
             for addr in group {
                 if !seen.insert(addr) {
                     continue;

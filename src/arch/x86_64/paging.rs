@@ -267,7 +267,18 @@ pub fn walk(
     let defs = mode.defs();
     for (i, def) in defs.iter().enumerate() {
         let idx = (va >> def.shift) & 511;
-        let entry_pa = table + idx * 8;
+        // The root comes from the dump (a CR3 note, mm->pgd) and may lie at
+        // the very top of the address space: an entry past 2^64 is simply
+        // not in the dump. Found by fuzz/page_walk_and_checker.
+        let Some(entry_pa) = table.checked_add(idx * 8) else {
+            return finish(
+                steps,
+                WalkOutcome::Unreadable {
+                    level: def.level,
+                    error: ReadError::NotInDump { paddr: table },
+                },
+            );
+        };
         let mut b = [0u8; 8];
         if let Err(error) = mem.read(entry_pa, &mut b) {
             return finish(

@@ -73,7 +73,13 @@ impl KernelTranslator {
     /// Direct-map virtual address of a physical address (`__va`).
     pub fn phys_to_direct(&self, pa: u64) -> Option<u64> {
         let (base, size) = self.direct_map?;
-        (pa < size).then(|| base + pa)
+        // `page_offset_base` is read from the dump: a corrupt one near the
+        // top of the address space must not overflow.
+        if pa < size {
+            base.checked_add(pa)
+        } else {
+            None
+        }
     }
 
     pub fn walk(&self, mem: &dyn PhysicalMemory, va: u64) -> Walk {

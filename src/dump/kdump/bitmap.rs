@@ -8,6 +8,8 @@ use super::source::{ByteSource, OutOfRange};
 
 pub const BLOCK_BITS: u64 = 4096;
 const BLOCK_BYTES: usize = (BLOCK_BITS / 8) as usize;
+/// Most RAM ranges [`Bitmap::runs`] returns (real machines have a few dozen).
+pub const MAX_RUNS: usize = 1 << 16;
 /// Bitmap bytes read per step while building the table.
 const SCAN_CHUNK: usize = 64 * BLOCK_BYTES;
 
@@ -103,9 +105,19 @@ impl Bitmap {
         Ok(base + popcount(bytes))
     }
 
-    /// Maximal runs of set bits, as pfn ranges `[start, end)`.
+    /// Maximal runs of set bits, as pfn ranges `[start, end)`; at most
+    /// [`MAX_RUNS`] of them: past that, later runs are merged into the last
+    /// one (the ranges only size the direct map and count RAM ranges, and a
+    /// bitmap of alternating bits would otherwise cost 64 bytes per byte).
     pub fn runs(&self, src: &dyn ByteSource) -> Result<Vec<(u64, u64)>, OutOfRange> {
         let mut runs: Vec<(u64, u64)> = Vec::new();
+        let push = |runs: &mut Vec<(u64, u64)>, run: (u64, u64)| {
+            let full = runs.len() >= MAX_RUNS;
+            match runs.last_mut() {
+                Some(last) if full => last.1 = run.1,
+                _ => runs.push(run),
+            }
+        };
         let nbytes = self.nbits.div_ceil(8);
         let mut buf = vec![0u8; SCAN_CHUNK];
         let mut done = 0u64;
@@ -123,7 +135,7 @@ impl Bitmap {
                 }
                 if byte == 0 {
                     if let Some(s) = open.take() {
-                        runs.push((s, base));
+                        push(&mut runs, (s, base));
                     }
                     continue;
                 }
@@ -135,14 +147,14 @@ impl Bitmap {
                     if byte & (1 << bit) != 0 {
                         open.get_or_insert(pfn);
                     } else if let Some(s) = open.take() {
-                        runs.push((s, pfn));
+                        push(&mut runs, (s, pfn));
                     }
                 }
             }
             done += n as u64;
         }
         if let Some(s) = open {
-            runs.push((s, self.nbits));
+            push(&mut runs, (s, self.nbits));
         }
         Ok(runs)
     }
@@ -186,6 +198,19 @@ mod tests {
         fn path(&self) -> &Path {
             Path::new("mem")
         }
+    }
+
+    #[test]
+    fn runs_are_capped() {
+        // Alternating bits: one run per two pfns, 4 x MAX_RUNS of them.
+        let nbits = 8 * MAX_RUNS as u64;
+        let src = Mem(vec![0x55u8; nbits.div_ceil(8) as usize]);
+        let b = Bitmap::build(&src, 0, nbits).expect("build");
+        let runs = b.runs(&src).expect("runs");
+        assert_eq!(runs.len(), MAX_RUNS);
+        assert_eq!(runs[0], (0, 1));
+        // The last run swallowed the rest, up to the last set bit.
+        assert_eq!(runs.last().map(|r| r.1), Some(nbits - 1));
     }
 
     #[test]

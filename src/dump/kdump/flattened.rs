@@ -37,6 +37,8 @@ pub struct FlattenedSource {
     /// Sorted by `start`, non-overlapping.
     pieces: Vec<Piece>,
     logical_len: u64,
+    /// Sum of the pieces' lengths: what the file really holds.
+    stored_len: u64,
     pub records: usize,
 }
 
@@ -150,10 +152,12 @@ impl FlattenedSource {
             })
             .collect();
         let logical_len = pieces.last().map_or(0, |p| p.start + p.len);
+        let stored_len = pieces.iter().map(|p| p.len).sum();
         Ok(FlattenedSource {
             file,
             pieces,
             logical_len,
+            stored_len,
             records,
         })
     }
@@ -193,6 +197,10 @@ fn insert(map: &mut BTreeMap<u64, (u64, u64)>, start: u64, len: u64, file_offset
 impl ByteSource for FlattenedSource {
     fn len(&self) -> u64 {
         self.logical_len
+    }
+
+    fn stored_len(&self) -> u64 {
+        self.stored_len
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), OutOfRange> {

@@ -165,6 +165,21 @@ impl KdumpReader {
                 ),
             ));
         }
+        // A flattened stream can place its records far apart, so "inside
+        // the logical file" does not bound the bitmaps: they must also fit in
+        // the data the file really holds, or a few records at huge offsets
+        // would make the rank-table scan below read terabytes of holes (and
+        // size its table for them).
+        if bitmap_len > src.stored_len() {
+            return Err(malformed(
+                bitmap_offset,
+                format!(
+                    "bitmaps ({bitmap_len:#x} bytes) are larger than all the data the file holds ({:#x} bytes): corrupt bitmap_blocks {}",
+                    src.stored_len(),
+                    header.bitmap_blocks
+                ),
+            ));
+        }
         let half = bitmap_len / 2;
         if max_mapnr.div_ceil(8) > half {
             return Err(malformed(
@@ -510,7 +525,7 @@ fn read_sub_header_notes(
         if size == 0 {
             return None;
         }
-        if offset < 0 || !src.contains(offset as u64, size) {
+        if offset < 0 || !src.contains(offset as u64, size) || size > src.stored_len() {
             notes.warnings.push(format!(
                 "{path}: {what} ({size:#x} bytes at file offset {offset:#x}) lies outside the file: not read"
             ));

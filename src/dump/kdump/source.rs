@@ -22,6 +22,15 @@ pub trait ByteSource: Send + Sync {
         self.len() == 0
     }
 
+    /// Bytes the input really stores, at most [`ByteSource::len`]: for a
+    /// flattened stream, the data its records carry (the gaps between them
+    /// read as zeros but take no space in the file). Sizes taken from
+    /// headers are checked against this, so that a small file cannot make
+    /// the reader scan or allocate for terabytes of holes.
+    fn stored_len(&self) -> u64 {
+        self.len()
+    }
+
     /// Reads exactly `buf.len()` bytes at `offset`, or fails without
     /// touching anything past the end of the file.
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), OutOfRange>;
