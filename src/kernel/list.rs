@@ -20,13 +20,9 @@ pub struct ListBreak {
 }
 
 /// The nodes (addresses of the embedded list_heads, head excluded) of the
-/// list whose head is at `head`, in order.
-pub fn walk_list(k: &Kernel<'_>, head: u64, name: &str) -> (Vec<u64>, Option<ListBreak>) {
-    walk_list_bounded(k, head, name, MAX_LIST_ENTRIES)
-}
-
-/// [`walk_list`] stopping after `max` entries (a share of a budget several
-/// walks split, e.g. all the thread lists of one task walk).
+/// list whose head is at `head`, in order, stopping after `max` entries (a
+/// share of a budget several walks split, e.g. all the thread lists of one
+/// task walk).
 pub fn walk_list_bounded(
     k: &Kernel<'_>,
     head: u64,
@@ -34,58 +30,64 @@ pub fn walk_list_bounded(
     max: usize,
 ) -> (Vec<u64>, Option<ListBreak>) {
     let mut nodes = Vec::new();
+    let (_, brk) = walk_list_each(k, head, name, max, |n| nodes.push(n));
+    (nodes, brk)
+}
+
+/// Calls `visit` on each node as it is reached, so that the caller reads the
+/// object around it while its page is still in the dump's page cache (a
+/// compressed dump would otherwise decompress it twice). Returns how many
+/// nodes were visited and, if the walk stopped early, why.
+pub fn walk_list_each(
+    k: &Kernel<'_>,
+    head: u64,
+    name: &str,
+    max: usize,
+    mut visit: impl FnMut(u64),
+) -> (usize, Option<ListBreak>) {
+    let mut count = 0usize;
     let mut seen = HashSet::new();
     let mut prev = head;
     let next_of = |node: u64| k.read_u64(node.wrapping_add(k.offsets.list_next));
+    let stop = |after: usize, detail: String| (after, Some(ListBreak { after, detail }));
     let mut cur = match next_of(head) {
         Ok(n) => n,
-        Err(e) => {
-            return (
-                nodes,
-                Some(ListBreak {
-                    after: 0,
-                    detail: format!("{name} head at {head:#x}: {e}"),
-                }),
-            );
-        }
+        Err(e) => return stop(0, format!("{name} head at {head:#x}: {e}")),
     };
     while cur != head {
-        if nodes.len() >= max {
-            let detail = format!("{name}: more than {max} entries; stopped");
-            let after = nodes.len();
-            return (nodes, Some(ListBreak { after, detail }));
+        if count >= max {
+            return stop(count, format!("{name}: more than {max} entries; stopped"));
         }
         if cur == 0 {
-            let detail = format!(
-                "{name}: entry #{} at {prev:#x} has a NULL next pointer",
-                nodes.len()
+            return stop(
+                count,
+                format!("{name}: entry #{count} at {prev:#x} has a NULL next pointer"),
             );
-            let after = nodes.len();
-            return (nodes, Some(ListBreak { after, detail }));
         }
         if !seen.insert(cur) {
-            let detail = format!(
-                "{name}: entry #{} at {prev:#x} points back to {cur:#x}, which was already visited: the list loops without returning to its head {head:#x}",
-                nodes.len()
+            return stop(
+                count,
+                format!(
+                    "{name}: entry #{count} at {prev:#x} points back to {cur:#x}, which was already visited: the list loops without returning to its head {head:#x}"
+                ),
             );
-            let after = nodes.len();
-            return (nodes, Some(ListBreak { after, detail }));
         }
         match next_of(cur) {
             Ok(n) => {
-                nodes.push(cur);
+                visit(cur);
+                count += 1;
                 prev = cur;
                 cur = n;
             }
             Err(e) => {
-                let detail = format!(
-                    "{name}: entry #{} at {prev:#x} points to {cur:#x}, which cannot be read: {e}",
-                    nodes.len()
+                return stop(
+                    count,
+                    format!(
+                        "{name}: entry #{count} at {prev:#x} points to {cur:#x}, which cannot be read: {e}"
+                    ),
                 );
-                let after = nodes.len();
-                return (nodes, Some(ListBreak { after, detail }));
             }
         }
     }
-    (nodes, None)
+    (count, None)
 }

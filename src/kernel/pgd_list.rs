@@ -4,7 +4,7 @@
 //! page tables that no task owns (poking_mm, exited mms still lazily loaded)
 //! are here too.
 
-use super::list::walk_list;
+use super::list::{MAX_LIST_ENTRIES, walk_list_each};
 use super::{Kernel, KernelError, ReadProblem};
 
 /// One pgd found on `pgd_list`.
@@ -44,14 +44,8 @@ impl Kernel<'_> {
             })?;
         let o = self.offsets.pgd_list;
         let mut walk = PgdListWalk::default();
-        let (nodes, brk) = walk_list(self, head, "pgd_list");
-        if let Some(b) = brk {
-            walk.problems.push(ReadProblem {
-                what: "pgd_list".into(),
-                detail: b.detail,
-            });
-        }
-        for node in nodes {
+        // Each entry is read as it is reached, while its page is cached.
+        let (_, brk) = walk_list_each(self, head, "pgd_list", MAX_LIST_ENTRIES, |node| {
             let page = node.wrapping_sub(o.link);
             let Some(pfn) = self.page_to_pfn(page) else {
                 walk.problems.push(ReadProblem {
@@ -61,7 +55,7 @@ impl Kernel<'_> {
                         self.layout.vmemmap_base, self.offsets.page_size
                     ),
                 });
-                continue;
+                return;
             };
             let pgd_pa = pfn << 12;
             let pgd_va = self.xlate.phys_to_direct(pgd_pa).unwrap_or(0);
@@ -80,6 +74,12 @@ impl Kernel<'_> {
                 pgd_pa,
                 pgd_va,
                 owner_mm,
+            });
+        });
+        if let Some(b) = brk {
+            walk.problems.push(ReadProblem {
+                what: "pgd_list".into(),
+                detail: b.detail,
             });
         }
         Ok(walk)

@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use super::list::{MAX_LIST_ENTRIES, walk_list, walk_list_bounded};
+use super::list::{MAX_LIST_ENTRIES, walk_list_bounded, walk_list_each};
 use super::offsets::ThreadLink;
 use super::{Kernel, KernelError, ReadProblem};
 
@@ -162,52 +162,75 @@ impl Kernel<'_> {
                 name: "init_task",
                 vmlinux: self.vmlinux.path().display().to_string(),
             })?;
-        let mut walk = TaskWalk::default();
-        let (nodes, brk) = walk_list(
+        // One budget for the whole walk: no kernel has more than
+        // PID_MAX_LIMIT (4 Mi) tasks, and without a shared bound a corrupt
+        // dump whose leaders all name one long thread list would cost
+        // leaders x threads reads. A leader already met as another group's
+        // thread has had its ring walked (thread_group) or names a
+        // signal_struct already walked (thread_head): skipped. Each group is
+        // read as its leader is reached, while its pages are cached.
+        let mut state = GroupWalk {
+            walk: TaskWalk::default(),
+            budget: MAX_LIST_ENTRIES,
+            walked: HashSet::new(),
+            seen: HashSet::new(),
+        };
+        state.visit_group(self, init_task);
+        let tasks_off = self.offsets.task.tasks;
+        let (_, brk) = walk_list_each(
             self,
-            init_task.wrapping_add(self.offsets.task.tasks),
+            init_task.wrapping_add(tasks_off),
             "init_task.tasks",
+            MAX_LIST_ENTRIES,
+            |node| {
+                state.budget = state.budget.saturating_sub(1);
+                state.visit_group(self, node.wrapping_sub(tasks_off));
+            },
         );
+        let mut walk = state.walk;
         if let Some(b) = brk {
             walk.problems.push(ReadProblem {
                 what: "task list".into(),
                 detail: b.detail,
             });
         }
-        let mut leaders = vec![init_task];
-        leaders.extend(
-            nodes
-                .into_iter()
-                .map(|n| n.wrapping_sub(self.offsets.task.tasks)),
-        );
-        // One budget for the whole walk: no kernel has more than
-        // PID_MAX_LIMIT (4 Mi) tasks, and without a shared bound a corrupt
-        // dump whose leaders all name one long thread list would cost
-        // leaders x threads reads. A leader already met as another group's
-        // thread has had its ring walked (thread_group) or names a
-        // signal_struct already walked (thread_head): skipped.
-        let mut budget = MAX_LIST_ENTRIES.saturating_sub(leaders.len());
-        let mut walked = HashSet::new();
-        let mut seen = HashSet::new();
-        for leader in leaders {
-            if seen.contains(&leader) {
+        Ok(walk)
+    }
+}
+
+/// The state of one task walk: what was read, the shared list budget, and
+/// what was already visited.
+struct GroupWalk {
+    walk: TaskWalk,
+    budget: usize,
+    walked: HashSet<u64>,
+    seen: HashSet<u64>,
+}
+
+impl GroupWalk {
+    /// Reads the thread group led by `leader`, unless it was met already.
+    fn visit_group(&mut self, k: &Kernel<'_>, leader: u64) {
+        if self.seen.contains(&leader) {
+            return;
+        }
+        let mut group = vec![leader];
+        group.extend(k.thread_addrs(
+            leader,
+            &mut self.walked,
+            &mut self.budget,
+            &mut self.walk.problems,
+        ));
+        for addr in group {
+            if !self.seen.insert(addr) {
                 continue;
             }
-            let mut group = vec![leader];
-            group.extend(self.thread_addrs(leader, &mut walked, &mut budget, &mut walk.problems));
-            for addr in group {
-                if !seen.insert(addr) {
-                    continue;
-                }
-                match self.read_task(addr) {
-                    Ok(t) => walk.tasks.push(t),
-                    Err(e) => walk.problems.push(ReadProblem {
-                        what: format!("task {addr:#x}"),
-                        detail: e.to_string(),
-                    }),
-                }
+            match k.read_task(addr) {
+                Ok(t) => self.walk.tasks.push(t),
+                Err(e) => self.walk.problems.push(ReadProblem {
+                    what: format!("task {addr:#x}"),
+                    detail: e.to_string(),
+                }),
             }
         }
-        Ok(walk)
     }
 }
