@@ -19,8 +19,8 @@ use super::source::ByteSource;
 const MAX_NOTES: u64 = 64 << 20;
 /// Bound on a separately stored VMCOREINFO text.
 const MAX_VMCOREINFO: u64 = 1 << 20;
-/// Largest zstd window accepted for a 4 KiB page.
-const ZSTD_MAX_WINDOW: u64 = 1 << 20;
+/// Largest zstd window accepted for a 4 KiB page: 1 MiB (log 20).
+const ZSTD_MAX_WINDOW_LOG: u32 = 20;
 
 /// Sub-header bytes each header_version defines.
 fn sub_header_len(version: i32) -> usize {
@@ -38,7 +38,8 @@ fn sub_header_len(version: i32) -> usize {
 struct State {
     cache: PageCache,
     zlib: flate2::Decompress,
-    zstd: ruzstd::decoding::FrameDecoder,
+    /// libzstd's decompression context, reused across pages.
+    zstd: Option<zstd::bulk::Decompressor<'static>>,
     snappy: snap::raw::Decoder,
     input: Vec<u8>,
     page: Box<[u8; PAGE_SIZE]>,
@@ -262,8 +263,15 @@ impl KdumpReader {
 
         read_sub_header_notes(&*src, &sub, version, notes);
 
-        let mut zstd = ruzstd::decoding::FrameDecoder::new();
-        zstd.set_max_window_size(ZSTD_MAX_WINDOW);
+        // A page needs no window above 4 KiB; a bigger one is refused rather
+        // than allocated (the context fails only when out of memory).
+        let zstd = zstd::bulk::Decompressor::new().ok().and_then(|mut d| {
+            d.set_parameter(zstd::zstd_safe::DParameter::WindowLogMax(
+                ZSTD_MAX_WINDOW_LOG,
+            ))
+            .ok()
+            .map(|_| d)
+        });
         Ok(KdumpReader {
             src,
             header,
@@ -456,9 +464,12 @@ impl KdumpReader {
                     .map_err(|e| format!("snappy: {e}")),
                 Err(e) => Err(format!("snappy: {e}")),
             },
-            DUMP_DH_COMPRESSED_ZSTD => zstd
-                .decode_all(input, out)
-                .map_err(|e| format!("zstd: {e}")),
+            DUMP_DH_COMPRESSED_ZSTD => match zstd {
+                Some(z) => z
+                    .decompress_to_buffer(input, out)
+                    .map_err(|e| format!("zstd: {e}")),
+                None => Err("zstd: no decompression context".to_string()),
+            },
             other => Err(format!(
                 "page flags {other:#x} name more than one compression"
             )),
