@@ -6,6 +6,23 @@
 //! [`debuginfo`] (symbols, DWARF types) -> [`kernel`] (tasks, mms, pgd_list) ->
 //! [`analysis`] (the checker) -> [`report`] (table, JSON). [`synth`] writes
 //! synthetic kernels and dumps (fixtures, property tests, `extract`).
+//!
+//! Used as a library, the check is four calls:
+//!
+//! ```
+//! use pgsync_dump::{analysis, debuginfo::Vmlinux, dump, kernel::Kernel};
+//!
+//! let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/missing-4l");
+//! let crash_dump = dump::open(&[dir.join("vmcore")])?;
+//! let vmlinux = Vmlinux::open(&dir.join("vmlinux"))?;
+//! let kernel = Kernel::open(&crash_dump, &vmlinux)?;
+//! let result = analysis::check(&kernel)?;
+//! assert_eq!(result.verdict(), analysis::Verdict::MissingSync);
+//! for f in &result.findings {
+//!     println!("slot {} {} in pgd {:#x}: entry {:#x} at {:#x}", f.slot.0, f.kind.as_str(), f.pgd_va, f.actual.0, f.actual_pa);
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![deny(unsafe_code)]
 
 pub mod analysis;
