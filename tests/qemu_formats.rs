@@ -11,7 +11,8 @@ use pgsync_dump::dump::{self, ReadError};
 fn qemu_kdump_zlib_matches_qemu_elf_page_for_page() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/formats/qemu");
     let digests: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("page-digests.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.join("page-digests.json")).unwrap())
+            .unwrap();
     let d = dump::open(&[dir.join("vmcore.kdump-zlib")]).unwrap();
     assert_eq!(d.format.as_str(), "kdump-flattened");
     assert_eq!(d.compression, Some("zlib"));
@@ -23,10 +24,15 @@ fn qemu_kdump_zlib_matches_qemu_elf_page_for_page() {
     for (pfn, want) in pages {
         let pfn: u64 = pfn.parse().unwrap();
         max_pfn = max_pfn.max(pfn);
-        d.memory().read(pfn << 12, &mut page).unwrap_or_else(|e| panic!("pfn {pfn:#x}: {e}"));
+        d.memory()
+            .read(pfn << 12, &mut page)
+            .unwrap_or_else(|e| panic!("pfn {pfn:#x}: {e}"));
         let got = format!("{:x}", Sha256::digest(&page));
         assert_eq!(&got, want.as_str().unwrap(), "pfn {pfn:#x}");
     }
     let beyond = (max_pfn + 1) << 12;
-    assert_eq!(d.memory().read(beyond, &mut page), Err(ReadError::NotInDump { paddr: beyond }));
+    assert_eq!(
+        d.memory().read(beyond, &mut page),
+        Err(ReadError::NotInDump { paddr: beyond })
+    );
 }
