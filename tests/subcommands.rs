@@ -186,3 +186,32 @@ fn vtop_walks_init_mm_and_a_task_that_lacks_the_slot() {
     let r = run(&["vtop", vmcore.to_str().unwrap(), "zzz"]);
     assert_eq!(r.code, 2);
 }
+
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let vmcore = fixtures_dir().join("wrapped-log").join("vmcore");
+    for args in [vec!["dmesg"], vec!["analyze"], vec!["tasks"]] {
+        let mut child = Command::new(bin())
+            .args(&args)
+            .arg(&vmcore)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Read one line, then close the pipe, as `| head -1` does.
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "{args:?}: {:?}",
+            out.status
+        );
+    }
+}

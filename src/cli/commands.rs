@@ -1,6 +1,8 @@
 //! The subcommands' bodies.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
 
@@ -15,6 +17,34 @@ use pgsync_dump::model::mask::SyncMask;
 use pgsync_dump::report::{self, DumpFacts, hex};
 
 use super::{Cli, Command, DumpArgs, Format};
+
+/// Standard output that a closed pipe (`analyze ... | head`) ends quietly:
+/// further output is dropped and the command finishes with its own status,
+/// where `println!` would panic.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+fn emit(s: &str) -> Result<()> {
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    let mut o = std::io::stdout().lock();
+    match o.write_all(s.as_bytes()).and_then(|()| o.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            STDOUT_CLOSED.store(true, Ordering::Relaxed);
+            Ok(())
+        }
+        r => Ok(r?),
+    }
+}
+
+macro_rules! out {
+    ($($t:tt)*) => { emit(&format!($($t)*))? };
+}
+
+macro_rules! outln {
+    () => { emit("\n")? };
+    ($($t:tt)*) => { emit(&(format!($($t)*) + "\n"))? };
+}
 
 pub fn run(cli: Cli) -> Result<u8> {
     match cli.command {
@@ -89,9 +119,9 @@ fn analyze(
     match format {
         Format::Json => {
             let r = report::json::report(&facts, &a, crash.as_ref(), replayed.as_ref());
-            println!("{}", serde_json::to_string_pretty(&r)?);
+            outln!("{}", serde_json::to_string_pretty(&r)?);
         }
-        Format::Table => print!(
+        Format::Table => out!(
             "{}",
             report::table::render(&facts, &a, crash.as_ref(), replayed.as_ref())
         ),
@@ -142,7 +172,7 @@ fn extract(args: &DumpArgs, out: &Path) -> Result<u8> {
     };
     write("vmcore", &x.vmcore)?;
     write("vmlinux", &x.vmlinux)?;
-    println!(
+    outln!(
         "{}: vmcore {} KiB ({} pages), vmlinux {} KiB; run: pgsync-dump analyze {}",
         out.display(),
         x.vmcore.len() / 1024,
@@ -158,7 +188,7 @@ fn dmesg(args: &DumpArgs) -> Result<u8> {
     let v = open_vmlinux(&d, args.vmlinux.as_deref())?;
     let k = Kernel::open(&d, &v)?;
     let log = k.kernel_log()?;
-    print!("{}", format_dmesg(&log.records));
+    out!("{}", format_dmesg(&log.records));
     for w in &log.warnings {
         eprintln!("warning: {w}");
     }
@@ -201,12 +231,12 @@ fn info(args: &DumpArgs, format: Format) -> Result<u8> {
         Err(e) => obj["kernel_error"] = serde_json::Value::String(format!("{e:#}")),
     }
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&obj)?),
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&obj)?),
         Format::Table => {
             let mut t = comfy_table::Table::new();
             t.load_style(comfy_table::presets::NOTHING);
             flatten("", &obj, &mut t);
-            println!("{t}");
+            outln!("{t}");
         }
     }
     Ok(0)
@@ -278,7 +308,7 @@ fn tasks(args: &DumpArgs, format: Format) -> Result<u8> {
         }));
     }
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&rows)?),
         Format::Table => {
             let mut t = comfy_table::Table::new();
             t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
@@ -303,7 +333,7 @@ fn tasks(args: &DumpArgs, format: Format) -> Result<u8> {
                     s("page_table"),
                 ]);
             }
-            println!("{t}");
+            outln!("{t}");
         }
     }
     let bad = a
@@ -329,9 +359,9 @@ fn parse_addr(s: &str) -> Result<u64> {
     u64::from_str_radix(&t, 16).with_context(|| format!("{s:?} is not a hexadecimal address"))
 }
 
-fn vtop(vmcore: &Path, addr: &str, pid: Option<i32>, vmlinux: Option<&Path>) -> Result<u8> {
+fn vtop(vmcore: &[PathBuf], addr: &str, pid: Option<i32>, vmlinux: Option<&Path>) -> Result<u8> {
     let va = parse_addr(addr)?;
-    let d = open_dump(&[vmcore.to_path_buf()])?;
+    let d = open_dump(vmcore)?;
     let v = open_vmlinux(&d, vmlinux)?;
     let k = Kernel::open(&d, &v)?;
     let (root_pa, what) = match pid {
@@ -357,13 +387,13 @@ fn vtop(vmcore: &Path, addr: &str, pid: Option<i32>, vmlinux: Option<&Path>) -> 
         }
     };
     let w = walk(d.memory(), k.layout.mode, k.xlate.sme_mask, root_pa, va);
-    println!(
+    outln!(
         "{} in the page table of {what}, root at physical {}:",
         hex(va),
         hex(root_pa)
     );
     for s in &w.steps {
-        println!(
+        outln!(
             "  {:<4} entry at {:>18} = {:>18}",
             s.level.name().to_uppercase(),
             hex(s.entry_pa),
@@ -372,20 +402,20 @@ fn vtop(vmcore: &Path, addr: &str, pid: Option<i32>, vmlinux: Option<&Path>) -> 
     }
     match &w.outcome {
         WalkOutcome::Mapped { pa, page_size } => {
-            println!("  -> physical {} ({} KiB page)", hex(*pa), page_size / 1024);
+            outln!("  -> physical {} ({} KiB page)", hex(*pa), page_size / 1024);
         }
-        WalkOutcome::NotPresent { level } => println!(
+        WalkOutcome::NotPresent { level } => outln!(
             "  -> not present at the {} level",
             level.name().to_uppercase()
         ),
         WalkOutcome::Unreadable { level, error } => {
-            println!(
+            outln!(
                 "  -> the {} table cannot be read: {error}",
                 level.name().to_uppercase()
             )
         }
-        WalkOutcome::NonCanonical => println!("  -> not a canonical address"),
+        WalkOutcome::NonCanonical => outln!("  -> not a canonical address"),
     }
-    println!("  region: {}", k.layout.region_of(va).name());
+    outln!("  region: {}", k.layout.region_of(va).name());
     Ok(0)
 }

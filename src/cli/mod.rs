@@ -90,10 +90,11 @@ pub enum Command {
     },
     /// Translate a virtual address level by level, with raw entries and their addresses.
     Vtop {
-        #[arg(required = true, value_name = "VMCORE")]
-        vmcore: PathBuf,
+        /// The dump (several files: the parts of one split dump), then the address.
+        #[arg(required = true, num_args = 1.., value_name = "VMCORE")]
+        vmcore: Vec<PathBuf>,
         /// Virtual address (hex, 0x optional).
-        #[arg(value_name = "ADDR")]
+        #[arg(value_name = "ADDR", required = true)]
         addr: String,
         /// Walk this task's page table instead of init_mm's.
         #[arg(long)]
