@@ -18,7 +18,7 @@ use crate::kernel::offsets::ThreadLink;
 use crate::kernel::{Kernel, KernelError};
 use crate::model::mask::SyncMask;
 use crate::synth::SynthError;
-use crate::synth::elf::{ExecImage, note, write_core, write_exec};
+use crate::synth::elf::{ExecImage, note, prstatus, qemu_cpu_state, write_core, write_exec};
 use crate::synth::kernel::{Sect, Sym, SymKind};
 use crate::synth::layouts::{Base, Layouts, Member, StructDef, Ty};
 
@@ -82,22 +82,20 @@ pub fn extract(dump: &CrashDump, vmlinux: &Vmlinux) -> Result<Extracted, Extract
 fn notes(dump: &CrashDump) -> Result<Vec<u8>, ExtractError> {
     let mut n = Vec::new();
     for c in &dump.cpus {
-        let mut d = vec![0u8; 336];
-        d[32..36].copy_from_slice(&c.prstatus_pid.unwrap_or(0).to_le_bytes());
-        d[112 + 16 * 8..112 + 17 * 8].copy_from_slice(&c.rip.unwrap_or(0).to_le_bytes());
-        d[112 + 19 * 8..112 + 20 * 8].copy_from_slice(&c.rsp.unwrap_or(0).to_le_bytes());
-        n.extend(note("CORE", 1, &d));
+        let (rip, rsp) = (c.rip.unwrap_or(0), c.rsp.unwrap_or(0));
+        n.extend(note(
+            "CORE",
+            1,
+            &prstatus(c.prstatus_pid.unwrap_or(0), rip, rsp),
+        ));
     }
     for c in dump.cpus.iter().filter(|c| c.from_qemu) {
-        // QEMUCPUState (target/i386/arch_dump.c): only CR3 is read back.
-        let mut d = vec![0u8; 440];
-        d[0..4].copy_from_slice(&1u32.to_le_bytes());
-        d[4..8].copy_from_slice(&440u32.to_le_bytes());
-        d[8 + 16 * 8..8 + 17 * 8].copy_from_slice(&c.rip.unwrap_or(0).to_le_bytes());
-        d[8 + 6 * 8..8 + 7 * 8].copy_from_slice(&c.rsp.unwrap_or(0).to_le_bytes());
-        let cr3 = 8 + 18 * 8 + 10 * 24 + 3 * 8;
-        d[cr3..cr3 + 8].copy_from_slice(&c.cr3.unwrap_or(0).to_le_bytes());
-        n.extend(note("QEMU", 0, &d));
+        let (rip, rsp) = (c.rip.unwrap_or(0), c.rsp.unwrap_or(0));
+        n.extend(note(
+            "QEMU",
+            0,
+            &qemu_cpu_state(rip, rsp, c.cr3.unwrap_or(0), 0),
+        ));
     }
     let info = dump
         .vmcoreinfo

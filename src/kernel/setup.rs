@@ -2,7 +2,7 @@
 //! memory layout, in the order the facts become readable (the kernel text
 //! map first, since it needs no page table; then the bases it holds).
 
-use crate::arch::x86_64::layout::LayoutInputs;
+use crate::arch::x86_64::layout::{LayoutInputs, default_bases};
 use crate::arch::x86_64::{KernelLayout, KernelTranslator, PagingMode};
 use crate::debuginfo::Vmlinux;
 use crate::dump::{CrashDump, PhysicalMemory};
@@ -97,18 +97,7 @@ impl<'d> Kernel<'d> {
                     None => Ok(default),
                 }
             };
-        let (dpo, dvm, dvmemmap) = match xlate.mode {
-            PagingMode::FourLevel => (
-                0xffff_8880_0000_0000,
-                0xffff_c900_0000_0000,
-                0xffff_ea00_0000_0000,
-            ),
-            PagingMode::FiveLevel => (
-                0xff11_0000_0000_0000,
-                0xffa0_0000_0000_0000,
-                0xffd4_0000_0000_0000,
-            ),
-        };
+        let (dpo, dvm, dvmemmap) = default_bases(xlate.mode);
         let page_offset_base = read_base(symbols.page_offset_base, "page_offset_base", dpo)?;
         let vmalloc_base = read_base(symbols.vmalloc_base, "vmalloc_base", dvm)?;
         let vmemmap_base = read_base(symbols.vmemmap_base, "vmemmap_base", dvmemmap)?;

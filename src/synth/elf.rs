@@ -6,7 +6,7 @@ use object::elf;
 use object::write::elf::{FileHeader, ProgramHeader, SectionHeader, Sym, Writer};
 
 use super::SynthError;
-use super::kernel::{BuiltCpu, Machine, START_KERNEL_MAP, Sect, SymKind};
+use super::kernel::{Machine, START_KERNEL_MAP, Sect, SymKind};
 use super::memory::PAGE;
 use super::plan::{NoteStyle, Plan};
 
@@ -34,26 +34,26 @@ pub fn note(name: &str, n_type: u32, desc: &[u8]) -> Vec<u8> {
 
 /// x86-64 `struct elf_prstatus` (336 bytes): pr_pid at 32, pr_reg at 112
 /// (user_regs_struct: rip is register 16, rsp 19).
-fn prstatus(pid: u32, cpu: &BuiltCpu) -> Vec<u8> {
+pub fn prstatus(pid: u32, rip: u64, rsp: u64) -> Vec<u8> {
     let mut d = vec![0u8; 336];
     d[32..36].copy_from_slice(&pid.to_le_bytes());
-    d[112 + 16 * 8..112 + 17 * 8].copy_from_slice(&cpu.rip.to_le_bytes());
+    d[112 + 16 * 8..112 + 17 * 8].copy_from_slice(&rip.to_le_bytes());
     d[112 + 17 * 8..112 + 18 * 8].copy_from_slice(&0x10u64.to_le_bytes()); // cs
-    d[112 + 19 * 8..112 + 20 * 8].copy_from_slice(&cpu.rsp.to_le_bytes());
+    d[112 + 19 * 8..112 + 20 * 8].copy_from_slice(&rsp.to_le_bytes());
     d[112 + 20 * 8..112 + 21 * 8].copy_from_slice(&0x18u64.to_le_bytes()); // ss
     d
 }
 
 /// QEMU's QEMUCPUState (target/i386/arch_dump.c), 440 bytes: version,
 /// size, 18 registers, 10 segments of 24 bytes, cr[5], kernel_gs_base.
-fn qemu_cpu_state(cpu: &BuiltCpu, gs_base: u64) -> Vec<u8> {
+pub fn qemu_cpu_state(rip: u64, rsp: u64, cr3: u64, gs_base: u64) -> Vec<u8> {
     let mut d = Vec::with_capacity(440);
     d.extend_from_slice(&1u32.to_le_bytes());
     d.extend_from_slice(&440u32.to_le_bytes());
     // rax rbx rcx rdx rsi rdi rsp rbp r8..r15 rip rflags
     let mut regs = [0u64; 18];
-    regs[6] = cpu.rsp;
-    regs[16] = cpu.rip;
+    regs[6] = rsp;
+    regs[16] = rip;
     regs[17] = 0x246;
     for r in regs {
         d.extend_from_slice(&r.to_le_bytes());
@@ -74,7 +74,7 @@ fn qemu_cpu_state(cpu: &BuiltCpu, gs_base: u64) -> Vec<u8> {
         0x8005_0033u64,
         0,
         0x7f00_dead_b000 & !0xfff,
-        cpu.cr3,
+        cr3,
         0x0035_06f0,
     ];
     for c in cr {
@@ -89,11 +89,19 @@ fn qemu_cpu_state(cpu: &BuiltCpu, gs_base: u64) -> Vec<u8> {
 pub fn notes(plan: &Plan, m: &Machine) -> Vec<u8> {
     let mut notes = Vec::new();
     for cpu in &m.cpus {
-        notes.extend(note("CORE", 1, &prstatus(cpu.prstatus_pid, cpu)));
+        notes.extend(note(
+            "CORE",
+            1,
+            &prstatus(cpu.prstatus_pid, cpu.rip, cpu.rsp),
+        ));
     }
     if plan.notes == NoteStyle::Qemu {
         for cpu in &m.cpus {
-            notes.extend(note("QEMU", 0, &qemu_cpu_state(cpu, 0)));
+            notes.extend(note(
+                "QEMU",
+                0,
+                &qemu_cpu_state(cpu.rip, cpu.rsp, cpu.cr3, 0),
+            ));
         }
     }
     notes.extend(note("VMCOREINFO", 0, m.vmcoreinfo.as_bytes()));

@@ -246,6 +246,14 @@ impl KernelLayout {
     }
 }
 
+/// The unrandomized `(page_offset_base, vmalloc_base, vmemmap_base)` of a
+/// paging mode: what a kernel without CONFIG_DYNAMIC_MEMORY_LAYOUT uses
+/// (it has no variables to read them from).
+pub fn default_bases(mode: PagingMode) -> (u64, u64, u64) {
+    let d = defaults(mode);
+    (d.page_offset, d.vmalloc, d.vmemmap)
+}
+
 fn defaults(mode: PagingMode) -> &'static Defaults {
     match mode {
         PagingMode::FourLevel => &L4,
