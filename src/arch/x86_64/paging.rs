@@ -22,7 +22,14 @@ pub enum Level {
     Pte,
 }
 
+impl std::fmt::Display for Level {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 impl Level {
+    /// The kernel's lower-case name of the level (`pgd`, `p4d`, ...).
     pub fn name(self) -> &'static str {
         match self {
             Level::Pgd => "pgd",
