@@ -31,6 +31,9 @@ pub(crate) enum OpenError {
 pub(crate) enum Access {
     /// Scattered reads: fault in only the page touched (no readahead).
     Random,
+    /// The kernel's default: read ahead around each fault (for a scan
+    /// through the whole file).
+    Normal,
     /// About to be read: start reading it in now, asynchronously.
     WillNeed,
 }
@@ -121,6 +124,7 @@ impl FileBytes {
 fn advice(access: Access) -> Advice {
     match access {
         Access::Random => Advice::Random,
+        Access::Normal => Advice::Normal,
         Access::WillNeed => Advice::WillNeed,
     }
 }

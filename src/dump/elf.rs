@@ -133,11 +133,6 @@ impl ElfCore {
             }
         }
         let segments = without_overlaps(segments);
-        // Headers and notes are read; from here on the analysis reads
-        // scattered pages of RAM (a few hundred of a dump of hundreds of
-        // MB): no readahead around each fault, the pages known in advance
-        // are asked for through `will_need`.
-        file.advise(Access::Random);
         let core = ElfCore { file, segments };
         let path = core.file.path().to_path_buf();
         Ok(CrashDump::new(
