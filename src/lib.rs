@@ -31,6 +31,7 @@ pub mod debuginfo;
 pub mod dump;
 pub mod extract;
 pub mod kernel;
+mod mapped;
 pub mod model;
 pub mod report;
 pub mod synth;
