@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
 
-use pgsync_dump::analysis::oops::LogLine;
 use pgsync_dump::analysis::{self, TableStatus};
 use pgsync_dump::arch::x86_64::paging::{WalkOutcome, walk};
 use pgsync_dump::debuginfo::{Vmlinux, finder::find_vmlinux};
@@ -100,49 +99,34 @@ fn analyze(
     let v = open_vmlinux(&d, args.vmlinux.as_deref())?;
     let k = Kernel::open(&d, &v)
         .with_context(|| format!("{}: cannot set up the kernel view", d.path.display()))?;
-    let mut a = analysis::check(&k)?;
-    let mut log_warnings = Vec::new();
-    let log = kernel_log_lines(&k, &mut log_warnings);
-    let crash = analysis::crash::attribute(&k, &a, &log);
-    let replayed = if replay {
-        let mask = match sync_mask {
+    let replay = if replay {
+        Some(match sync_mask {
             None => SyncMask::KernelDefault,
             Some(m) => m.parse::<SyncMask>().map_err(|e| anyhow::anyhow!("{e}"))?,
-        };
-        Some(analysis::replay::replay(&k, &a, crash.as_ref(), mask)?)
+        })
     } else {
         None
     };
-    a.retain_pids(pids);
+    let options = analysis::Options {
+        pids: pids.to_vec(),
+        replay,
+    };
+    let outcome = analysis::run(&k, &options)?;
+    let (a, crash, replayed) = (
+        &outcome.analysis,
+        outcome.crash.as_ref(),
+        outcome.replay.as_ref(),
+    );
     let mut facts = DumpFacts::from_kernel(&k);
-    facts.warnings.extend(log_warnings);
+    facts.warnings.extend(outcome.log_warnings.iter().cloned());
     match format {
         Format::Json => {
-            let r = report::json::report(&facts, &a, crash.as_ref(), replayed.as_ref());
+            let r = report::json::report(&facts, a, crash, replayed);
             outln!("{}", serde_json::to_string_pretty(&r)?);
         }
-        Format::Table => out!(
-            "{}",
-            report::table::render(&facts, &a, crash.as_ref(), replayed.as_ref())
-        ),
+        Format::Table => out!("{}", report::table::render(&facts, a, crash, replayed)),
     }
     Ok(a.verdict().exit_code() as u8)
-}
-
-/// The kernel log as the oops parser reads it. A log that cannot be read
-/// does not stop the page-table check: the crash section is then null and
-/// the reason a warning.
-fn kernel_log_lines(k: &Kernel<'_>, warnings: &mut Vec<String>) -> Vec<LogLine> {
-    match k.kernel_log() {
-        Ok(log) => {
-            warnings.extend(log.warnings.iter().map(|w| format!("kernel log: {w}")));
-            log.records.iter().map(LogLine::from).collect()
-        }
-        Err(e) => {
-            warnings.push(format!("kernel log not read: {e}"));
-            Vec::new()
-        }
-    }
 }
 
 /// The last "Kernel panic - not syncing" line of the kernel log, else the
