@@ -18,7 +18,7 @@
 //!   with "Oops: ", so a page fault reads "Oops: Oops: 0000 [#1] ...".
 //! - lib/dump_stack.c `dump_stack_print_info()`: "CPU: %d PID: %d Comm: %.20s
 //!   %s%s %s %.*s" (the %s are "Kdump: loaded ", print_tainted() = "Not
-//!   tainted" or "Tainted: `<flags>`", the release, the version); since 6.10
+//!   tainted" or `Tainted: <flags>`, the release, the version); since 6.10
 //!   "CPU: %d UID: %u PID: %d Comm: ...".
 //! - arch/x86/kernel/process_64.c `__show_regs()` / dumpstack.c
 //!   `show_ip()`: "RIP: %04x:%pS" and "CR2: %016lx CR3: %016lx CR4: %016lx";
