@@ -38,6 +38,13 @@ pub trait ByteSource: Send + Sync {
     /// The file on disk, for messages.
     fn path(&self) -> &Path;
 
+    /// All the bytes at once when the source is one contiguous buffer (a
+    /// mapped file), so that callers can parse in place instead of copying;
+    /// `None` for a flattened stream, whose logical file exists nowhere.
+    fn as_bytes(&self) -> Option<&[u8]> {
+        None
+    }
+
     /// True when `[offset, offset + len)` lies inside the file.
     fn contains(&self, offset: u64, len: u64) -> bool {
         offset.checked_add(len).is_some_and(|end| end <= self.len())
@@ -69,6 +76,10 @@ impl ByteSource for DumpFile {
 
     fn path(&self) -> &Path {
         DumpFile::path(self)
+    }
+
+    fn as_bytes(&self) -> Option<&[u8]> {
+        Some(self.bytes())
     }
 }
 
