@@ -739,7 +739,8 @@ fn corruption_campaign() {
 }
 
 /// The kdump-compressed, flattened (kdump and ELF) and split dumps
-/// makedumpfile wrote (fixtures/formats), truncated at every 512-byte boundary and one byte
+/// makedumpfile wrote (fixtures/formats) and libkdumpfile's generators
+/// wrote (fixtures/formats/libkdumpfile), truncated at every 512-byte boundary and one byte
 /// either side, and with a 4 KiB block zeroed: open, read every page of
 /// every range. Required: an error or a result, never a panic, each under
 /// [`PER_RUN`].
@@ -754,6 +755,15 @@ fn kdump_formats_truncated_and_zeroed() {
                 .is_some_and(|n| n.to_string_lossy().starts_with("vmcore."))
         })
         .collect();
+    // Dumps from libkdumpfile's generators: overlapping and flattened ELF,
+    // a kdump file without a sub-header, split parts.
+    let outside = dir.join("libkdumpfile");
+    files.extend(
+        std::fs::read_dir(&outside)
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e != "md" && e != "data")),
+    );
     files.sort();
     assert!(!files.is_empty());
     let read_all = |d: &CrashDump| {
