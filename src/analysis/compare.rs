@@ -3,7 +3,7 @@
 //! (arch/x86/mm/pgtable.c `clone_pgd_range`). Slots below it (guard hole,
 //! per-mm LDT remap) differ by design. Accessed/Dirty are hardware-written.
 
-use crate::arch::x86_64::{PageTable, PgdIndex, TopLevelEntry};
+use crate::arch::x86_64::{PageTable, PageTableEntry, PgdIndex};
 use crate::dump::PhysicalMemory;
 use crate::kernel::Kernel;
 
@@ -12,8 +12,8 @@ use super::{Analysis, AnalysisError, Finding, FindingKind, Reference, TableStatu
 
 /// Classifies one slot: `None` when the two entries agree.
 pub fn classify(
-    reference: TopLevelEntry,
-    actual: TopLevelEntry,
+    reference: PageTableEntry,
+    actual: PageTableEntry,
     sme_mask: u64,
 ) -> Option<FindingKind> {
     match (reference.present(), actual.present()) {
@@ -114,7 +114,7 @@ mod tests {
 
     #[test]
     fn classification() {
-        let e = |v| TopLevelEntry(v);
+        let e = |v| PageTableEntry(v);
         assert_eq!(classify(e(0x1063), e(0), 0), Some(FindingKind::Missing));
         assert_eq!(
             classify(e(0x1063), e(0x1003), 0),

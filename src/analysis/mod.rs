@@ -12,7 +12,7 @@ pub mod replay;
 
 use std::collections::BTreeSet;
 
-use crate::arch::x86_64::{PgdIndex, Region, TopLevelEntry};
+use crate::arch::x86_64::{PageTableEntry, PgdIndex, Region};
 use crate::kernel::{Kernel, KernelError, ReadProblem, Task};
 
 pub use collect::Source;
@@ -100,10 +100,10 @@ pub struct Finding {
     pub mm: Option<u64>,
     pub pids: Vec<i32>,
     /// init_mm's entry and where it was read.
-    pub expected: TopLevelEntry,
+    pub expected: PageTableEntry,
     pub expected_pa: u64,
     /// This table's entry and where it was read.
-    pub actual: TopLevelEntry,
+    pub actual: PageTableEntry,
     pub actual_pa: u64,
 }
 
