@@ -83,7 +83,7 @@ pub(super) struct Layout {
 /// Bound on the overlapping file bytes compared: comparing is linear in
 /// the overlap, and a crafted header can make every segment overlap every
 /// other one.
-const MAX_COMPARED: u64 = 256 << 20;
+const MAX_COMPARED: u64 = 64 << 20;
 /// Bytes compared per read.
 const COMPARE_CHUNK: usize = 64 << 10;
 /// Overlap warnings listed one by one; the rest are counted.
@@ -128,6 +128,9 @@ pub(super) fn resolve(
     }
     let mut overlaps: BTreeMap<(usize, usize), Overlap> = BTreeMap::new();
     let mut budget = MAX_COMPARED;
+    // Allocated once, at the first overlap: thousands of overlapping pieces
+    // must not mean thousands of buffers.
+    let mut scratch: Option<(Vec<u8>, Vec<u8>)> = None;
     for s in order.iter().rev() {
         if s.filesz == 0 {
             continue;
@@ -154,7 +157,10 @@ pub(super) fn resolve(
             o.start = o.start.min(lost.paddr);
             o.end = o.end.max(lost.end());
             o.bytes += lost.len;
-            let (differing, unchecked) = compare(src, won_at, lost_at, lost.len, &mut budget);
+            let bufs =
+                scratch.get_or_insert_with(|| (vec![0u8; COMPARE_CHUNK], vec![0u8; COMPARE_CHUNK]));
+            let (differing, unchecked) =
+                compare(src, (won_at, lost_at), lost.len, bufs, &mut budget);
             o.differing += differing;
             o.unchecked += unchecked;
         }
@@ -192,10 +198,16 @@ fn insert(map: &mut BTreeMap<u64, Piece>, new: Piece) -> Vec<Piece> {
     displaced
 }
 
-/// Compares `len` file bytes at `a` and `b`: (bytes that differ, bytes not
-/// compared), spending `budget`.
-fn compare(src: &dyn ByteSource, a: u64, b: u64, len: u64, budget: &mut u64) -> (u64, u64) {
-    let mut bufs = (vec![0u8; COMPARE_CHUNK], vec![0u8; COMPARE_CHUNK]);
+/// Compares `len` file bytes at `a` and `b` through `bufs` (two buffers of
+/// [`COMPARE_CHUNK`] bytes): (bytes that differ, bytes not compared),
+/// spending `budget`.
+fn compare(
+    src: &dyn ByteSource,
+    (a, b): (u64, u64),
+    len: u64,
+    bufs: &mut (Vec<u8>, Vec<u8>),
+    budget: &mut u64,
+) -> (u64, u64) {
     let (mut done, mut differing) = (0u64, 0u64);
     while done < len && *budget > 0 {
         let n = (len - done).min(COMPARE_CHUNK as u64).min(*budget) as usize;
@@ -207,7 +219,9 @@ fn compare(src: &dyn ByteSource, a: u64, b: u64, len: u64, budget: &mut u64) -> 
         if !read(a, x) || !read(b, y) {
             break;
         }
-        differing += x.iter().zip(y.iter()).filter(|(p, q)| p != q).count() as u64;
+        if x != y {
+            differing += x.iter().zip(y.iter()).filter(|(p, q)| p != q).count() as u64;
+        }
         *budget -= n as u64;
         done += n as u64;
     }
