@@ -102,6 +102,8 @@ impl<T: PhysicalMemory + ?Sized> PhysicalMemoryExt for T {}
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DumpFormat {
     Elf,
+    /// An ELF file in makedumpfile's flattened format (`makedumpfile -E -F`).
+    ElfFlattened,
     Kdump,
     KdumpFlattened,
     KdumpSplit,
@@ -111,6 +113,7 @@ impl DumpFormat {
     pub fn as_str(self) -> &'static str {
         match self {
             DumpFormat::Elf => "elf",
+            DumpFormat::ElfFlattened => "elf-flattened",
             DumpFormat::Kdump => "kdump",
             DumpFormat::KdumpFlattened => "kdump-flattened",
             DumpFormat::KdumpSplit => "kdump-split",
@@ -228,7 +231,19 @@ pub fn open_file(file: DumpFile) -> Result<CrashDump, DumpError> {
     if magic.starts_with(b"\x7fELF") {
         return elf::ElfCore::open(file);
     }
-    if kdump::is_kdump(file.bytes()) || kdump::is_flattened(file.bytes()) {
+    if kdump::is_flattened(file.bytes()) {
+        // The stream says nothing of what it describes: index it, then
+        // look at the logical file's own magic.
+        let mut notes = notes::DumpNotes::default();
+        let src = kdump::FlattenedSource::open(file, &mut notes.warnings)?;
+        let mut inner = [0u8; 4];
+        let _ = kdump::ByteSource::read_at(&src, 0, &mut inner);
+        if &inner == b"\x7fELF" {
+            return elf::ElfCore::open_source(Box::new(src), DumpFormat::ElfFlattened, notes);
+        }
+        return kdump::open_flattened(src, notes);
+    }
+    if kdump::is_kdump(file.bytes()) {
         return kdump::open(file);
     }
     Err(DumpError::UnknownFormat {
