@@ -179,9 +179,15 @@ impl<'a> TypeInfo<'a> {
     /// The named complete structs/unions and typedefs among unit `i`'s
     /// top-level DIEs, in DIE order.
     fn scan_unit(&self, i: usize) -> Result<Vec<Definition<'a>>, TypeError> {
-        let unit = self.unit(i)?;
-        let err = |at: usize, e: gimli::Error| self.malformed(unit.start + at, e);
-        let mut raw = unit.unit.entries_raw(None).map_err(|e| err(0, e))?;
+        // The raw header, not a gimli `Unit`: building one parses the unit's
+        // line-program header, which made a full scan ~35% slower. A `Unit`
+        // is built only for a unit whose names need it (`DW_FORM_strx*`).
+        let (header, start) = self.unit_header(i)?;
+        let abbreviations = self.abbreviations(&header, start)?;
+        let err = |at: usize, e: gimli::Error| self.malformed(start + at, e);
+        let mut raw = header
+            .entries_raw(&abbreviations, None)
+            .map_err(|e| err(0, e))?;
         let root_at = raw.next_offset().0;
         let Some(root) = raw.read_abbreviation().map_err(|e| err(root_at, e))? else {
             return Ok(Vec::new());
@@ -254,8 +260,14 @@ impl<'a> TypeInfo<'a> {
                 }
             }
             if interesting && !declaration {
-                let name =
-                    name_attr.and_then(|a| self.dwarf.attr_string(&unit.unit, a.value()).ok());
+                let name = match name_attr.map(|a| a.value()) {
+                    Some(strx @ AttributeValue::DebugStrOffsetsIndex(_)) => {
+                        let unit = self.unit(i)?;
+                        self.dwarf.attr_string(&unit.unit, strx).ok()
+                    }
+                    Some(other) => self.dwarf.attr_line_string(other).ok(),
+                    None => None,
+                };
                 if let Some(name) = name {
                     let die = DieRef {
                         unit: i,
@@ -271,9 +283,8 @@ impl<'a> TypeInfo<'a> {
             if abbrev.has_children()
                 && let Some(sib) = sibling
             {
-                raw = unit
-                    .unit
-                    .entries_raw(Some(sib))
+                raw = header
+                    .entries_raw(&abbreviations, Some(sib))
                     .map_err(|e| err(sib.0, e))?;
                 depth = 1;
             }

@@ -86,14 +86,7 @@ impl<'a> TypeInfo<'a> {
         if let Some(u) = self.units.borrow().get(&i) {
             return Ok(u.clone());
         }
-        let span = self
-            .unit_span(i)
-            .ok_or_else(|| self.malformed(0, format!("no compile unit #{i}")))?;
-        let start = span.start;
-        let header = self
-            .dwarf
-            .unit_header(DebugInfoOffset(start))
-            .map_err(|e| self.malformed(start, format!("unit header: {e}")))?;
+        let (header, start) = self.unit_header(i)?;
         let abbreviations = self.abbreviations(&header, start)?;
         let unit = Unit::new_with_abbreviations(&self.dwarf, header, abbreviations)
             .map_err(|e| self.malformed(start, format!("unit DIE: {e}")))?;
@@ -102,8 +95,23 @@ impl<'a> TypeInfo<'a> {
         Ok(unit)
     }
 
+    /// Unit `i`'s header and its offset in `.debug_info`.
+    pub(super) fn unit_header(
+        &self,
+        i: usize,
+    ) -> Result<(UnitHeader<R<'a>>, usize), super::TypeError> {
+        let span = self
+            .unit_span(i)
+            .ok_or_else(|| self.malformed(0, format!("no compile unit #{i}")))?;
+        let header = self
+            .dwarf
+            .unit_header(DebugInfoOffset(span.start))
+            .map_err(|e| self.malformed(span.start, format!("unit header: {e}")))?;
+        Ok((header, span.start))
+    }
+
     /// The unit's abbreviation table, parsed once per file and offset.
-    fn abbreviations(
+    pub(super) fn abbreviations(
         &self,
         header: &UnitHeader<R<'a>>,
         start: usize,
