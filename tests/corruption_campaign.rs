@@ -307,6 +307,7 @@ fn load(dir: &Path) -> Fixture {
             pgsync_dump::kernel::offsets::ThreadLink::ThreadGroup { task_thread_group } => {
                 task_thread_group
             }
+            other => panic!("the campaign does not know the thread linkage {other:?}"),
         };
         if let Some(p) = pa(t.addr + node + o.list_next) {
             list_nexts.push(p);

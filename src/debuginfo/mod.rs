@@ -23,6 +23,7 @@ pub use types::{BitField, Member, StructType, TypeDesc, TypeError, TypeInfo};
 
 /// Why a vmlinux could not be opened, read or found.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DebugInfoError {
     #[error("{path}: {source}")]
     Io {

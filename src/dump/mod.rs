@@ -23,6 +23,7 @@ pub use vmcoreinfo::VmcoreInfo;
 /// Why a physical read failed. "Not in dump" (the dump never recorded that
 /// page: filtered, excluded, beyond RAM) is distinct from a broken dump.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ReadError {
     #[error("physical address {paddr:#x} is not in the dump")]
     NotInDump { paddr: u64 },
@@ -100,6 +101,7 @@ impl<T: PhysicalMemory + ?Sized> PhysicalMemoryExt for T {}
 
 /// On-disk format of a dump, as named in the JSON report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DumpFormat {
     Elf,
     /// An ELF file in makedumpfile's flattened format (`makedumpfile -E -F`).
@@ -123,6 +125,7 @@ impl DumpFormat {
 
 /// Why a dump could not be opened at all.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DumpError {
     #[error("{path}: {source}")]
     Io {

@@ -9,6 +9,7 @@ use super::error::KernelError;
 /// How a task's threads are linked (include/linux/sched.h,
 /// include/linux/sched/signal.h).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ThreadLink {
     /// 6.7 and later: `signal_struct.thread_head` lists `task_struct.thread_node`.
     SignalThreadHead {

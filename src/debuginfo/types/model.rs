@@ -16,6 +16,7 @@ pub const MAX_NESTING: u32 = 32;
 
 /// Why a type or member could not be resolved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TypeError {
     #[error("struct {name} not found in DWARF of {}", .file.display())]
     NotFound { name: String, file: PathBuf },
@@ -41,6 +42,7 @@ pub enum TypeError {
 
 /// A member's type, typedefs and const/volatile stripped.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TypeDesc {
     Base {
         name: String,
