@@ -5,7 +5,7 @@ mod printk_support;
 
 use pgsync_dump::dump::VmcoreInfo;
 use pgsync_dump::kernel::printk::{
-    KernelLog, LogRecord, PrbLayout, PrintkError, format_dmesg, read_prb,
+    KernelLog, LayoutError, LogRecord, PrbLayout, PrintkError, format_dmesg, read_prb,
 };
 use printk_support::*;
 
@@ -427,11 +427,18 @@ fn layout_from_vmcoreinfo_matches_the_struct_offsets() {
 
     let partial = odd_prb_vmcoreinfo().replace("OFFSET(prb_desc_ring.tail_id)=8\n", "");
     let err = PrbLayout::from_vmcoreinfo(&VmcoreInfo::parse(partial.as_bytes())).unwrap_err();
-    assert!(err.contains("prb_desc_ring.tail_id"), "{err}");
+    assert!(
+        matches!(&err, LayoutError::MissingEntry(k) if k == "OFFSET(prb_desc_ring.tail_id)"),
+        "{err:?}"
+    );
+    assert_eq!(err.to_string(), "no OFFSET(prb_desc_ring.tail_id)");
 
     let bad = odd_prb_vmcoreinfo().replace("SIZE(prb_desc)=40", "SIZE(prb_desc)=16");
     let err = PrbLayout::from_vmcoreinfo(&VmcoreInfo::parse(bad.as_bytes())).unwrap_err();
-    assert!(err.contains("does not fit"), "{err}");
+    assert!(
+        matches!(&err, LayoutError::Implausible(m) if m.contains("does not fit")),
+        "{err:?}"
+    );
 }
 
 #[test]

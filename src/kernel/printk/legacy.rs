@@ -25,11 +25,13 @@
 //! Continuation fragments (`LOG_CONT`) are shown as the records they are;
 //! `dmesg` on those kernels joined them.
 
-use crate::debuginfo::{TypeError, TypeInfo};
+use crate::debuginfo::TypeInfo;
 use crate::dump::VmcoreInfo;
 
 use super::prb::sort_and_dedup;
-use super::{BitFieldPos, KernelLog, KernelMemory, LogRecord, PagedReader, PrintkError, le};
+use super::{
+    BitFieldPos, KernelLog, KernelMemory, LayoutError, LogRecord, PagedReader, PrintkError, le,
+};
 
 /// `LOG_ALIGN` on x86-64 (kernel/printk/printk.c before 5.10): 4, since the
 /// architecture has CONFIG_HAVE_EFFICIENT_UNALIGNED_ACCESS; `struct
@@ -61,20 +63,20 @@ impl LogBufLayout {
     /// `OFFSET(printk_log.caller_id)` with CONFIG_PRINTK_CALLER; `log` instead
     /// of `printk_log` before 3.11. Facility and level are not exported:
     /// they are the two bytes after `u16 dict_len`, level in bits 5-7.
-    pub fn from_vmcoreinfo(info: &VmcoreInfo) -> Result<LogBufLayout, String> {
+    pub fn from_vmcoreinfo(info: &VmcoreInfo) -> Result<LogBufLayout, LayoutError> {
         let name = if info.sizes.contains_key("printk_log") {
             "printk_log"
         } else if info.sizes.contains_key("log") {
             "log"
         } else {
-            return Err("no SIZE(printk_log)".into());
+            return Err(LayoutError::MissingEntry("SIZE(printk_log)".into()));
         };
         let off = |m: &str| {
             let key = format!("{name}.{m}");
             info.offsets
                 .get(&key)
                 .copied()
-                .ok_or_else(|| format!("no OFFSET({key})"))
+                .ok_or_else(|| LayoutError::MissingEntry(format!("OFFSET({key})")))
         };
         let dict_len = off("dict_len")?;
         let layout = LogBufLayout {
@@ -97,11 +99,10 @@ impl LogBufLayout {
     }
 
     /// From DWARF `struct printk_log`.
-    pub fn from_dwarf(types: &TypeInfo<'_>) -> Result<LogBufLayout, String> {
-        let e = |e: TypeError| e.to_string();
-        let s = types.struct_type("printk_log").map_err(e)?;
-        let off = |path: &str| s.member(path).map(|m| m.offset).map_err(e);
-        let level = s.member("level").map_err(e)?;
+    pub fn from_dwarf(types: &TypeInfo<'_>) -> Result<LogBufLayout, LayoutError> {
+        let s = types.struct_type("printk_log").map_err(LayoutError::from)?;
+        let off = |path: &str| s.member(path).map(|m| m.offset).map_err(LayoutError::from);
+        let level = s.member("level").map_err(LayoutError::from)?;
         let layout = LogBufLayout {
             header_size: s.size,
             ts_nsec: off("ts_nsec")?,
@@ -128,12 +129,12 @@ impl LogBufLayout {
         Ok(layout)
     }
 
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), LayoutError> {
         if self.header_size < 8 || self.header_size > 256 {
-            return Err(format!(
+            return Err(LayoutError::Implausible(format!(
                 "implausible sizeof(struct printk_log): {}",
                 self.header_size
-            ));
+            )));
         }
         let fields = [
             ("ts_nsec", self.ts_nsec, 8),
@@ -145,14 +146,16 @@ impl LogBufLayout {
         ];
         for (name, off, width) in fields {
             if off + width > self.header_size {
-                return Err(format!(
+                return Err(LayoutError::Implausible(format!(
                     "printk_log.{name} at offset {off} does not fit in {} bytes",
                     self.header_size
-                ));
+                )));
             }
         }
         if self.caller_id.is_some_and(|c| c + 4 > self.header_size) {
-            return Err("printk_log.caller_id does not fit in the struct".into());
+            return Err(LayoutError::Implausible(
+                "printk_log.caller_id does not fit in the struct".into(),
+            ));
         }
         Ok(())
     }

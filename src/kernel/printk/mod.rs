@@ -25,6 +25,7 @@ pub mod prb;
 use std::collections::HashMap;
 
 use crate::arch::x86_64::TranslateError;
+use crate::debuginfo::{DebugInfoError, TypeError};
 
 use super::{Kernel, KernelError};
 
@@ -129,8 +130,51 @@ pub enum PrintkError {
     Corrupt { what: String, detail: String },
     #[error("kernel log: no printk buffer found ({detail})")]
     NotFound { detail: String },
-    #[error("kernel log: layout of {what} unknown: {detail}")]
-    NoLayout { what: &'static str, detail: String },
+    #[error("kernel log: layout of {what} unknown: {tried}")]
+    NoLayout {
+        what: &'static str,
+        /// Boxed: two errors would make every `KernelError` large.
+        #[source]
+        tried: Box<LayoutAttempts>,
+    },
+}
+
+/// Why one source could not give a struct layout of the printk buffer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LayoutError {
+    #[error("the dump has no VMCOREINFO")]
+    NoVmcoreinfo,
+    /// VMCOREINFO lacks an entry, e.g. `OFFSET(printk_info.seq)`.
+    #[error("no {0}")]
+    MissingEntry(String),
+    /// The vmlinux's DWARF could not be loaded.
+    #[error(transparent)]
+    DebugInfo(#[from] DebugInfoError),
+    /// DWARF lacks a struct or member, or describes it unusably.
+    #[error(transparent)]
+    Type(#[from] TypeError),
+    /// The layout was found but is impossible (a member outside its struct).
+    #[error("{0}")]
+    Implausible(String),
+}
+
+/// What each tried source said, in the order tried (VMCOREINFO, then DWARF).
+#[derive(Debug, thiserror::Error)]
+pub struct LayoutAttempts {
+    pub vmcoreinfo: Option<LayoutError>,
+    pub dwarf: Option<LayoutError>,
+}
+
+impl std::fmt::Display for LayoutAttempts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.vmcoreinfo, &self.dwarf) {
+            (Some(v), Some(d)) => write!(f, "VMCOREINFO: {v}; DWARF: {d}"),
+            (Some(v), None) => write!(f, "VMCOREINFO: {v}"),
+            (None, Some(d)) => write!(f, "DWARF: {d}"),
+            (None, None) => f.write_str("no source tried"),
+        }
+    }
 }
 
 /// Formats records like `dmesg` (and the kernel console): each line is
@@ -213,12 +257,9 @@ impl Kernel<'_> {
     fn prb_layout(&self, source: LayoutSource) -> Result<PrbLayout, KernelError> {
         let from_vmcoreinfo = || match self.dump.vmcoreinfo.as_ref() {
             Some(i) => PrbLayout::from_vmcoreinfo(i),
-            None => Err("the dump has no VMCOREINFO".to_string()),
+            None => Err(LayoutError::NoVmcoreinfo),
         };
-        let from_dwarf = || -> Result<PrbLayout, String> {
-            let types = self.vmlinux.types().map_err(|e| e.to_string())?;
-            PrbLayout::from_dwarf(&types).map_err(|e| e.to_string())
-        };
+        let from_dwarf = || PrbLayout::from_dwarf(&self.vmlinux.types()?);
         pick_layout(
             "the printk ring buffer",
             source,
@@ -230,12 +271,9 @@ impl Kernel<'_> {
     fn log_buf_layout(&self, source: LayoutSource) -> Result<LogBufLayout, KernelError> {
         let from_vmcoreinfo = || match self.dump.vmcoreinfo.as_ref() {
             Some(i) => LogBufLayout::from_vmcoreinfo(i),
-            None => Err("the dump has no VMCOREINFO".to_string()),
+            None => Err(LayoutError::NoVmcoreinfo),
         };
-        let from_dwarf = || -> Result<LogBufLayout, String> {
-            let types = self.vmlinux.types().map_err(|e| e.to_string())?;
-            LogBufLayout::from_dwarf(&types).map_err(|e| e.to_string())
-        };
+        let from_dwarf = || LogBufLayout::from_dwarf(&self.vmlinux.types()?);
         pick_layout("struct printk_log", source, from_vmcoreinfo, from_dwarf)
     }
 }
@@ -243,18 +281,21 @@ impl Kernel<'_> {
 fn pick_layout<L>(
     what: &'static str,
     source: LayoutSource,
-    from_vmcoreinfo: impl FnOnce() -> Result<L, String>,
-    from_dwarf: impl FnOnce() -> Result<L, String>,
+    from_vmcoreinfo: impl FnOnce() -> Result<L, LayoutError>,
+    from_dwarf: impl FnOnce() -> Result<L, LayoutError>,
 ) -> Result<L, KernelError> {
-    let no_layout = |detail: String| KernelError::from(PrintkError::NoLayout { what, detail });
+    let no_layout = |vmcoreinfo, dwarf| {
+        KernelError::from(PrintkError::NoLayout {
+            what,
+            tried: Box::new(LayoutAttempts { vmcoreinfo, dwarf }),
+        })
+    };
     match source {
-        LayoutSource::Vmcoreinfo => {
-            from_vmcoreinfo().map_err(|e| no_layout(format!("VMCOREINFO: {e}")))
-        }
-        LayoutSource::Dwarf => from_dwarf().map_err(|e| no_layout(format!("DWARF: {e}"))),
+        LayoutSource::Vmcoreinfo => from_vmcoreinfo().map_err(|v| no_layout(Some(v), None)),
+        LayoutSource::Dwarf => from_dwarf().map_err(|d| no_layout(None, Some(d))),
         LayoutSource::Auto => match from_vmcoreinfo() {
             Ok(l) => Ok(l),
-            Err(v) => from_dwarf().map_err(|d| no_layout(format!("VMCOREINFO: {v}; DWARF: {d}"))),
+            Err(v) => from_dwarf().map_err(|d| no_layout(Some(v), Some(d))),
         },
     }
 }

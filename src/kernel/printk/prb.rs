@@ -31,11 +31,12 @@
 //! descriptor's (the kernel writes it in `data_alloc()`), which catches
 //! text overwritten by newer records.
 
-use crate::debuginfo::{TypeError, TypeInfo};
+use crate::debuginfo::TypeInfo;
 use crate::dump::VmcoreInfo;
 
 use super::{
-    BitFieldPos, KernelLog, KernelMemory, LogRecord, PagedReader, PrintkError, ProblemTally, le,
+    BitFieldPos, KernelLog, KernelMemory, LayoutError, LogRecord, PagedReader, PrintkError,
+    ProblemTally, le,
 };
 
 /// `DESC_FLAGS_SHIFT` for a 64-bit `unsigned long` (printk_ringbuffer.h).
@@ -113,18 +114,18 @@ impl PrbLayout {
     /// VMCOREINFO has no entry for `printk_info.facility` and `.level`: they
     /// are the two bytes after `u16 text_len` (`u8 facility; u8 flags:5;
     /// u8 level:3;`, unchanged since 5.10), level in bits 5-7.
-    pub fn from_vmcoreinfo(info: &VmcoreInfo) -> Result<PrbLayout, String> {
+    pub fn from_vmcoreinfo(info: &VmcoreInfo) -> Result<PrbLayout, LayoutError> {
         let off = |k: &str| {
             info.offsets
                 .get(k)
                 .copied()
-                .ok_or_else(|| format!("no OFFSET({k})"))
+                .ok_or_else(|| LayoutError::MissingEntry(format!("OFFSET({k})")))
         };
         let size = |k: &str| {
             info.sizes
                 .get(k)
                 .copied()
-                .ok_or_else(|| format!("no SIZE({k})"))
+                .ok_or_else(|| LayoutError::MissingEntry(format!("SIZE({k})")))
         };
         let counter = off("atomic_long_t.counter")?;
         let text_blk_lpos = off("prb_desc.text_blk_lpos")?;
@@ -164,7 +165,7 @@ impl PrbLayout {
 
     /// From DWARF. All the structs are defined in one compile unit
     /// (kernel/printk/printk_ringbuffer.h), so one prefetch finds them.
-    pub fn from_dwarf(types: &TypeInfo<'_>) -> Result<PrbLayout, String> {
+    pub fn from_dwarf(types: &TypeInfo<'_>) -> Result<PrbLayout, LayoutError> {
         types.prefetch(&[
             "printk_ringbuffer",
             "prb_desc_ring",
@@ -172,16 +173,23 @@ impl PrbLayout {
             "printk_info",
             "prb_data_ring",
         ]);
-        let e = |e: TypeError| e.to_string();
-        let rb = types.struct_type("printk_ringbuffer").map_err(e)?;
-        let desc_ring = types.struct_type("prb_desc_ring").map_err(e)?;
-        let desc = types.struct_type("prb_desc").map_err(e)?;
-        let info = types.struct_type("printk_info").map_err(e)?;
-        let data_ring = types.struct_type("prb_data_ring").map_err(e)?;
+        let rb = types
+            .struct_type("printk_ringbuffer")
+            .map_err(LayoutError::from)?;
+        let desc_ring = types
+            .struct_type("prb_desc_ring")
+            .map_err(LayoutError::from)?;
+        let desc = types.struct_type("prb_desc").map_err(LayoutError::from)?;
+        let info = types
+            .struct_type("printk_info")
+            .map_err(LayoutError::from)?;
+        let data_ring = types
+            .struct_type("prb_data_ring")
+            .map_err(LayoutError::from)?;
         let off = |s: &crate::debuginfo::StructType, path: &str| {
-            s.member(path).map(|m| m.offset).map_err(e)
+            s.member(path).map(|m| m.offset).map_err(LayoutError::from)
         };
-        let level = info.member("level").map_err(e)?;
+        let level = info.member("level").map_err(LayoutError::from)?;
         let info_level = match level.bit_field {
             Some(b) => BitFieldPos {
                 offset: level.offset,
@@ -224,14 +232,14 @@ impl PrbLayout {
     }
 
     /// Members must lie inside their structs.
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), LayoutError> {
         let inside = |what: &str, off: u64, width: u64, size: u64| {
             if off.checked_add(width).is_some_and(|end| end <= size) {
                 Ok(())
             } else {
-                Err(format!(
+                Err(LayoutError::Implausible(format!(
                     "{what} at offset {off} does not fit in a {size}-byte struct"
-                ))
+                )))
             }
         };
         inside("prb_desc.state_var", self.desc_state_var, 8, self.desc_size)?;
@@ -275,10 +283,10 @@ impl PrbLayout {
             || self.desc_size > 4096
             || self.info_size > 4096
         {
-            return Err(format!(
+            return Err(LayoutError::Implausible(format!(
                 "implausible struct sizes: prb_desc {} bytes, printk_info {} bytes",
                 self.desc_size, self.info_size
-            ));
+            )));
         }
         Ok(())
     }
