@@ -14,9 +14,10 @@ use pgsync_dump::dump::{self, CrashDump};
 use pgsync_dump::kernel::Kernel;
 use pgsync_dump::kernel::printk::format_dmesg;
 use pgsync_dump::model::mask::SyncMask;
+use pgsync_dump::report::layout::{self, Column, Frame};
 use pgsync_dump::report::{self, DumpFacts, hex};
 
-use super::{Cli, Command, DumpArgs, Format};
+use super::{Cli, Command, DumpArgs, Format, note, report_width};
 
 /// Standard output that a closed pipe (`analyze ... | head`) ends quietly:
 /// further output is dropped and the command finishes with its own status,
@@ -123,7 +124,13 @@ fn analyze(
         }
         Format::Table => out!(
             "{}",
-            report::table::render(&facts, &a, crash.as_ref(), replayed.as_ref())
+            report::table::render_to_width(
+                &facts,
+                &a,
+                crash.as_ref(),
+                replayed.as_ref(),
+                report_width()
+            )
         ),
     }
     Ok(a.verdict().exit_code() as u8)
@@ -190,7 +197,7 @@ fn dmesg(args: &DumpArgs) -> Result<u8> {
     let log = k.kernel_log()?;
     out!("{}", format_dmesg(&log.records));
     for w in &log.warnings {
-        eprintln!("warning: {w}");
+        note(&format!("warning: {w}"));
     }
     Ok(0)
 }
@@ -233,16 +240,19 @@ fn info(args: &DumpArgs, format: Format) -> Result<u8> {
     match format {
         Format::Json => outln!("{}", serde_json::to_string_pretty(&obj)?),
         Format::Table => {
-            let mut t = comfy_table::Table::new();
-            t.load_style(comfy_table::presets::NOTHING);
-            flatten("", &obj, &mut t);
-            outln!("{t}");
+            let mut rows = Vec::new();
+            flatten("", &obj, &mut rows);
+            let columns = [Column::whole("key"), Column::prose("value")];
+            outln!(
+                "{}",
+                layout::render(Frame::Plain, &columns, &rows, report_width())
+            );
         }
     }
     Ok(0)
 }
 
-fn flatten(prefix: &str, v: &serde_json::Value, t: &mut comfy_table::Table) {
+fn flatten(prefix: &str, v: &serde_json::Value, t: &mut Vec<Vec<String>>) {
     match v {
         serde_json::Value::Object(m) => {
             for (k, v) in m {
@@ -260,10 +270,10 @@ fn flatten(prefix: &str, v: &serde_json::Value, t: &mut comfy_table::Table) {
             }
         }
         serde_json::Value::String(s) => {
-            t.add_row(vec![prefix.to_string(), s.clone()]);
+            t.push(vec![prefix.to_string(), s.clone()]);
         }
         other => {
-            t.add_row(vec![prefix.to_string(), other.to_string()]);
+            t.push(vec![prefix.to_string(), other.to_string()]);
         }
     }
 }
@@ -310,20 +320,19 @@ fn tasks(args: &DumpArgs, format: Format) -> Result<u8> {
     match format {
         Format::Json => outln!("{}", serde_json::to_string_pretty(&rows)?),
         Format::Table => {
-            let mut t = comfy_table::Table::new();
-            t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
-            t.set_header(vec![
-                "pid",
-                "tgid",
-                "comm",
-                "mm",
-                "pgd",
-                "cpu",
-                "page table",
-            ]);
+            let columns = [
+                Column::whole("pid"),
+                Column::whole("tgid").secondary(0),
+                Column::whole("comm"),
+                Column::whole("mm").secondary(1),
+                Column::whole("pgd"),
+                Column::whole("cpu").secondary(2),
+                Column::whole("page table"),
+            ];
+            let mut cells = Vec::new();
             for (r, task) in rows.iter().zip(&a.tasks) {
                 let s = |k: &str| r[k].as_str().unwrap_or("-").to_string();
-                t.add_row(vec![
+                cells.push(vec![
                     task.pid.to_string(),
                     task.tgid.to_string(),
                     task.comm.clone(),
@@ -333,7 +342,10 @@ fn tasks(args: &DumpArgs, format: Format) -> Result<u8> {
                     s("page_table"),
                 ]);
             }
-            outln!("{t}");
+            outln!(
+                "{}",
+                layout::render(Frame::Boxed, &columns, &cells, report_width())
+            );
         }
     }
     let bad = a
@@ -342,10 +354,10 @@ fn tasks(args: &DumpArgs, format: Format) -> Result<u8> {
         .filter(|t| t.status == TableStatus::Unreadable)
         .count();
     if bad > 0 || !a.problems.is_empty() {
-        eprintln!(
+        note(&format!(
             "note: {bad} page table(s) and {} structure(s) could not be read; run analyze for details",
             a.problems.len()
-        );
+        ));
     }
     Ok(0)
 }

@@ -2,6 +2,7 @@
 //! schema `pgsync-dump/analyze/v1`, docs/json-schema.md).
 
 pub mod json;
+pub mod layout;
 pub mod table;
 
 /// Facts about the dump and kernel shown in every report.
