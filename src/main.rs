@@ -15,7 +15,8 @@ fn main() -> ExitCode {
     // which has no git commit; the binary's --version adds it here.
     let mut command = cli::Cli::command().version(cli::VERSION);
     let matches = command.get_matches_mut();
-    let args = cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut command).exit());
+    let args =
+        cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut command).exit());
     cli::set_quiet(args.quiet);
     // Progress bars are for a person watching a terminal: not with --quiet,
     // not into a log file or pipe.

@@ -30,5 +30,9 @@ pub fn report_width() -> Option<u16> {
         .ok()
         .and_then(|c| c.trim().parse::<u16>().ok())
         .filter(|&c| c > 0);
-    Some(from_env.or_else(|| comfy_table::Table::new().width()).unwrap_or(80))
+    Some(
+        from_env
+            .or_else(|| comfy_table::Table::new().width())
+            .unwrap_or(80),
+    )
 }

@@ -77,7 +77,12 @@ impl Frame {
 /// Renders `rows` (one cell per column) under `columns`. `width`: the
 /// terminal's columns, or `None` for full rows. No trailing newline, like a
 /// table's `Display`.
-pub fn render(frame: Frame, columns: &[Column], rows: &[Vec<String>], width: Option<u16>) -> String {
+pub fn render(
+    frame: Frame,
+    columns: &[Column],
+    rows: &[Vec<String>],
+    width: Option<u16>,
+) -> String {
     let Some(width) = width else {
         let all: Vec<usize> = (0..columns.len()).collect();
         return table(frame, columns, &all, rows, None).to_string();
@@ -107,10 +112,11 @@ pub fn render(frame: Frame, columns: &[Column], rows: &[Vec<String>], width: Opt
                 return text;
             }
             let names: Vec<&str> = left_out.iter().map(|&c| columns[c].header).collect();
-            return format!(
-                "{text}\n(left out to fit {width} columns: {}; a wider terminal or --format json shows them)",
+            let note = format!(
+                "(not shown in {width} columns: {}; --format json has them)",
                 names.join(", ")
             );
+            return format!("{text}\n{}", wrap(&note, width).join("\n"));
         }
     }
     vertical(frame, columns, rows, width)

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-
 use crate::analysis::crash::Crash;
 use crate::analysis::replay::Replay;
 use crate::analysis::{Analysis, Finding, FindingKind, Verdict};
@@ -145,36 +144,36 @@ pub fn render_to_width(
         &mut out,
         width,
         &format!(
-        "dump {} ({}{}), {}, {}-level paging, KASLR offset {}, {} CPU(s); vmlinux {}",
-        facts.path,
-        facts.format,
-        facts
-            .compression
-            .map(|c| format!(", {c}"))
-            .unwrap_or_default(),
-        facts.osrelease.as_deref().unwrap_or("unknown release"),
-        facts.paging_levels,
-        hex(facts.kaslr_offset),
-        facts.cpus,
-        facts.vmlinux
+            "dump {} ({}{}), {}, {}-level paging, KASLR offset {}, {} CPU(s); vmlinux {}",
+            facts.path,
+            facts.format,
+            facts
+                .compression
+                .map(|c| format!(", {c}"))
+                .unwrap_or_default(),
+            facts.osrelease.as_deref().unwrap_or("unknown release"),
+            facts.paging_levels,
+            hex(facts.kaslr_offset),
+            facts.cpus,
+            facts.vmlinux
         ),
     );
     push_line(
         &mut out,
         width,
         &format!(
-        "checked {} page tables of {} tasks against init_mm ({} at {}, {} kernel slots present, slots {}..511 compared); sync fix (arch_sync_kernel_mappings) {}",
-        a.compared_tables(),
-        a.tasks.len(),
-        hex(a.reference.pgd_va),
-        hex(a.reference.pgd_pa),
-        a.reference.present_kernel_slots,
-        a.reference.first_slot.0,
-        if facts.has_sync_fix {
-            "present"
-        } else {
-            "absent"
-        }
+            "checked {} page tables of {} tasks against init_mm ({} at {}, {} kernel slots present, slots {}..511 compared); sync fix (arch_sync_kernel_mappings) {}",
+            a.compared_tables(),
+            a.tasks.len(),
+            hex(a.reference.pgd_va),
+            hex(a.reference.pgd_pa),
+            a.reference.present_kernel_slots,
+            a.reference.first_slot.0,
+            if facts.has_sync_fix {
+                "present"
+            } else {
+                "absent"
+            }
         ),
     );
 
@@ -314,19 +313,19 @@ fn render_crash(out: &mut String, c: &Crash, width: Option<u16>) {
             out,
             width,
             &format!(
-            "  fault address {} (slot {}, {}); CPU {}, pid {} ({}); page table {} found by {}",
-            hex(fa),
-            c.slot.map_or("?".into(), |s| s.0.to_string()),
-            c.regions
-                .iter()
-                .map(|r| r.name())
-                .collect::<Vec<_>>()
-                .join("+"),
-            c.cpu.map_or("?".into(), |v| v.to_string()),
-            c.pid.map_or("?".into(), |v| v.to_string()),
-            c.comm.as_deref().unwrap_or("?"),
-            c.pgd_va.map_or("?".into(), hex),
-            c.pgd_source.map_or("nothing", |s| s.as_str())
+                "  fault address {} (slot {}, {}); CPU {}, pid {} ({}); page table {} found by {}",
+                hex(fa),
+                c.slot.map_or("?".into(), |s| s.0.to_string()),
+                c.regions
+                    .iter()
+                    .map(|r| r.name())
+                    .collect::<Vec<_>>()
+                    .join("+"),
+                c.cpu.map_or("?".into(), |v| v.to_string()),
+                c.pid.map_or("?".into(), |v| v.to_string()),
+                c.comm.as_deref().unwrap_or("?"),
+                c.pgd_va.map_or("?".into(), hex),
+                c.pgd_source.map_or("nothing", |s| s.as_str())
             ),
         );
     }
