@@ -43,6 +43,7 @@ pub struct DumpArgs {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Compare every page table's kernel half with init_mm's and give a verdict.
+    ///
     /// Exit status: 0 consistent, 1 findings, 3 incomplete, 2 error.
     Analyze {
         #[command(flatten)]
@@ -80,7 +81,9 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
-    /// Write a minimal self-contained reproduction: DIR/vmcore with only the pages the
+    /// Write a minimal self-contained reproduction of the analysis.
+    ///
+    /// DIR/vmcore with only the pages the
     /// analysis reads, DIR/vmlinux with only the symbols and layouts it uses (same build-id).
     Extract {
         #[command(flatten)]
