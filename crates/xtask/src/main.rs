@@ -27,12 +27,16 @@ fn repo_root() -> PathBuf {
 /// every commit would make them out of date).
 fn release(root: &Path) -> Result<String, String> {
     let manifest = root.join("Cargo.toml");
-    let text = std::fs::read_to_string(&manifest)
-        .map_err(|e| format!("{}: {e}", manifest.display()))?;
+    let text =
+        std::fs::read_to_string(&manifest).map_err(|e| format!("{}: {e}", manifest.display()))?;
     text.lines()
         .skip_while(|l| l.trim() != "[package]")
         .find_map(|l| {
-            let v = l.trim().strip_prefix("version")?.trim_start().strip_prefix('=')?;
+            let v = l
+                .trim()
+                .strip_prefix("version")?
+                .trim_start()
+                .strip_prefix('=')?;
             Some(v.trim().trim_matches('"').to_string())
         })
         .ok_or_else(|| format!("{}: no [package] version", manifest.display()))
@@ -103,13 +107,19 @@ fn gen_files(check: bool) -> Result<(), String> {
         };
         for e in entries.flatten() {
             if !wanted.contains(&e.path()) {
-                stale.push(format!("{dir}/{} (not generated)", e.file_name().to_string_lossy()));
+                stale.push(format!(
+                    "{dir}/{} (not generated)",
+                    e.file_name().to_string_lossy()
+                ));
             }
         }
     }
     if stale.is_empty() {
         if check {
-            println!("man pages and completions are up to date ({} files)", files.len());
+            println!(
+                "man pages and completions are up to date ({} files)",
+                files.len()
+            );
         }
         Ok(())
     } else {
