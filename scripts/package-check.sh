@@ -7,10 +7,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+# A target dir of its own: cargo package verifies in the workspace's target
+# dir and would put the packaged build's binary in target/debug, where the
+# tests run it (with the commit the package recorded).
+export CARGO_TARGET_DIR="$root/target/package-check"
+
 
 version=$(cargo metadata --no-deps --format-version 1 --locked \
     | python3 -c 'import json,sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"] == "pgsync-dump"))')
-crate=target/package/pgsync-dump-$version.crate
+crate=$CARGO_TARGET_DIR/package/pgsync-dump-$version.crate
 
 echo "== cargo package --locked (builds the packaged sources)"
 cargo package --locked --package pgsync-dump
@@ -27,9 +32,7 @@ trap 'rm -rf "$scratch"' EXIT
 tar xzf "$crate" -C "$scratch"
 cd "$scratch/pgsync-dump-$version"
 # Outside the repository (no .git above): the build sees what a user's
-# `cargo install` sees. The repository's target dir keeps the dependencies
-# built once.
-export CARGO_TARGET_DIR="$root/target/package-check"
+# `cargo install` sees; dependencies come built from the verify step.
 cargo test --locked --lib
 cargo test --locked --doc
 echo "package-check: ok"
