@@ -12,7 +12,6 @@ root=$PWD
 # tests run it (with the commit the package recorded).
 export CARGO_TARGET_DIR="$root/target/package-check"
 
-
 version=$(cargo metadata --no-deps --format-version 1 --locked \
     | python3 -c 'import json,sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"] == "pgsync-dump"))')
 crate=$CARGO_TARGET_DIR/package/pgsync-dump-$version.crate
