@@ -12,6 +12,7 @@
 #   analyze (table)                    byte for byte, and the exit code
 #   info --format json, tasks --format json
 #                                      as JSON values (key order may differ), and the exit code
+#   info, tasks (tables)               byte for byte (output piped: full rows), and the exit code
 #   dmesg                              byte for byte, and the exit code
 #   extract -o DIR                     every written file byte for byte, and the exit code
 # Exits 0 when everything is the same, 1 with a list of differences otherwise.
@@ -140,6 +141,8 @@ for d in "${dirs[@]}"; do
         compare_run "analyze table $dump" bytes analyze "${parts[@]}"
         compare_run "info json $dump" json info --format json "${parts[@]}"
         compare_run "tasks json $dump" json tasks --format json "${parts[@]}"
+        compare_run "info table $dump" bytes info "${parts[@]}"
+        compare_run "tasks table $dump" bytes tasks "${parts[@]}"
         compare_run "dmesg $dump" bytes dmesg "${parts[@]}"
         compare_extract "$dump" "${parts[@]}"
     done < <(dumps_in "$d")

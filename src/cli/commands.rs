@@ -16,7 +16,7 @@ use pgsync_dump::model::mask::SyncMask;
 use pgsync_dump::report::info::{InfoReport, KernelInfo};
 use pgsync_dump::report::{self, DumpFacts, hex};
 
-use super::{Cli, Command, DumpArgs, Format};
+use super::{Cli, Command, DumpArgs, Format, note, report_width};
 
 /// Standard output that a closed pipe (`analyze ... | head`) ends quietly:
 /// further output is dropped and the command finishes with its own status,
@@ -125,7 +125,10 @@ fn analyze(
             let r = report::json::report(&facts, a, crash, replayed);
             outln!("{}", serde_json::to_string_pretty(&r)?);
         }
-        Format::Table => out!("{}", report::table::render(&facts, a, crash, replayed)),
+        Format::Table => out!(
+            "{}",
+            report::table::render_to_width(&facts, a, crash, replayed, report_width())
+        ),
     }
     Ok(a.verdict().exit_code() as u8)
 }
@@ -159,7 +162,7 @@ fn dmesg(args: &DumpArgs) -> Result<u8> {
     let log = k.kernel_log()?;
     out!("{}", format_dmesg(&log.records));
     for w in &log.warnings {
-        eprintln!("warning: {w}");
+        note(&format!("warning: {w}"));
     }
     Ok(0)
 }
@@ -173,7 +176,7 @@ fn info(args: &DumpArgs, format: Format) -> Result<u8> {
     let r = InfoReport::new(&d, kernel.map_err(|e| format!("{e:#}")));
     match format {
         Format::Json => outln!("{}", serde_json::to_string_pretty(&r)?),
-        Format::Table => outln!("{}", r.table()?),
+        Format::Table => outln!("{}", r.table(report_width())?),
     }
     Ok(0)
 }
@@ -186,7 +189,7 @@ fn tasks(args: &DumpArgs, format: Format) -> Result<u8> {
     let rows = report::tasks::task_rows(&a, &k.cpus().cpus);
     match format {
         Format::Json => outln!("{}", serde_json::to_string_pretty(&rows)?),
-        Format::Table => outln!("{}", report::tasks::table(&rows)),
+        Format::Table => outln!("{}", report::tasks::table(&rows, report_width())),
     }
     let bad = a
         .tables
@@ -194,10 +197,10 @@ fn tasks(args: &DumpArgs, format: Format) -> Result<u8> {
         .filter(|t| t.status == TableStatus::Unreadable)
         .count();
     if bad > 0 || !a.problems.is_empty() {
-        eprintln!(
+        note(&format!(
             "note: {bad} page table(s) and {} structure(s) could not be read; run analyze for details",
             a.problems.len()
-        );
+        ));
     }
     Ok(0)
 }

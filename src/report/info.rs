@@ -12,6 +12,7 @@ use crate::dump::CrashDump;
 use crate::kernel::Kernel;
 
 use super::hex;
+use super::layout::{self, Column, Frame};
 
 /// `info --format json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -80,11 +81,13 @@ impl InfoReport {
 
     /// Two columns, one row per field (`kernel.paging_levels`,
     /// `warnings[0]`), in the JSON's order.
-    pub fn table(&self) -> Result<String, serde_json::Error> {
-        let mut t = comfy_table::Table::new();
-        t.load_style(comfy_table::presets::NOTHING);
-        flatten("", &serde_json::to_value(self)?, &mut t);
-        Ok(t.to_string())
+    /// Key/value lines; `width`: the terminal's columns (values wrap at
+    /// spaces, numbers never split), or `None` for full rows.
+    pub fn table(&self, width: Option<u16>) -> Result<String, serde_json::Error> {
+        let mut rows = Vec::new();
+        flatten("", &serde_json::to_value(self)?, &mut rows);
+        let columns = [Column::whole("key"), Column::prose("value")];
+        Ok(layout::render(Frame::Plain, &columns, &rows, width))
     }
 }
 
@@ -124,7 +127,7 @@ fn panic_line(k: &Kernel<'_>) -> Option<String> {
         .map(|l| l.trim().to_string())
 }
 
-fn flatten(prefix: &str, v: &serde_json::Value, t: &mut comfy_table::Table) {
+fn flatten(prefix: &str, v: &serde_json::Value, t: &mut Vec<Vec<String>>) {
     match v {
         serde_json::Value::Object(m) => {
             for (k, v) in m {
@@ -142,10 +145,10 @@ fn flatten(prefix: &str, v: &serde_json::Value, t: &mut comfy_table::Table) {
             }
         }
         serde_json::Value::String(s) => {
-            t.add_row(vec![prefix.to_string(), s.clone()]);
+            t.push(vec![prefix.to_string(), s.clone()]);
         }
         other => {
-            t.add_row(vec![prefix.to_string(), other.to_string()]);
+            t.push(vec![prefix.to_string(), other.to_string()]);
         }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod info;
 pub mod json;
+pub mod layout;
 pub mod table;
 pub mod tasks;
 

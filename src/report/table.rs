@@ -4,13 +4,12 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
-
 use crate::analysis::crash::Crash;
 use crate::analysis::replay::Replay;
 use crate::analysis::{Analysis, Finding, FindingKind, Verdict};
 use crate::arch::x86_64::paging::{Walk, WalkOutcome};
 
+use super::layout::{self, Column, Frame};
 use super::{DumpFacts, hex};
 
 /// Tasks shown per row before eliding with a count.
@@ -93,43 +92,89 @@ fn task_list(f: &[&Finding], a: &Analysis) -> String {
     s
 }
 
+/// The report in full rows (output to a pipe or a file).
 pub fn render(
     facts: &DumpFacts,
     a: &Analysis,
     crash: Option<&Crash>,
     replay: Option<&Replay>,
 ) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "{}", verdict_line(a));
-    let _ = writeln!(
-        out,
-        "dump {} ({}{}), {}, {}-level paging, KASLR offset {}, {} CPU(s); vmlinux {}",
-        facts.path,
-        facts.format,
-        facts
-            .compression
-            .map(|c| format!(", {c}"))
-            .unwrap_or_default(),
-        facts.osrelease.as_deref().unwrap_or("unknown release"),
-        facts.paging_levels,
-        hex(facts.kaslr_offset),
-        facts.cpus,
-        facts.vmlinux
-    );
-    let _ = writeln!(
-        out,
-        "checked {} page tables of {} tasks against init_mm ({} at {}, {} kernel slots present, slots {}..511 compared); sync fix (arch_sync_kernel_mappings) {}",
-        a.compared_tables(),
-        a.tasks.len(),
-        hex(a.reference.pgd_va),
-        hex(a.reference.pgd_pa),
-        a.reference.present_kernel_slots,
-        a.reference.first_slot.0,
-        if facts.has_sync_fix {
-            "present"
-        } else {
-            "absent"
+    render_to_width(facts, a, crash, replay, None)
+}
+
+/// Appends `text` and a newline; with a width, a longer line is wrapped at
+/// spaces (never inside a word, so never inside a number), continuation
+/// lines indented two more than the first.
+fn push_line(out: &mut String, width: Option<u16>, text: &str) {
+    let width = width.map(usize::from);
+    for line in text.split('\n') {
+        match width {
+            Some(w) if line.chars().count() > w => {
+                let indent = line.len() - line.trim_start_matches(' ').len();
+                let lead = " ".repeat(indent);
+                let more = " ".repeat(indent + 2);
+                for (i, part) in layout::wrap(line, w.saturating_sub(indent + 2))
+                    .iter()
+                    .enumerate()
+                {
+                    let _ = writeln!(out, "{}{part}", if i == 0 { &lead } else { &more });
+                }
+            }
+            _ => {
+                let _ = writeln!(out, "{line}");
+            }
         }
+    }
+}
+
+/// The report fitted to `width` terminal columns (`None`: full rows, as
+/// [`render`]): prose lines and prose columns wrap at spaces, tables leave
+/// out secondary columns or turn vertical (see [`layout`]); no number is
+/// ever split.
+pub fn render_to_width(
+    facts: &DumpFacts,
+    a: &Analysis,
+    crash: Option<&Crash>,
+    replay: Option<&Replay>,
+    width: Option<u16>,
+) -> String {
+    let mut out = String::new();
+    push_line(&mut out, width, &verdict_line(a));
+    push_line(
+        &mut out,
+        width,
+        &format!(
+            "dump {} ({}{}), {}, {}-level paging, KASLR offset {}, {} CPU(s); vmlinux {}",
+            facts.path,
+            facts.format,
+            facts
+                .compression
+                .map(|c| format!(", {c}"))
+                .unwrap_or_default(),
+            facts.osrelease.as_deref().unwrap_or("unknown release"),
+            facts.paging_levels,
+            hex(facts.kaslr_offset),
+            facts.cpus,
+            facts.vmlinux
+        ),
+    );
+    push_line(
+        &mut out,
+        width,
+        &format!(
+            "checked {} page tables of {} tasks against init_mm ({} at {}, {} kernel slots present, slots {}..511 compared); sync fix (arch_sync_kernel_mappings) {}",
+            a.compared_tables(),
+            a.tasks.len(),
+            hex(a.reference.pgd_va),
+            hex(a.reference.pgd_pa),
+            a.reference.present_kernel_slots,
+            a.reference.first_slot.0,
+            if facts.has_sync_fix {
+                "present"
+            } else {
+                "absent"
+            }
+        ),
     );
 
     if !a.findings.is_empty() {
@@ -137,24 +182,23 @@ pub fn render(
         for f in &a.findings {
             groups.entry((f.slot.0, f.kind)).or_default().push(f);
         }
-        let mut t = Table::new();
-        t.load_style(UTF8_FULL_CONDENSED)
-            .set_content_arrangement(ContentArrangement::Dynamic);
-        t.set_header(vec![
-            "slot",
-            "kind",
-            "regions",
-            "address range",
-            "page tables",
-            "tasks",
-            "init_mm entry",
-        ]);
+        let columns = [
+            Column::whole("slot"),
+            Column::whole("kind"),
+            Column::whole("regions").secondary(1),
+            Column::whole("address range"),
+            Column::whole("page tables").secondary(2),
+            Column::prose("tasks"),
+            // Also in the evidence table below.
+            Column::whole("init_mm entry").secondary(0),
+        ];
+        let mut rows = Vec::new();
         for ((slot, kind), fs) in &groups {
             let f0 = fs[0];
             let end = f0
                 .va_start
                 .wrapping_add((1u64 << (if facts.paging_levels == 5 { 48 } else { 39 })) - 1);
-            t.add_row(vec![
+            rows.push(vec![
                 slot.to_string(),
                 kind.as_str().to_string(),
                 regions(f0),
@@ -164,22 +208,23 @@ pub fn render(
                 hex(f0.expected.0),
             ]);
         }
+        let t = layout::render(Frame::Boxed, &columns, &rows, width);
         let _ = writeln!(out, "\n{t}");
 
-        let mut e = Table::new();
-        e.load_style(UTF8_FULL_CONDENSED)
-            .set_content_arrangement(ContentArrangement::Dynamic);
-        e.set_header(vec![
-            "slot",
-            "pgd (va)",
-            "pgd (pa)",
-            "entry at (pa)",
-            "entry",
-            "init_mm entry at (pa)",
-            "init_mm entry",
-        ]);
+        // What a reader checks first: which page table, where the entry is,
+        // what it holds; init_mm's side is the same for every row of a slot.
+        let columns = [
+            Column::whole("slot"),
+            Column::whole("pgd (va)"),
+            Column::whole("pgd (pa)").secondary(2),
+            Column::whole("entry at (pa)"),
+            Column::whole("entry"),
+            Column::whole("init_mm entry at (pa)").secondary(0),
+            Column::whole("init_mm entry").secondary(1),
+        ];
+        let mut rows = Vec::new();
         for f in a.findings.iter().take(EVIDENCE_SHOWN) {
-            e.add_row(vec![
+            rows.push(vec![
                 f.slot.0.to_string(),
                 hex(f.pgd_va),
                 hex(f.pgd_pa),
@@ -189,6 +234,7 @@ pub fn render(
                 hex(f.expected.0),
             ]);
         }
+        let e = layout::render(Frame::Boxed, &columns, &rows, width);
         let _ = writeln!(out, "evidence (raw entries as read from the dump):\n{e}");
         if a.findings.len() > EVIDENCE_SHOWN {
             let _ = writeln!(
@@ -199,10 +245,10 @@ pub fn render(
         }
     }
     if let Some(c) = crash {
-        render_crash(&mut out, c);
+        render_crash(&mut out, c, width);
     }
     if let Some(r) = replay {
-        render_replay(&mut out, r, a);
+        render_replay(&mut out, r, a, width);
     }
     let unreadable: Vec<_> = a
         .tables
@@ -212,20 +258,23 @@ pub fn render(
     if !unreadable.is_empty() || !a.problems.is_empty() {
         let _ = writeln!(out, "\ncould not read:");
         for t in unreadable {
-            let _ = writeln!(
-                out,
-                "  page table {} (mm {}): {}",
-                hex(t.pgd_va),
-                t.mm.map_or("?".into(), hex),
-                t.reason.as_deref().unwrap_or("unreadable")
+            push_line(
+                &mut out,
+                width,
+                &format!(
+                    "  page table {} (mm {}): {}",
+                    hex(t.pgd_va),
+                    t.mm.map_or("?".into(), hex),
+                    t.reason.as_deref().unwrap_or("unreadable")
+                ),
             );
         }
         for p in &a.problems {
-            let _ = writeln!(out, "  {}: {}", p.what, p.detail);
+            push_line(&mut out, width, &format!("  {}: {}", p.what, p.detail));
         }
     }
     for w in &facts.warnings {
-        let _ = writeln!(out, "warning: {w}");
+        push_line(&mut out, width, &format!("warning: {w}"));
     }
     out
 }
@@ -257,31 +306,42 @@ pub fn walk_line(w: &Walk) -> String {
     parts.join(" -> ")
 }
 
-fn render_crash(out: &mut String, c: &Crash) {
-    let _ = writeln!(out, "\ncrash: {}", c.verdict);
+fn render_crash(out: &mut String, c: &Crash, width: Option<u16>) {
+    push_line(out, width, &format!("\ncrash: {}", c.verdict));
     if let Some(fa) = c.fault_address {
-        let _ = writeln!(
+        push_line(
             out,
-            "  fault address {} (slot {}, {}); CPU {}, pid {} ({}); page table {} found by {}",
-            hex(fa),
-            c.slot.map_or("?".into(), |s| s.0.to_string()),
-            c.regions
-                .iter()
-                .map(|r| r.name())
-                .collect::<Vec<_>>()
-                .join("+"),
-            c.cpu.map_or("?".into(), |v| v.to_string()),
-            c.pid.map_or("?".into(), |v| v.to_string()),
-            c.comm.as_deref().unwrap_or("?"),
-            c.pgd_va.map_or("?".into(), hex),
-            c.pgd_source.map_or("nothing", |s| s.as_str())
+            width,
+            &format!(
+                "  fault address {} (slot {}, {}); CPU {}, pid {} ({}); page table {} found by {}",
+                hex(fa),
+                c.slot.map_or("?".into(), |s| s.0.to_string()),
+                c.regions
+                    .iter()
+                    .map(|r| r.name())
+                    .collect::<Vec<_>>()
+                    .join("+"),
+                c.cpu.map_or("?".into(), |v| v.to_string()),
+                c.pid.map_or("?".into(), |v| v.to_string()),
+                c.comm.as_deref().unwrap_or("?"),
+                c.pgd_va.map_or("?".into(), hex),
+                c.pgd_source.map_or("nothing", |s| s.as_str())
+            ),
         );
     }
     if let Some(w) = &c.walk {
-        let _ = writeln!(out, "  in the crashing page table: {}", walk_line(w));
+        push_line(
+            out,
+            width,
+            &format!("  in the crashing page table: {}", walk_line(w)),
+        );
     }
     if let Some(w) = &c.init_mm_walk {
-        let _ = writeln!(out, "  in init_mm:                 {}", walk_line(w));
+        push_line(
+            out,
+            width,
+            &format!("  in init_mm:                 {}", walk_line(w)),
+        );
     }
     if let Some(w) = &c.oops.walk {
         let line: Vec<String> = w
@@ -289,18 +349,25 @@ fn render_crash(out: &mut String, c: &Crash) {
             .iter()
             .map(|e| format!("{} {:x}", e.level.name().to_uppercase(), e.value))
             .collect();
-        let _ = writeln!(out, "  the oops printed:           {}", line.join(" "));
+        push_line(
+            out,
+            width,
+            &format!("  the oops printed:           {}", line.join(" ")),
+        );
     }
     for n in &c.notes {
-        let _ = writeln!(out, "  note: {n}");
+        push_line(out, width, &format!("  note: {n}"));
     }
 }
 
-fn render_replay(out: &mut String, r: &Replay, before: &Analysis) {
-    let _ = writeln!(
+fn render_replay(out: &mut String, r: &Replay, before: &Analysis, width: Option<u16>) {
+    push_line(
         out,
-        "\nreplay with the fixed kernel's populate_kernel model (ARCH_PAGE_TABLE_SYNC_MASK: {}):",
-        r.mask_name
+        width,
+        &format!(
+            "\nreplay with the fixed kernel's populate_kernel model (ARCH_PAGE_TABLE_SYNC_MASK: {}):",
+            r.mask_name
+        ),
     );
     if r.calls.is_empty() {
         let _ = writeln!(
@@ -308,17 +375,16 @@ fn render_replay(out: &mut String, r: &Replay, before: &Analysis) {
             "  no missing slot: nothing for p?d_populate_kernel() to sync"
         );
     }
-    let mut t = Table::new();
-    t.load_style(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic);
-    t.set_header(vec![
-        "call",
-        "addr",
-        "slot",
-        "page tables synced",
-        "BUG_ON",
-        "unreachable (not on pgd_list)",
-    ]);
+    let columns = [
+        Column::whole("call"),
+        Column::whole("addr"),
+        // The slot of addr.
+        Column::whole("slot").secondary(0),
+        Column::whole("page tables synced"),
+        Column::prose("BUG_ON"),
+        Column::prose("unreachable (not on pgd_list)"),
+    ];
+    let mut rows = Vec::new();
     for c in &r.calls {
         let list = |v: Vec<crate::model::sync::PgdRef>| {
             if v.is_empty() {
@@ -327,7 +393,7 @@ fn render_replay(out: &mut String, r: &Replay, before: &Analysis) {
                 v.iter().map(|p| hex(p.va)).collect::<Vec<_>>().join(", ")
             }
         };
-        t.add_row(vec![
+        rows.push(vec![
             c.kind.name().to_string(),
             hex(c.addr),
             c.pgd_index.0.to_string(),
@@ -337,6 +403,7 @@ fn render_replay(out: &mut String, r: &Replay, before: &Analysis) {
         ]);
     }
     if !r.calls.is_empty() {
+        let t = layout::render(Frame::Boxed, &columns, &rows, width);
         let _ = writeln!(out, "{t}");
     }
     let _ = writeln!(
@@ -348,7 +415,15 @@ fn render_replay(out: &mut String, r: &Replay, before: &Analysis) {
         before.findings.len()
     );
     if let Some((b, a)) = &r.fault {
-        let _ = writeln!(out, "  fault address before: {}", walk_line(b));
-        let _ = writeln!(out, "  fault address after:  {}", walk_line(a));
+        push_line(
+            out,
+            width,
+            &format!("  fault address before: {}", walk_line(b)),
+        );
+        push_line(
+            out,
+            width,
+            &format!("  fault address after:  {}", walk_line(a)),
+        );
     }
 }

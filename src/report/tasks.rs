@@ -12,6 +12,7 @@ use crate::analysis::Analysis;
 use crate::kernel::CpuState;
 
 use super::hex;
+use super::layout::{self, Column, Frame};
 
 /// One element of `tasks --format json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -73,31 +74,34 @@ pub fn task_rows(a: &Analysis, cpus: &[CpuState]) -> Vec<TaskRow> {
 }
 
 /// The `tasks` table: pid, tgid, comm, mm, pgd, CPU, page-table status.
-pub fn table(rows: &[TaskRow]) -> String {
-    let mut t = comfy_table::Table::new();
-    t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
-    t.set_header(vec![
-        "pid",
-        "tgid",
-        "comm",
-        "mm",
-        "pgd",
-        "cpu",
-        "page table",
-    ]);
+/// The tasks table; `width`: the terminal's columns, or `None` for full
+/// rows. Too narrow a terminal drops tgid, then mm, then cpu (and says so).
+pub fn table(rows: &[TaskRow], width: Option<u16>) -> String {
+    let columns = [
+        Column::whole("pid"),
+        Column::whole("tgid").secondary(0),
+        Column::whole("comm"),
+        Column::whole("mm").secondary(1),
+        Column::whole("pgd"),
+        Column::whole("cpu").secondary(2),
+        Column::whole("page table"),
+    ];
     let or_dash = |s: Option<&str>| s.unwrap_or("-").to_string();
-    for r in rows {
-        t.add_row(vec![
-            r.pid.to_string(),
-            r.tgid.to_string(),
-            r.comm.clone(),
-            or_dash(r.mm.as_deref()),
-            or_dash(r.pgd.as_deref()),
-            r.cpu.map_or("-".into(), |c| c.to_string()),
-            or_dash(r.page_table),
-        ]);
-    }
-    t.to_string()
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.pid.to_string(),
+                r.tgid.to_string(),
+                r.comm.clone(),
+                or_dash(r.mm.as_deref()),
+                or_dash(r.pgd.as_deref()),
+                r.cpu.map_or("-".into(), |c| c.to_string()),
+                or_dash(r.page_table),
+            ]
+        })
+        .collect();
+    layout::render(Frame::Boxed, &columns, &cells, width)
 }
 
 #[cfg(test)]
@@ -134,7 +138,7 @@ mod tests {
         user.pgd = Some(hex(0xffff_8880_0888_0000));
         user.cpu = Some(1);
         user.page_table = Some("diverged");
-        let text = table(&[kthread(), user]);
+        let text = table(&[kthread(), user], None);
         let rows: Vec<Vec<&str>> = text
             .lines()
             .filter(|l| l.contains("kworker"))
