@@ -35,12 +35,13 @@ use serde_json::{Value, json};
 
 use pgsync_dump::analysis::{collect, compare};
 use pgsync_dump::debuginfo::Vmlinux;
-use pgsync_dump::dump::kdump::writer::{Compression, KdumpSpec, write_kdump};
 use pgsync_dump::dump::notes::DumpNotes;
 use pgsync_dump::dump::{self, CrashDump, PhysRange, PhysicalMemory, ReadError};
 use pgsync_dump::kernel::Kernel;
 use pgsync_dump::report::{self, DumpFacts};
-use pgsync_dump::synth;
+use pgsync_dump::write::kdump::{Compression, KdumpSpec, write_kdump};
+use pgsync_synth as synth;
+use pgsync_synth::formats::zstd_page;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -307,7 +308,7 @@ fn prepare(cfg: &Config, scale: usize, padded: bool) -> Res<Dumps> {
     let mut convert_s = Vec::new();
     for (fmt, name, comp) in [
         ("kdump-zlib", "vmcore.zlib", Compression::Zlib),
-        ("kdump-zstd", "vmcore.zstd", Compression::Zstd),
+        ("kdump-zstd", "vmcore.zstd", Compression::Zstd(zstd_page)),
     ] {
         let path = dir.join(name);
         if !path.exists() {

@@ -7,9 +7,10 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use pgsync_dump::dump::kdump::flattened::flatten;
-use pgsync_dump::dump::kdump::writer::{Compression, KdumpSpec, write_kdump};
 use pgsync_dump::dump::{self, PhysicalMemory};
+use pgsync_dump::write::flatten::flatten;
+use pgsync_dump::write::kdump::{Compression, KdumpSpec, write_kdump};
+use pgsync_synth::formats::zstd_page;
 
 const PAGE: usize = 4096;
 
@@ -154,7 +155,7 @@ fn main() {
     let mut files = vec![("elf".to_string(), elf_path)];
     for (name, c) in [
         ("zlib", Compression::Zlib),
-        ("zstd", Compression::Zstd),
+        ("zstd", Compression::Zstd(zstd_page)),
         ("lzo", Compression::Lzo(lzo)),
         ("snappy", Compression::Snappy),
     ] {

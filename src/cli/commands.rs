@@ -57,6 +57,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         } => analyze(&dump, format, &pids, replay, sync_mask.as_deref()),
         Command::Info { dump, format } => info(&dump, format),
         Command::Dmesg { dump } => dmesg(&dump),
+        #[cfg(feature = "write")]
         Command::Extract { dump, output } => extract(&dump, &output),
         Command::Tasks { dump, format } => tasks(&dump, format),
         Command::Vtop {
@@ -161,6 +162,7 @@ fn panic_line(k: &Kernel<'_>) -> Option<String> {
         .map(|l| l.trim().to_string())
 }
 
+#[cfg(feature = "write")]
 fn extract(args: &DumpArgs, out: &Path) -> Result<u8> {
     let d = open_dump(&args.vmcore)?;
     let v = open_vmlinux(&d, args.vmlinux.as_deref())?;

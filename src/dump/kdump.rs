@@ -17,7 +17,6 @@ pub mod header;
 pub mod lzo;
 mod reader;
 pub mod source;
-pub mod writer;
 
 use std::path::PathBuf;
 

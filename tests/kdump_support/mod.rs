@@ -5,8 +5,8 @@
 
 use std::path::PathBuf;
 
-use pgsync_dump::dump::kdump::writer::elf_note;
 use pgsync_dump::dump::{CrashDump, PhysicalMemory, ReadError};
+use pgsync_dump::write::notes::note as elf_note;
 
 pub const PAGE: usize = 4096;
 /// RAM of the oracle machine, as pfn ranges; pfns 24..32 are a hole.

@@ -1,159 +1,125 @@
-//! ELF writers (object::write::elf::Writer): the ET_CORE vmcore and the
-//! ET_EXEC vmlinux.
+//! ELF writers (object::write::elf::Writer): ET_CORE vmcores and ET_EXEC
+//! vmlinux files. The one ELF writer of the workspace: `extract`, the
+//! fixture builder and the tests that need a hand-shaped core use it.
+
+use std::collections::BTreeMap;
 
 use object::Endianness;
 use object::elf;
 use object::write::elf::{FileHeader, ProgramHeader, SectionHeader, Sym, Writer};
 
-use super::SynthError;
-use super::kernel::{Machine, START_KERNEL_MAP, Sect, SymKind};
-use super::memory::PAGE;
-use super::plan::{NoteStyle, Plan};
+use super::WriteError;
+use super::notes::note;
+use crate::arch::x86_64::layout::START_KERNEL_MAP;
 
-fn err(e: object::write::Error) -> SynthError {
-    SynthError::Elf(e.to_string())
+const PAGE: u64 = 4096;
+
+/// One PT_LOAD of an ET_CORE file: `data` in the file, `memsz` in memory
+/// (the bytes past `data.len()` read as zeros).
+#[derive(Debug, Clone, Copy)]
+pub struct CoreSegment<'a> {
+    pub paddr: u64,
+    pub vaddr: u64,
+    pub data: &'a [u8],
+    pub memsz: u64,
 }
 
-/// One ELF note, 4-byte padded.
-pub fn note(name: &str, n_type: u32, desc: &[u8]) -> Vec<u8> {
-    let mut v = Vec::new();
-    v.extend_from_slice(&(name.len() as u32 + 1).to_le_bytes());
-    v.extend_from_slice(&(desc.len() as u32).to_le_bytes());
-    v.extend_from_slice(&n_type.to_le_bytes());
-    v.extend_from_slice(name.as_bytes());
-    v.push(0);
-    while v.len() % 4 != 0 {
-        v.push(0);
-    }
-    v.extend_from_slice(desc);
-    while v.len() % 4 != 0 {
-        v.push(0);
-    }
-    v
+/// Where an ET_CORE file puts things. The default is [`write_core`]'s
+/// (makedumpfile's): program headers after the file header, page-aligned
+/// first segment, the others packed after it.
+#[derive(Debug, Clone, Copy)]
+pub struct CoreLayout {
+    /// File offset of the program headers (QEMU puts them at 192); `None`:
+    /// right after the file header.
+    pub program_headers_at: Option<u64>,
+    /// File alignment of the first PT_LOAD's data and of the later ones'.
+    pub first_segment_align: u64,
+    pub segment_align: u64,
+    /// `p_align` of the PT_NOTE and of the PT_LOADs.
+    pub note_p_align: u64,
+    pub load_p_align: u64,
 }
 
-/// x86-64 `struct elf_prstatus` (336 bytes): pr_pid at 32, pr_reg at 112
-/// (user_regs_struct: rip is register 16, rsp 19).
-pub fn prstatus(pid: u32, rip: u64, rsp: u64) -> Vec<u8> {
-    let mut d = vec![0u8; 336];
-    d[32..36].copy_from_slice(&pid.to_le_bytes());
-    d[112 + 16 * 8..112 + 17 * 8].copy_from_slice(&rip.to_le_bytes());
-    d[112 + 17 * 8..112 + 18 * 8].copy_from_slice(&0x10u64.to_le_bytes()); // cs
-    d[112 + 19 * 8..112 + 20 * 8].copy_from_slice(&rsp.to_le_bytes());
-    d[112 + 20 * 8..112 + 21 * 8].copy_from_slice(&0x18u64.to_le_bytes()); // ss
-    d
-}
-
-/// QEMU's QEMUCPUState (target/i386/arch_dump.c), 440 bytes: version,
-/// size, 18 registers, 10 segments of 24 bytes, cr[5], kernel_gs_base.
-pub fn qemu_cpu_state(rip: u64, rsp: u64, cr3: u64, gs_base: u64) -> Vec<u8> {
-    let mut d = Vec::with_capacity(440);
-    d.extend_from_slice(&1u32.to_le_bytes());
-    d.extend_from_slice(&440u32.to_le_bytes());
-    // rax rbx rcx rdx rsi rdi rsp rbp r8..r15 rip rflags
-    let mut regs = [0u64; 18];
-    regs[6] = rsp;
-    regs[16] = rip;
-    regs[17] = 0x246;
-    for r in regs {
-        d.extend_from_slice(&r.to_le_bytes());
-    }
-    // cs ds es fs gs ss ldt tr gdt idt: {selector u32, limit u32, flags u32, pad u32, base u64}
-    for (i, sel) in [0x10u32, 0x18, 0x18, 0, 0, 0x18, 0, 0x40, 0, 0]
-        .iter()
-        .enumerate()
-    {
-        d.extend_from_slice(&sel.to_le_bytes());
-        d.extend_from_slice(&0xffff_ffffu32.to_le_bytes());
-        d.extend_from_slice(&0u32.to_le_bytes());
-        d.extend_from_slice(&0u32.to_le_bytes());
-        let base = if i == 4 { gs_base } else { 0 };
-        d.extend_from_slice(&base.to_le_bytes());
-    }
-    let cr = [
-        0x8005_0033u64,
-        0,
-        0x7f00_dead_b000 & !0xfff,
-        cr3,
-        0x0035_06f0,
-    ];
-    for c in cr {
-        d.extend_from_slice(&c.to_le_bytes());
-    }
-    d.extend_from_slice(&0u64.to_le_bytes());
-    d
-}
-
-/// The notes every dump of the machine carries: NT_PRSTATUS per CPU, the
-/// QEMU CPU states (QEMU style), VMCOREINFO.
-pub fn notes(plan: &Plan, m: &Machine) -> Vec<u8> {
-    let mut notes = Vec::new();
-    for cpu in &m.cpus {
-        notes.extend(note(
-            "CORE",
-            1,
-            &prstatus(cpu.prstatus_pid, cpu.rip, cpu.rsp),
-        ));
-    }
-    if plan.notes == NoteStyle::Qemu {
-        for cpu in &m.cpus {
-            notes.extend(note(
-                "QEMU",
-                0,
-                &qemu_cpu_state(cpu.rip, cpu.rsp, cpu.cr3, 0),
-            ));
+impl Default for CoreLayout {
+    fn default() -> Self {
+        CoreLayout {
+            program_headers_at: None,
+            first_segment_align: PAGE,
+            segment_align: 1,
+            note_p_align: 0,
+            load_p_align: 0,
         }
     }
-    notes.extend(note("VMCOREINFO", 0, m.vmcoreinfo.as_bytes()));
-    notes
-}
-
-/// The ET_CORE vmcore: one PT_NOTE, then PT_LOAD segments for runs of
-/// dumped pages (trailing all-zero pages become p_memsz > p_filesz).
-pub fn write_vmcore(plan: &Plan, m: &Machine) -> Result<Vec<u8>, SynthError> {
-    let notes = notes(plan, m);
-
-    write_core(&notes, m.mem.dumped_pages())
 }
 
 /// An ET_CORE file: one PT_NOTE holding `notes`, then PT_LOAD segments for
-/// runs of consecutive pages (`(pfn, page)` in ascending pfn order).
+/// runs of consecutive pages (`(pfn, page)` in ascending pfn order); a run's
+/// trailing all-zero pages are left out of the file (p_filesz < p_memsz).
 pub fn write_core<'p>(
     notes: &[u8],
     pages: impl IntoIterator<Item = (u64, &'p [u8; 4096])>,
-) -> Result<Vec<u8>, SynthError> {
-    // Runs of consecutive dumped pages.
-    struct Run {
-        start: u64,
-        pages: Vec<[u8; 4096]>,
-    }
-    let mut runs: Vec<Run> = Vec::new();
+) -> Result<Vec<u8>, WriteError> {
+    // Runs of consecutive dumped pages: (first pfn, pages, bytes).
+    let mut runs: Vec<(u64, u64, Vec<u8>)> = Vec::new();
     for (pfn, page) in pages {
         match runs.last_mut() {
-            Some(r) if r.start / PAGE + r.pages.len() as u64 == pfn => r.pages.push(*page),
-            _ => runs.push(Run {
-                start: pfn * PAGE,
-                pages: vec![*page],
-            }),
+            Some((start, n, bytes)) if *start + *n == pfn => {
+                *n += 1;
+                bytes.extend_from_slice(page);
+            }
+            _ => runs.push((pfn, 1, page.to_vec())),
         }
     }
+    let segments: Vec<CoreSegment<'_>> = runs
+        .iter()
+        .map(|(start, n, bytes)| {
+            // Trailing zero pages are not in the file.
+            let mut file_len = bytes.len();
+            while file_len > 0
+                && bytes[file_len - PAGE as usize..file_len]
+                    .iter()
+                    .all(|&b| b == 0)
+            {
+                file_len -= PAGE as usize;
+            }
+            CoreSegment {
+                paddr: start * PAGE,
+                vaddr: 0,
+                data: &bytes[..file_len],
+                memsz: n * PAGE,
+            }
+        })
+        .collect();
+    write_core_segments(notes, &segments, &CoreLayout::default())
+}
 
+/// An ET_CORE file for x86-64: one PT_NOTE holding `notes`, then one PT_LOAD
+/// per segment, in the given order, laid out as `layout` says.
+pub fn write_core_segments(
+    notes: &[u8],
+    segments: &[CoreSegment<'_>],
+    layout: &CoreLayout,
+) -> Result<Vec<u8>, WriteError> {
     let mut out = Vec::new();
     let mut w = Writer::new(Endianness::Little, true, &mut out);
     w.reserve_file_header();
-    w.reserve_program_headers(1 + runs.len() as u32);
-    let note_off = w.reserve(notes.len() as u64, 4);
-    let mut loads = Vec::new();
-    for (i, r) in runs.iter().enumerate() {
-        // Trailing zero pages are not in the file (p_filesz < p_memsz).
-        let mut file_pages = r.pages.len();
-        while file_pages > 0 && r.pages[file_pages - 1].iter().all(|&b| b == 0) {
-            file_pages -= 1;
-        }
-        let filesz = file_pages as u64 * PAGE;
-        let off = w.reserve(filesz, if i == 0 { PAGE } else { 1 });
-        loads.push((off, filesz, r.pages.len() as u64 * PAGE));
+    if let Some(at) = layout.program_headers_at {
+        w.reserve_until(at.max(64));
     }
+    w.reserve_program_headers(1 + segments.len() as u32);
+    let note_off = w.reserve(notes.len() as u64, 4);
+    let offsets: Vec<u64> = segments
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let align = if i == 0 {
+                layout.first_segment_align
+            } else {
+                layout.segment_align
+            };
+            w.reserve(s.data.len() as u64, align)
+        })
+        .collect();
     w.write_file_header(&FileHeader {
         os_abi: elf::ELFOSABI_NONE,
         abi_version: 0,
@@ -161,8 +127,10 @@ pub fn write_core<'p>(
         e_machine: elf::EM_X86_64,
         e_entry: 0,
         e_flags: Default::default(),
-    })
-    .map_err(err)?;
+    })?;
+    if let Some(at) = layout.program_headers_at {
+        w.pad_until(at.max(64));
+    }
     w.write_align_program_headers();
     w.write_program_header(&ProgramHeader {
         p_type: elf::PT_NOTE,
@@ -172,35 +140,31 @@ pub fn write_core<'p>(
         p_paddr: 0,
         p_filesz: notes.len() as u64,
         p_memsz: notes.len() as u64,
-        p_align: 0,
+        p_align: layout.note_p_align,
     });
-    for (r, &(off, filesz, memsz)) in runs.iter().zip(&loads) {
+    for (s, &off) in segments.iter().zip(&offsets) {
         w.write_program_header(&ProgramHeader {
             p_type: elf::PT_LOAD,
             p_flags: elf::PF_R | elf::PF_W | elf::PF_X,
             p_offset: off,
-            p_vaddr: 0,
-            p_paddr: r.start,
-            p_filesz: filesz,
-            p_memsz: memsz,
-            p_align: 0,
+            p_vaddr: s.vaddr,
+            p_paddr: s.paddr,
+            p_filesz: s.data.len() as u64,
+            p_memsz: s.memsz,
+            p_align: layout.load_p_align,
         });
     }
     w.write_align(4);
     w.write(notes);
-    for (i, (r, &(off, filesz, _))) in runs.iter().zip(&loads).enumerate() {
-        if i == 0 {
-            w.pad_until(off);
-        }
-        for p in r.pages.iter().take((filesz / PAGE) as usize) {
-            w.write(p);
-        }
+    for (s, &off) in segments.iter().zip(&offsets) {
+        w.pad_until(off);
+        w.write(s.data);
     }
     Ok(out)
 }
 
 /// SHF_COMPRESSED zlib section contents (Elf64_Chdr + zlib stream).
-fn compress(data: &[u8]) -> Result<Vec<u8>, SynthError> {
+fn compress(data: &[u8]) -> Result<Vec<u8>, WriteError> {
     use std::io::Write;
     let mut out = Vec::new();
     out.extend_from_slice(&1u32.to_le_bytes()); // ELFCOMPRESS_ZLIB
@@ -208,41 +172,51 @@ fn compress(data: &[u8]) -> Result<Vec<u8>, SynthError> {
     out.extend_from_slice(&(data.len() as u64).to_le_bytes());
     out.extend_from_slice(&1u64.to_le_bytes());
     let mut enc = flate2::write::ZlibEncoder::new(out, flate2::Compression::new(6));
-    enc.write_all(data)
-        .map_err(|e| SynthError::Elf(e.to_string()))?;
-    enc.finish().map_err(|e| SynthError::Elf(e.to_string()))
+    enc.write_all(data).map_err(WriteError::Compress)?;
+    enc.finish().map_err(WriteError::Compress)
 }
 
-/// The ET_EXEC vmlinux: NOBITS .text/.data/.data..percpu/.bss headers at
-/// link addresses, .note.gnu.build-id, DWARF, .symtab/.strtab.
-pub fn write_vmlinux(
-    plan: &Plan,
-    m: &Machine,
-    debug: &[(String, Vec<u8>)],
-) -> Result<Vec<u8>, SynthError> {
-    write_exec(
-        &ExecImage {
-            build_id: &m.build_id,
-            syms: &m.syms,
-            sections: &m.sections,
-            compress_debug: plan.compress_debug,
-        },
-        debug,
-    )
+/// An allocated section of an ET_EXEC vmlinux (written NOBITS at its link
+/// address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ExecSection {
+    Text,
+    Data,
+    Percpu,
+    Bss,
+}
+
+/// The ELF type of an [`ExecSymbol`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecSymbolKind {
+    Object,
+    Func,
+    NoType,
+}
+
+/// One symbol of an ET_EXEC vmlinux.
+#[derive(Debug, Clone)]
+pub struct ExecSymbol {
+    pub name: String,
+    /// Link-time address (vmlinux value).
+    pub link: u64,
+    pub size: u64,
+    pub kind: ExecSymbolKind,
+    pub sect: ExecSection,
 }
 
 /// What an ET_EXEC vmlinux holds besides DWARF.
 pub struct ExecImage<'a> {
     pub build_id: &'a [u8],
-    pub syms: &'a [super::kernel::Sym],
+    pub syms: &'a [ExecSymbol],
     /// Link address and size of each allocated section (all NOBITS).
-    pub sections: &'a std::collections::BTreeMap<Sect, (u64, u64)>,
+    pub sections: &'a BTreeMap<ExecSection, (u64, u64)>,
     pub compress_debug: bool,
 }
 
 /// An ET_EXEC vmlinux: NOBITS section headers at link addresses,
 /// .note.gnu.build-id, the given debug sections, .symtab/.strtab.
-pub fn write_exec(m: &ExecImage<'_>, debug: &[(String, Vec<u8>)]) -> Result<Vec<u8>, SynthError> {
+pub fn write_exec(m: &ExecImage<'_>, debug: &[(String, Vec<u8>)]) -> Result<Vec<u8>, WriteError> {
     let mut id_desc = Vec::new();
     id_desc.extend_from_slice(m.build_id);
     let build_note = note("GNU", elf::NT_GNU_BUILD_ID.0, &id_desc);
@@ -252,13 +226,13 @@ pub fn write_exec(m: &ExecImage<'_>, debug: &[(String, Vec<u8>)]) -> Result<Vec<
             let c = m.compress_debug && n != ".debug_abbrev";
             Ok((n.clone(), if c { compress(d)? } else { d.clone() }, c))
         })
-        .collect::<Result<_, SynthError>>()?;
+        .collect::<Result<_, WriteError>>()?;
 
     let alloc_sects = [
-        (Sect::Text, ".text"),
-        (Sect::Data, ".data"),
-        (Sect::Percpu, ".data..percpu"),
-        (Sect::Bss, ".bss"),
+        (ExecSection::Text, ".text"),
+        (ExecSection::Data, ".data"),
+        (ExecSection::Percpu, ".data..percpu"),
+        (ExecSection::Bss, ".bss"),
     ];
     let mut out = Vec::new();
     let mut w = Writer::new(Endianness::Little, true, &mut out);
@@ -298,8 +272,8 @@ pub fn write_exec(m: &ExecImage<'_>, debug: &[(String, Vec<u8>)]) -> Result<Vec<
         debug_off.push(w.reserve(d.len() as u64, if *c { 8 } else { 1 }));
     }
     w.reserve_symtab();
-    w.reserve_strtab().map_err(err)?;
-    w.reserve_shstrtab().map_err(err)?;
+    w.reserve_strtab()?;
+    w.reserve_shstrtab()?;
     w.reserve_section_headers();
 
     w.write_file_header(&FileHeader {
@@ -309,26 +283,25 @@ pub fn write_exec(m: &ExecImage<'_>, debug: &[(String, Vec<u8>)]) -> Result<Vec<
         e_machine: elf::EM_X86_64,
         e_entry: 0x0100_0000,
         e_flags: Default::default(),
-    })
-    .map_err(err)?;
+    })?;
     w.write_align_program_headers();
     // The image spans .text to the end of .bss; an image without them (an
     // extracted reproduction) spans its kernel-address sections.
     let kernel_sects = || {
         m.sections
             .iter()
-            .filter(|(s, _)| **s != Sect::Percpu)
+            .filter(|(s, _)| **s != ExecSection::Percpu)
             .map(|(_, v)| *v)
     };
     let text_link = m
         .sections
-        .get(&Sect::Text)
+        .get(&ExecSection::Text)
         .map(|t| t.0)
         .or_else(|| kernel_sects().map(|v| v.0).min())
         .unwrap_or(START_KERNEL_MAP);
     let image_end = m
         .sections
-        .get(&Sect::Bss)
+        .get(&ExecSection::Bss)
         .map(|b| b.0 + b.1)
         .or_else(|| kernel_sects().map(|v| v.0 + v.1).max())
         .unwrap_or(text_link);
@@ -362,9 +335,9 @@ pub fn write_exec(m: &ExecImage<'_>, debug: &[(String, Vec<u8>)]) -> Result<Vec<
     for (s, &name) in m.syms.iter().zip(&sym_names) {
         let idx = alloc_idx.iter().find(|a| a.0 == s.sect).map(|a| a.2.0);
         let st_type = match s.kind {
-            SymKind::Object => elf::STT_OBJECT,
-            SymKind::Func => elf::STT_FUNC,
-            SymKind::NoType => elf::STT_NOTYPE,
+            ExecSymbolKind::Object => elf::STT_OBJECT,
+            ExecSymbolKind::Func => elf::STT_FUNC,
+            ExecSymbolKind::NoType => elf::STT_NOTYPE,
         };
         w.write_symbol(&Sym {
             section: idx,
@@ -382,7 +355,7 @@ pub fn write_exec(m: &ExecImage<'_>, debug: &[(String, Vec<u8>)]) -> Result<Vec<
     for (s, name, _) in &alloc_idx {
         let (addr, size) = m.sections.get(s).copied().unwrap_or_default();
         let flags = match s {
-            Sect::Text => elf::SHF_ALLOC | elf::SHF_EXECINSTR,
+            ExecSection::Text => elf::SHF_ALLOC | elf::SHF_EXECINSTR,
             _ => elf::SHF_ALLOC | elf::SHF_WRITE,
         };
         w.write_section_header(&SectionHeader {
@@ -394,7 +367,7 @@ pub fn write_exec(m: &ExecImage<'_>, debug: &[(String, Vec<u8>)]) -> Result<Vec<
             sh_size: size,
             sh_link: 0,
             sh_info: 0,
-            sh_addralign: if *s == Sect::Text { 4096 } else { 64 },
+            sh_addralign: if *s == ExecSection::Text { 4096 } else { 64 },
             sh_entsize: 0,
         });
     }
