@@ -2,7 +2,7 @@
 //!
 //! `cargo bench --bench analyze` (harness = false; never run by `cargo test`).
 //!
-//! 1. Builds `synth::large_plan` (default 20,000 tasks in 5,000 mms, 5-level)
+//! 1. Builds `pgsync_synth::large_plan` (default 20,000 tasks in 5,000 mms, 5-level)
 //!    and the same shape twice as large, into a cache directory: the ELF
 //!    vmcore from the builder, then kdump-compressed zlib and zstd copies
 //!    written by `write::kdump` from the ELF's PT_LOADs and notes.

@@ -1,5 +1,5 @@
 //! Randomized struct layouts. One description per struct feeds both the
-//! DWARF writer ([`super::dwarf`]) and the byte writer ([`super::kernel`]),
+//! DWARF writer (`pgsync_dump::write::dwarf`) and the byte writer ([`super::kernel`]),
 //! so the two cannot disagree. Layouts differ from a real kernel's and
 //! between fixtures: member order, padding, holes, anonymous structs and
 //! unions wrapping members, total sizes.
