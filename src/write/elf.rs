@@ -194,6 +194,37 @@ pub enum ExecSymbolKind {
     NoType,
 }
 
+impl ExecSymbolKind {
+    fn st_type(self) -> elf::SymbolType {
+        match self {
+            ExecSymbolKind::Object => elf::STT_OBJECT,
+            ExecSymbolKind::Func => elf::STT_FUNC,
+            ExecSymbolKind::NoType => elf::STT_NOTYPE,
+        }
+    }
+}
+
+impl ExecSection {
+    /// Its NOBITS section header at link address `addr`.
+    fn header(self, sh_name: u32, addr: u64, size: u64) -> SectionHeader {
+        SectionHeader {
+            sh_name,
+            sh_type: elf::SHT_NOBITS,
+            sh_flags: match self {
+                ExecSection::Text => elf::SHF_ALLOC | elf::SHF_EXECINSTR,
+                _ => elf::SHF_ALLOC | elf::SHF_WRITE,
+            },
+            sh_addr: addr,
+            sh_offset: 0,
+            sh_size: size,
+            sh_link: 0,
+            sh_info: 0,
+            sh_addralign: if self == ExecSection::Text { 4096 } else { 64 },
+            sh_entsize: 0,
+        }
+    }
+}
+
 /// One symbol of an ET_EXEC vmlinux.
 #[derive(Debug, Clone)]
 pub struct ExecSymbol {
@@ -212,6 +243,29 @@ pub struct ExecImage<'a> {
     /// Link address and size of each allocated section (all NOBITS).
     pub sections: &'a BTreeMap<ExecSection, (u64, u64)>,
     pub compress_debug: bool,
+}
+
+/// The link addresses the image's PT_LOAD spans: .text to the end of .bss;
+/// an image without them (an extracted reproduction) spans its
+/// kernel-address sections (all but the per-cpu one, linked at 0).
+fn image_span(sections: &BTreeMap<ExecSection, (u64, u64)>) -> (u64, u64) {
+    let kernel_sects = || {
+        sections
+            .iter()
+            .filter(|(s, _)| **s != ExecSection::Percpu)
+            .map(|(_, v)| *v)
+    };
+    let text_link = sections
+        .get(&ExecSection::Text)
+        .map(|t| t.0)
+        .or_else(|| kernel_sects().map(|v| v.0).min())
+        .unwrap_or(START_KERNEL_MAP);
+    let image_end = sections
+        .get(&ExecSection::Bss)
+        .map(|b| b.0 + b.1)
+        .or_else(|| kernel_sects().map(|v| v.0 + v.1).max())
+        .unwrap_or(text_link);
+    (text_link, image_end)
 }
 
 /// An ET_EXEC vmlinux: NOBITS section headers at link addresses,
@@ -285,26 +339,7 @@ pub fn write_exec(m: &ExecImage<'_>, debug: &[(String, Vec<u8>)]) -> Result<Vec<
         e_flags: Default::default(),
     })?;
     w.write_align_program_headers();
-    // The image spans .text to the end of .bss; an image without them (an
-    // extracted reproduction) spans its kernel-address sections.
-    let kernel_sects = || {
-        m.sections
-            .iter()
-            .filter(|(s, _)| **s != ExecSection::Percpu)
-            .map(|(_, v)| *v)
-    };
-    let text_link = m
-        .sections
-        .get(&ExecSection::Text)
-        .map(|t| t.0)
-        .or_else(|| kernel_sects().map(|v| v.0).min())
-        .unwrap_or(START_KERNEL_MAP);
-    let image_end = m
-        .sections
-        .get(&ExecSection::Bss)
-        .map(|b| b.0 + b.1)
-        .or_else(|| kernel_sects().map(|v| v.0 + v.1).max())
-        .unwrap_or(text_link);
+    let (text_link, image_end) = image_span(m.sections);
     w.write_program_header(&ProgramHeader {
         p_type: elf::PT_LOAD,
         p_flags: elf::PF_R | elf::PF_W | elf::PF_X,
@@ -334,15 +369,10 @@ pub fn write_exec(m: &ExecImage<'_>, debug: &[(String, Vec<u8>)]) -> Result<Vec<
     w.write_null_symbol();
     for (s, &name) in m.syms.iter().zip(&sym_names) {
         let idx = alloc_idx.iter().find(|a| a.0 == s.sect).map(|a| a.2.0);
-        let st_type = match s.kind {
-            ExecSymbolKind::Object => elf::STT_OBJECT,
-            ExecSymbolKind::Func => elf::STT_FUNC,
-            ExecSymbolKind::NoType => elf::STT_NOTYPE,
-        };
         w.write_symbol(&Sym {
             section: idx,
             st_name: w.string_offset(Some(name)),
-            st_info: elf::SymbolInfo::new(elf::STB_GLOBAL, st_type),
+            st_info: elf::SymbolInfo::new(elf::STB_GLOBAL, s.kind.st_type()),
             st_other: elf::STV_DEFAULT.into(),
             st_shndx: Default::default(),
             st_value: s.link,
@@ -354,22 +384,7 @@ pub fn write_exec(m: &ExecImage<'_>, debug: &[(String, Vec<u8>)]) -> Result<Vec<
     w.write_null_section_header();
     for (s, name, _) in &alloc_idx {
         let (addr, size) = m.sections.get(s).copied().unwrap_or_default();
-        let flags = match s {
-            ExecSection::Text => elf::SHF_ALLOC | elf::SHF_EXECINSTR,
-            _ => elf::SHF_ALLOC | elf::SHF_WRITE,
-        };
-        w.write_section_header(&SectionHeader {
-            sh_name: w.section_name_offset(Some(*name)),
-            sh_type: elf::SHT_NOBITS,
-            sh_flags: flags,
-            sh_addr: addr,
-            sh_offset: 0,
-            sh_size: size,
-            sh_link: 0,
-            sh_info: 0,
-            sh_addralign: if *s == ExecSection::Text { 4096 } else { 64 },
-            sh_entsize: 0,
-        });
+        w.write_section_header(&s.header(w.section_name_offset(Some(*name)), addr, size));
     }
     w.write_section_header(&SectionHeader {
         sh_name: w.section_name_offset(Some(note_name)),
