@@ -12,6 +12,9 @@ fault address of the crash (once the crash section is filled).
 Dumps whose referee reported read errors (makedumpfile -d 31 dropping slab
 pages on 6.12) must come out `incomplete` or with the same findings, and are
 listed separately.
+
+Arguments: kernel releases (directory names under dumps/) to compare; none
+compares every release in the cache.
 """
 import json
 import os
@@ -69,7 +72,10 @@ def compare(d, fmt, ref, lossy):
     ms = (time.monotonic() - t0) * 1000
     if p.returncode not in (0, 1, 3):
         return [f"exit {p.returncode}: {p.stderr.strip()}"], ms, None
-    rep = json.loads(p.stdout)
+    try:
+        rep = json.loads(p.stdout)
+    except ValueError as e:
+        return [f"exit {p.returncode}, output is not JSON ({e}): {p.stderr.strip()}"], ms, None
     problems = []
     want, got = referee_truth(ref), ours_truth(rep)
     for va in sorted(set(want) | set(got)):
@@ -95,8 +101,9 @@ def compare(d, fmt, ref, lossy):
 def main():
     failures = 0
     rows = []
+    wanted = set(sys.argv[1:])
     for rel in sorted(os.listdir(ROOT)):
-        if not os.path.isdir(os.path.join(ROOT, rel)):
+        if not os.path.isdir(os.path.join(ROOT, rel)) or (wanted and rel not in wanted):
             continue
         for scen in sorted(os.listdir(os.path.join(ROOT, rel))):
             d = os.path.join(ROOT, rel, scen)

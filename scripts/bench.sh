@@ -132,3 +132,45 @@ for d in "${dirs[@]}"; do
     done
 done
 echo "(median of $RUNS warm runs for pgsync-dump, $DRGN_RUNS for drgn; RSS = max over the runs, mapped file pages included)"
+
+# Cold page cache (the first look at a fresh dump): before each run, both the
+# dump and the vmlinux are evicted (`dd iflag=nocache count=0` is
+# posix_fadvise(POSIX_FADV_DONTNEED) on the whole file); after it, `fincore`
+# says how much of each the run brought into the page cache. Needs no root,
+# but only drops pages no other process has mapped. COLD_RUNS=0 skips it.
+COLD_RUNS="${COLD_RUNS:-5}"
+if ((COLD_RUNS > 0)); then
+    if ! command -v fincore >/dev/null; then
+        echo "bench.sh: fincore (util-linux) is missing: no cold figures" >&2
+        exit 2
+    fi
+    evict() { dd if="$1" iflag=nocache count=0 status=none; }
+    resident_mb() { awk -v b="$(fincore -nb -o RES "$1")" 'BEGIN {printf "%.1f", b / 1048576}'; }
+    echo
+    printf '%-28s %-12s %-5s %10s %10s %12s %12s\n' \
+        release scenario fmt "cold ms" "min ms" "dump MB" "vmlinux MB"
+    for d in "${dirs[@]}"; do
+        d=${d%/}
+        [[ -f $d/vmlinux ]] || continue
+        vmlinux=$(readlink -f "$d/vmlinux")
+        for f in $FORMATS; do
+            v="$d/vmcore.$f"
+            [[ -f $v ]] || continue
+            : >"$tmp/walls"
+            for ((i = 0; i < COLD_RUNS; i++)); do
+                evict "$v"
+                evict "$vmlinux"
+                s=$(date +%s%N)
+                "$BIN" analyze "$v" --vmlinux "$vmlinux" --format json >/dev/null 2>&1 || true
+                e=$(date +%s%N)
+                echo $(((e - s) / 1000)) >>"$tmp/walls"
+            done
+            printf '%-28s %-12s %-5s %10s %10s %12s %12s\n' \
+                "$(basename "$(dirname "$d")")" "$(basename "$d")" "$f" \
+                "$(median <"$tmp/walls" | awk '{printf "%.1f", $1 / 1000}')" \
+                "$(sort -g "$tmp/walls" | head -n 1 | awk '{printf "%.1f", $1 / 1000}')" \
+                "$(resident_mb "$v")" "$(resident_mb "$vmlinux")"
+        done
+    done
+    echo "(median and min of $COLD_RUNS cold runs; MB = page cache held by each file after the last run)"
+fi

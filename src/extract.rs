@@ -9,8 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::analysis::oops::LogLine;
-use crate::analysis::{self, AnalysisError};
+use crate::analysis::{self, AnalysisError, RunError};
 use crate::debuginfo::{SymbolKind, TypeError, Vmlinux};
 use crate::dump::CrashDump;
 use crate::dump::recording::RecordingMemory;
@@ -50,13 +49,16 @@ pub fn extract(dump: &CrashDump, vmlinux: &Vmlinux) -> Result<Extracted, Extract
     // 1. Everything `analyze --replay` and `dmesg` read, recorded.
     let rec = RecordingMemory::new(dump.memory());
     let k = Kernel::open_over(dump, &rec, vmlinux)?;
-    let a = analysis::check(&k)?;
-    let log: Vec<LogLine> = k
-        .kernel_log()
-        .map(|l| l.records.iter().map(LogLine::from).collect())
-        .unwrap_or_default();
-    let crash = analysis::crash::attribute(&k, &a, &log);
-    let _ = analysis::replay::replay(&k, &a, crash.as_ref(), SyncMask::KernelDefault);
+    let options = analysis::Options {
+        pids: Vec::new(),
+        replay: Some(SyncMask::KernelDefault),
+    };
+    match analysis::run(&k, &options) {
+        // A replay that fails has still read what it needed to fail the
+        // same way on the reproduction.
+        Ok(_) | Err(RunError::Replay(_)) => {}
+        Err(RunError::Check(e)) => return Err(e.into()),
+    }
     let _ = k.tasks();
 
     // 2. Those pages, as the dump holds them.

@@ -9,7 +9,7 @@
 //! notes, DWARF, kdump) that `extract` and the fixture builder
 //! (crates/pgsync-synth, not shipped) use.
 //!
-//! Used as a library, the check is four calls:
+//! Used as a library, the check is four calls, the whole analysis five:
 //!
 //! ```
 //! use pgsync_dump::{analysis, debuginfo::Vmlinux, dump, kernel::Kernel};
@@ -23,6 +23,12 @@
 //! for f in &result.findings {
 //!     println!("slot {} {} in pgd {:#x}: entry {:#x} at {:#x}", f.slot.0, f.kind.as_str(), f.pgd_va, f.actual.0, f.actual_pa);
 //! }
+//!
+//! // The whole chain as `analyze` runs it: the check, the kernel log, the
+//! // crash and (on request) the replay.
+//! let outcome = analysis::run(&kernel, &analysis::Options::default())?;
+//! let crash = outcome.crash.expect("the fixture's log holds an oops");
+//! assert_eq!(crash.explanation, analysis::crash::Explanation::MissingSync);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![deny(unsafe_code)]
@@ -34,6 +40,7 @@ pub mod dump;
 #[cfg(feature = "write")]
 pub mod extract;
 pub mod kernel;
+mod mapped;
 pub mod model;
 pub mod report;
 #[cfg(feature = "write")]

@@ -198,7 +198,9 @@ fn vmlinux_without_dwarf() {
     match st {
         Ok(st) if st.success() => {}
         other => {
-            eprintln!("SKIPPED vmlinux_without_dwarf: objcopy unavailable ({other:?})");
+            common::outside_tool_missing(&format!(
+                "vmlinux_without_dwarf: objcopy unavailable ({other:?})"
+            ));
             return;
         }
     }

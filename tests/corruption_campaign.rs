@@ -112,23 +112,25 @@ fn failed(e: impl std::fmt::Display) -> Outcome {
     }
 }
 
-/// `analyze` without the process: open, set up, check, attribute, report.
+/// `analyze` without the process: open, set up, [`analysis::run`] (check,
+/// kernel log, crash attribution), report.
 fn analyze_dump(d: &CrashDump, v: &Vmlinux) -> Outcome {
     let k = match Kernel::open(d, v) {
         Ok(k) => k,
         Err(e) => return failed(e),
     };
-    let a = match analysis::check(&k) {
-        Ok(a) => a,
+    let run = match analysis::run(&k, &analysis::Options::default()) {
+        Ok(run) => run,
         Err(e) => return failed(e),
     };
-    let crash = analysis::crash::attribute(&k, &a, &[]);
+    let (a, crash) = (&run.analysis, run.crash.as_ref());
     // The report is part of the run: it formats every address it was given.
-    let facts = DumpFacts::from_kernel(&k);
-    let json = report::json::report(&facts, &a, crash.as_ref(), None);
+    let mut facts = DumpFacts::from_kernel(&k);
+    facts.warnings.extend(run.log_warnings.iter().cloned());
+    let json = report::json::report(&facts, a, crash, None);
     let _ = serde_json::to_string(&json);
-    let _ = report::table::render(&facts, &a, crash.as_ref(), None);
-    outcome_of(&a)
+    let _ = report::table::render(&facts, a, crash, None);
+    outcome_of(a)
 }
 
 fn analyze_bytes(name: &str, bytes: Vec<u8>, v: &Vmlinux) -> Outcome {

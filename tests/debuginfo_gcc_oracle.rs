@@ -8,6 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod common;
+
 use pgsync_dump::debuginfo::{SymbolKind, TypeDesc, TypeError, Vmlinux};
 
 fn c_dir() -> PathBuf {
@@ -304,7 +306,9 @@ fn check_symbols(exe: &Path, variant: &str) {
         "{variant}: unsigned long[8]"
     );
     let Ok(nm) = Command::new("nm").arg("-S").arg(exe).output() else {
-        println!("{variant}: nm not available; symbol addresses not cross-checked");
+        common::outside_tool_missing(&format!(
+            "{variant}: nm not available; symbol addresses not cross-checked"
+        ));
         return;
     };
     let text = String::from_utf8_lossy(&nm.stdout);
@@ -333,7 +337,9 @@ fn check_symbols(exe: &Path, variant: &str) {
 fn check_build_id(exe: &Path, variant: &str) {
     let vmlinux = Vmlinux::open(exe).unwrap();
     let Ok(out) = Command::new("readelf").arg("-n").arg(exe).output() else {
-        println!("{variant}: readelf not available; build-id not cross-checked");
+        common::outside_tool_missing(&format!(
+            "{variant}: readelf not available; build-id not cross-checked"
+        ));
         return;
     };
     let text = String::from_utf8_lossy(&out.stdout);
@@ -347,7 +353,7 @@ fn check_build_id(exe: &Path, variant: &str) {
 #[test]
 fn gcc_dwarf_matches_offsetof_and_sizeof() {
     if !gcc_available() {
-        println!("SKIPPED: gcc not found in PATH; the DWARF oracle test needs it");
+        common::outside_tool_missing("gcc not found in PATH; the DWARF oracle test needs it");
         return;
     }
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("debuginfo_gcc_oracle");
@@ -357,10 +363,10 @@ fn gcc_dwarf_matches_offsetof_and_sizeof() {
         let exe = dir.join(v.name);
         if compile(&exe, v.flags, v.second_first).is_none() {
             assert!(v.optional, "{}: gcc failed with {:?}", v.name, v.flags);
-            println!(
-                "SKIPPED variant {}: gcc does not support {:?}",
+            common::outside_tool_missing(&format!(
+                "variant {}: gcc does not support {:?}",
                 v.name, v.flags
-            );
+            ));
             continue;
         }
         let checked = check_oracle(&exe, v.name);
@@ -377,14 +383,14 @@ fn gcc_dwarf_matches_offsetof_and_sizeof() {
 #[test]
 fn compressed_sections_are_really_compressed() {
     if !gcc_available() {
-        println!("SKIPPED: gcc not found in PATH");
+        common::outside_tool_missing("gcc not found in PATH");
         return;
     }
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("debuginfo_gcc_oracle_gz");
     std::fs::create_dir_all(&dir).unwrap();
     let exe = dir.join("gz");
     if compile(&exe, &["-g", "-gz=zlib"], true).is_none() {
-        println!("SKIPPED: gcc does not support -gz=zlib");
+        common::outside_tool_missing("gcc does not support -gz=zlib");
         return;
     }
     // SHF_COMPRESSED (0x800) on .debug_info: otherwise this variant would
@@ -393,6 +399,9 @@ fn compressed_sections_are_really_compressed() {
         .args(["-S", "-W"])
         .arg(&exe)
         .output();
+    if out.is_err() {
+        common::outside_tool_missing("readelf not available; compression not cross-checked");
+    }
     if let Ok(out) = out {
         let text = String::from_utf8_lossy(&out.stdout);
         let line = text
@@ -418,7 +427,7 @@ fn compressed_sections_are_really_compressed() {
 #[test]
 fn corrupted_gcc_dwarf_never_panics() {
     if !gcc_available() {
-        println!("SKIPPED: gcc not found in PATH");
+        common::outside_tool_missing("gcc not found in PATH");
         return;
     }
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("debuginfo_gcc_corrupt");

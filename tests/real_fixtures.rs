@@ -100,6 +100,7 @@ fn real_kernel_reproductions_match_drgn_on_the_originals() {
             assert_eq!(v["crash"]["pid"], expected["crash_pid"], "{name}");
             assert_eq!(v["crash"]["cpu"], expected["crash_cpu"], "{name}");
             assert_eq!(v["crash"]["explained"], true, "{name}");
+            assert_eq!(v["crash"]["explanation"], "missing-sync", "{name}");
         }
     }
 }

@@ -212,3 +212,29 @@ fn a_closed_stdout_ends_quietly() {
         );
     }
 }
+
+/// `--version` names the release and the commit the binary was built from:
+/// in this checkout, the commit `git rev-parse` gives for HEAD.
+#[test]
+fn version_names_the_release_and_the_git_commit() {
+    let r = run(&["--version"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let line = r.stdout.trim();
+    let prefix = format!("pgsync-dump {} (git ", env!("CARGO_PKG_VERSION"));
+    let commit = line
+        .strip_prefix(&prefix)
+        .and_then(|s| s.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("unexpected --version line: {line}"));
+    match head {
+        // Built from this checkout: HEAD, possibly with uncommitted changes.
+        Some(head) => assert_eq!(commit.trim_end_matches("-dirty"), head, "{line}"),
+        None => common::outside_tool_missing("git (to check the commit --version names)"),
+    }
+}

@@ -3,7 +3,7 @@
 //! (arch/x86/mm/pgtable.c `clone_pgd_range`). Slots below it (guard hole,
 //! per-mm LDT remap) differ by design. Accessed/Dirty are hardware-written.
 
-use crate::arch::x86_64::{PageTable, PgdIndex, TopLevelEntry};
+use crate::arch::x86_64::{PageTable, PageTableEntry, PgdIndex};
 use crate::dump::PhysicalMemory;
 use crate::kernel::Kernel;
 
@@ -12,8 +12,8 @@ use super::{Analysis, AnalysisError, Finding, FindingKind, Reference, TableStatu
 
 /// Classifies one slot: `None` when the two entries agree.
 pub fn classify(
-    reference: TopLevelEntry,
-    actual: TopLevelEntry,
+    reference: PageTableEntry,
+    actual: PageTableEntry,
     sme_mask: u64,
 ) -> Option<FindingKind> {
     match (reference.present(), actual.present()) {
@@ -31,6 +31,29 @@ pub fn classify(
     }
 }
 
+/// Hints `mem` that the 4 KiB pages holding `addrs` will be read next, as
+/// few ranges as possible (adjacent pages merged).
+fn will_need_pages(mem: &dyn PhysicalMemory, addrs: impl Iterator<Item = u64>) {
+    const PAGE: u64 = 4096;
+    let mut pages: Vec<u64> = addrs.map(|a| a & !(PAGE - 1)).collect();
+    pages.sort_unstable();
+    pages.dedup();
+    let mut run: Option<(u64, u64)> = None;
+    for p in pages {
+        run = match run {
+            Some((start, end)) if end == p => Some((start, p.saturating_add(PAGE))),
+            Some((start, end)) => {
+                mem.will_need(start, end - start);
+                Some((p, p.saturating_add(PAGE)))
+            }
+            None => Some((p, p.saturating_add(PAGE))),
+        };
+    }
+    if let Some((start, end)) = run {
+        mem.will_need(start, end - start);
+    }
+}
+
 /// Compares the collected tables as they are in the dump.
 pub fn compare(k: &Kernel<'_>, collected: Collected) -> Result<Analysis, AnalysisError> {
     compare_in(k, k.memory(), collected)
@@ -44,6 +67,19 @@ pub fn compare_in(
     collected: Collected,
 ) -> Result<Analysis, AnalysisError> {
     let ref_pa = k.xlate.root_pa;
+    // Every table to compare is known now: ask for all their pages at once,
+    // so that with a cold page cache the disk reads them together instead
+    // of one fault after another.
+    will_need_pages(
+        mem,
+        std::iter::once(ref_pa).chain(
+            collected
+                .tables
+                .iter()
+                .filter(|t| t.status == TableStatus::Consistent)
+                .map(|t| t.pgd_pa),
+        ),
+    );
     let reference = PageTable::read(mem, ref_pa).map_err(|e| AnalysisError::Reference {
         pa: ref_pa,
         detail: e.to_string(),
@@ -114,7 +150,7 @@ mod tests {
 
     #[test]
     fn classification() {
-        let e = |v| TopLevelEntry(v);
+        let e = |v| PageTableEntry(v);
         assert_eq!(classify(e(0x1063), e(0), 0), Some(FindingKind::Missing));
         assert_eq!(
             classify(e(0x1063), e(0x1003), 0),

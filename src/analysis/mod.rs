@@ -2,20 +2,23 @@
 //! dump holds, slot by slot over what `pgd_ctor()` copies.
 //!
 //! [`collect`] finds the page tables (tasks, pgd_list, per-CPU loaded mms,
-//! CR3) and [`compare`] turns differences into [`Finding`]s.
+//! CR3) and [`compare`] turns differences into [`Finding`]s. [`run`] is the
+//! whole chain: the check, the kernel log, the crash, the replay.
 
 pub mod collect;
 pub mod compare;
 pub mod crash;
 pub mod oops;
+mod pipeline;
 pub mod replay;
 
 use std::collections::BTreeSet;
 
-use crate::arch::x86_64::{PgdIndex, Region, TopLevelEntry};
+use crate::arch::x86_64::{PageTableEntry, PgdIndex, Region};
 use crate::kernel::{Kernel, KernelError, ReadProblem, Task};
 
 pub use collect::Source;
+pub use pipeline::{Options, Outcome, RunError, run};
 
 /// Why the check could not run at all.
 #[derive(Debug, thiserror::Error)]
@@ -100,10 +103,10 @@ pub struct Finding {
     pub mm: Option<u64>,
     pub pids: Vec<i32>,
     /// init_mm's entry and where it was read.
-    pub expected: TopLevelEntry,
+    pub expected: PageTableEntry,
     pub expected_pa: u64,
     /// This table's entry and where it was read.
-    pub actual: TopLevelEntry,
+    pub actual: PageTableEntry,
     pub actual_pa: u64,
 }
 

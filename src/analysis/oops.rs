@@ -18,14 +18,14 @@
 //!   with "Oops: ", so a page fault reads "Oops: Oops: 0000 [#1] ...".
 //! - lib/dump_stack.c `dump_stack_print_info()`: "CPU: %d PID: %d Comm: %.20s
 //!   %s%s %s %.*s" (the %s are "Kdump: loaded ", print_tainted() = "Not
-//!   tainted" or `"Tainted: <flags>"`, the release, the version); since 6.10
+//!   tainted" or `Tainted: <flags>`, the release, the version); since 6.10
 //!   "CPU: %d UID: %u PID: %d Comm: ...".
 //! - arch/x86/kernel/process_64.c `__show_regs()` / dumpstack.c
 //!   `show_ip()`: "RIP: %04x:%pS" and "CR2: %016lx CR3: %016lx CR4: %016lx";
 //!   `page_fault_oops()` repeats "CR2: %016lx" after `__die()`.
 //!
 //! The parser is line-oriented and never anchors on a line's start: lines may
-//! carry dmesg timestamps, syslog levels (`"<1>"`), caller ids (`"[T123]"`) or
+//! carry dmesg timestamps, syslog levels (`<1>`), caller ids (`[T123]`) or
 //! journal prefixes ("host kernel: "). It never panics on any input.
 
 use crate::arch::x86_64::paging::Level;
@@ -183,7 +183,7 @@ pub struct OopsTask {
     pub kdump_loaded: bool,
 }
 
-/// `"RIP: 0010:memmap_init_zone_device+0x1a4/0x2c0 [dax]"`.
+/// `RIP: 0010:memmap_init_zone_device+0x1a4/0x2c0 [dax]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OopsRip {
     /// Code segment selector (0010 kernel, 0033 user); `None` for the old
@@ -193,7 +193,7 @@ pub struct OopsRip {
     pub offset: Option<u64>,
     pub size: Option<u64>,
     pub module: Option<String>,
-    /// A raw address, when printed (`"[<ffffffff81234567>]"` or `"0x7f.."`).
+    /// A raw address, when printed (`[<ffffffff81234567>]` or `0x7f..`).
     pub address: Option<u64>,
 }
 
@@ -395,7 +395,7 @@ fn parse_lines(lines: &[Line<'_>]) -> Option<Oops> {
     Some(oops)
 }
 
-/// Removes `"<N>"`, `"[  1.234567]"`, `"[T123]"`/`"[C1]"` and `"host kernel: "`
+/// Removes `<N>`, `[  1.234567]`, `[T123]`/`[C1]` and `host kernel: `
 /// prefixes.
 pub fn strip_log_prefix(line: &str) -> &str {
     let mut s = line.trim_start();

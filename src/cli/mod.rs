@@ -12,10 +12,19 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 pub use commands::run;
 
+/// `pgsync-dump --version`: the release and the git commit it was built from
+/// (build.rs).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (git ",
+    env!("PGSYNC_GIT_COMMIT"),
+    ")"
+);
+
 #[derive(Parser, Debug)]
 #[command(
     name = "pgsync-dump",
-    version,
+    version = VERSION,
     about = "Find missing kernel page-table syncs in x86-64 Linux crash dumps"
 )]
 pub struct Cli {

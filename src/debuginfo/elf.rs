@@ -1,25 +1,29 @@
-//! Just enough ELF64 little-endian parsing for a vmlinux: the header, the
+//! The vmlinux's ELF structure, read through `object`: the header, the
 //! section table, notes and (de)compressed section bytes.
 //!
-//! Parsed by hand rather than through `object` so that every error can name
-//! the exact file offset, and so that [`super::Vmlinux`] can keep plain
-//! offsets into its memory map instead of a structure borrowing it.
+//! `object` parses (header, extended section numbering, section headers,
+//! symbols, notes, the compression header); this module adds what its
+//! errors do not carry, the file offset and the section at fault, and keeps
+//! plain offsets ([`Section`]) so that [`super::Vmlinux`] holds no structure
+//! borrowing its memory map.
 
 use std::io::Read;
 use std::path::Path;
 
+use object::LittleEndian;
+use object::elf::{self, CompressionHeader64, FileHeader64, SectionHeader64, Sym64};
+use object::read::elf::{FileHeader as _, NoteIterator, SectionHeader as _};
+
 use super::DebugInfoError;
 
-pub const SHT_SYMTAB: u32 = 2;
-pub const SHT_NOTE: u32 = 7;
-pub const SHT_NOBITS: u32 = 8;
-pub const SHF_COMPRESSED: u64 = 0x800;
-const ET_EXEC: u16 = 2;
-const ET_DYN: u16 = 3;
-const EM_X86_64: u16 = 62;
-const ELFCOMPRESS_ZLIB: u32 = 1;
-const ELFCOMPRESS_ZSTD: u32 = 2;
-const NT_GNU_BUILD_ID: u32 = 3;
+/// The one ELF flavour a vmlinux comes in: ELF64, little-endian.
+type Header = FileHeader64<LittleEndian>;
+const LE: LittleEndian = LittleEndian;
+
+pub const SHT_SYMTAB: u32 = elf::SHT_SYMTAB.0;
+pub const SHT_NOTE: u32 = elf::SHT_NOTE.0;
+pub const SHT_NOBITS: u32 = elf::SHT_NOBITS.0;
+pub const SHF_COMPRESSED: u64 = elf::SHF_COMPRESSED.0;
 /// A decompressed debug section larger than this is refused: it bounds the
 /// allocation a corrupt `ch_size` could request (the real 6.1 vmlinux's
 /// largest section, `.debug_info`, is 163 MB).
@@ -27,6 +31,8 @@ pub const MAX_DECOMPRESSED: u64 = 4 << 30;
 /// Deflate's largest expansion: each 258-byte match costs at least one bit
 /// pair, so no stream decodes to more than ~1032 times its size.
 const MAX_DEFLATE_RATIO: u64 = 1032;
+/// Size of an ELF64 section header (`e_shentsize`).
+const SHDR_SIZE: u64 = std::mem::size_of::<SectionHeader64<LittleEndian>>() as u64;
 
 /// One section header, as read from the file.
 #[derive(Debug, Clone)]
@@ -38,23 +44,9 @@ pub struct Section {
     pub size: u64,
     pub link: u32,
     pub entsize: u64,
+    pub addralign: u64,
     /// File offset of this section's header (for error messages).
     pub header_offset: u64,
-}
-
-pub fn le_u16(b: &[u8], at: usize) -> Option<u16> {
-    b.get(at..at.checked_add(2)?)
-        .map(|s| u16::from_le_bytes([s[0], s[1]]))
-}
-pub fn le_u32(b: &[u8], at: usize) -> Option<u32> {
-    let s = b.get(at..at.checked_add(4)?)?;
-    Some(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
-}
-pub fn le_u64(b: &[u8], at: usize) -> Option<u64> {
-    let s = b.get(at..at.checked_add(8)?)?;
-    let mut a = [0u8; 8];
-    a.copy_from_slice(s);
-    Some(u64::from_le_bytes(a))
 }
 
 fn malformed(path: &Path, offset: u64, reason: impl Into<String>) -> DebugInfoError {
@@ -73,7 +65,8 @@ pub fn parse_sections(path: &Path, b: &[u8]) -> Result<Vec<Section>, DebugInfoEr
             path: path.to_path_buf(),
         });
     }
-    if b.len() < 64 {
+    let header_size = std::mem::size_of::<Header>();
+    if b.len() < header_size {
         return Err(malformed(
             path,
             b.len() as u64,
@@ -85,96 +78,94 @@ pub fn parse_sections(path: &Path, b: &[u8]) -> Result<Vec<Section>, DebugInfoEr
         offset,
         reason,
     };
-    if b[4] != 2 {
+    // The identification bytes are checked here, not by `object`, so that
+    // the error says which byte is wrong.
+    if b[4] != elf::ELFCLASS64.0 {
         return Err(unsupported(4, format!("ELF class {} (only ELF64)", b[4])));
     }
-    if b[5] != 1 {
+    if b[5] != elf::ELFDATA2LSB.0 {
         return Err(unsupported(
             5,
             format!("ELF data encoding {} (only little-endian)", b[5]),
         ));
     }
-    let e_type = le_u16(b, 16).unwrap_or(0);
-    if e_type != ET_EXEC && e_type != ET_DYN {
+    let header = Header::parse(b)
+        .map_err(|e| unsupported(6, format!("{e} (ELF version {}, only 1)", b[6])))?;
+    let e_type = header.e_type(LE);
+    if e_type != elf::ET_EXEC && e_type != elf::ET_DYN {
         return Err(unsupported(
             16,
-            format!("ELF type {e_type} (a vmlinux is ET_EXEC; ET_DYN also accepted)"),
+            format!(
+                "ELF type {} (a vmlinux is ET_EXEC; ET_DYN also accepted)",
+                e_type.0
+            ),
         ));
     }
-    let machine = le_u16(b, 18).unwrap_or(0);
-    if machine != EM_X86_64 {
+    let machine = header.e_machine(LE);
+    if machine != elf::EM_X86_64 {
         return Err(unsupported(
             18,
-            format!("ELF machine {machine} (only x86-64, 62)"),
+            format!("ELF machine {} (only x86-64, 62)", machine.0),
         ));
     }
-    let shoff = le_u64(b, 40).unwrap_or(0);
-    let shentsize = le_u16(b, 58).unwrap_or(0);
-    let mut shnum = u64::from(le_u16(b, 60).unwrap_or(0));
-    let mut shstrndx = u32::from(le_u16(b, 62).unwrap_or(0));
+    let shoff = header.e_shoff(LE);
     if shoff == 0 {
         return Ok(Vec::new());
     }
-    if shentsize != 64 {
+    let shentsize = header.e_shentsize(LE);
+    if u64::from(shentsize) != SHDR_SIZE {
         return Err(malformed(
             path,
             58,
-            format!("e_shentsize {shentsize}, expected 64"),
+            format!("e_shentsize {shentsize}, expected {SHDR_SIZE}"),
         ));
     }
-    let header_at = |i: u64| -> Result<usize, DebugInfoError> {
-        let off = i
-            .checked_mul(64)
-            .and_then(|x| x.checked_add(shoff))
-            .filter(|&o| o.checked_add(64).is_some_and(|end| end <= b.len() as u64))
-            .ok_or_else(|| {
-                malformed(
-                    path,
-                    shoff,
-                    format!(
-                        "section header {i} lies past the end of the file ({} bytes): truncated?",
-                        b.len()
-                    ),
-                )
-            })?;
-        Ok(off as usize)
+    let past_end = |what: String| {
+        malformed(
+            path,
+            shoff,
+            format!(
+                "{what} lies past the end of the file ({} bytes): truncated?",
+                b.len()
+            ),
+        )
     };
-    // Extended numbering: counts that do not fit the header live in section 0.
-    if shnum == 0 || shstrndx == 0xffff {
-        let h0 = header_at(0)?;
-        if shnum == 0 {
-            shnum = le_u64(b, h0 + 32).unwrap_or(0);
-        }
-        if shstrndx == 0xffff {
-            shstrndx = le_u32(b, h0 + 40).unwrap_or(0);
-        }
+    // Extended numbering (a count in section 0) is handled by `object`.
+    let shnum = header
+        .shnum(LE, b)
+        .map_err(|e| past_end(format!("section header 0 ({e})")))?;
+    // Every header must be inside the file (this also bounds the table).
+    let table_end = u64::from(shnum)
+        .checked_mul(SHDR_SIZE)
+        .and_then(|n| n.checked_add(shoff));
+    if shnum > 0 && table_end.is_none_or(|end| end > b.len() as u64) {
+        return Err(past_end(format!("section header {}", shnum - 1)));
     }
-    // Every header must be inside the file, which also bounds the loop.
-    if shnum > 0 {
-        header_at(shnum - 1)?;
-    }
-    let mut sections = Vec::with_capacity(shnum as usize);
-    let mut name_offsets = Vec::with_capacity(shnum as usize);
-    for i in 0..shnum {
-        let h = header_at(i)?;
-        name_offsets.push(le_u32(b, h).unwrap_or(0));
-        sections.push(Section {
+    let headers = header
+        .section_headers(LE, b)
+        .map_err(|e| past_end(format!("the section table ({e})")))?;
+    let mut sections: Vec<Section> = headers
+        .iter()
+        .enumerate()
+        .map(|(i, h)| Section {
             name: String::new(),
-            sh_type: le_u32(b, h + 4).unwrap_or(0),
-            flags: le_u64(b, h + 8).unwrap_or(0),
-            offset: le_u64(b, h + 24).unwrap_or(0),
-            size: le_u64(b, h + 32).unwrap_or(0),
-            link: le_u32(b, h + 40).unwrap_or(0),
-            entsize: le_u64(b, h + 56).unwrap_or(0),
-            header_offset: h as u64,
-        });
-    }
-    let names: &[u8] = match sections.get(shstrndx as usize) {
-        Some(s) if shstrndx != 0 => section_bytes(path, b, s)?,
+            sh_type: h.sh_type(LE).0,
+            flags: h.sh_flags(LE).0,
+            offset: h.sh_offset(LE),
+            size: h.sh_size(LE),
+            link: h.sh_link(LE),
+            entsize: h.sh_entsize(LE),
+            addralign: h.sh_addralign(LE),
+            header_offset: shoff + i as u64 * SHDR_SIZE,
+        })
+        .collect();
+    // No (or an invalid) name table leaves every name empty.
+    let names: &[u8] = match header.shstrndx(LE, b).ok().map(|i| i as usize) {
+        Some(i) if i != 0 && i < sections.len() => section_bytes(path, b, &sections[i])?,
         _ => &[],
     };
-    for (s, &n) in sections.iter_mut().zip(&name_offsets) {
-        if let Some(rest) = names.get(n as usize..) {
+    for (s, h) in sections.iter_mut().zip(headers) {
+        if let Some(rest) = names.get(h.sh_name(LE) as usize..) {
             let end = rest.iter().position(|&c| c == 0).unwrap_or(rest.len());
             s.name = String::from_utf8_lossy(&rest[..end]).into_owned();
         }
@@ -211,6 +202,13 @@ pub fn section_bytes<'b>(
     }
 }
 
+/// The records of a `.symtab` section's bytes (`Elf64_Sym`, 24 bytes each;
+/// a trailing partial record is ignored).
+pub fn symbols(bytes: &[u8]) -> &[Sym64<LittleEndian>] {
+    let whole = bytes.len() - bytes.len() % std::mem::size_of::<Sym64<LittleEndian>>();
+    object::pod::slice_from_all_bytes(&bytes[..whole]).unwrap_or(&[])
+}
+
 /// Decompresses a SHF_COMPRESSED section (Elf64_Chdr + zlib stream) or a
 /// GNU-style `.zdebug_*` section ("ZLIB" + big-endian size + zlib stream).
 pub fn decompress(
@@ -233,20 +231,20 @@ pub fn decompress(
         be.copy_from_slice(&raw[4..12]);
         (u64::from_be_bytes(be), &raw[12..])
     } else {
-        let ch_type = le_u32(raw, 0).ok_or_else(|| fail("truncated Elf64_Chdr".into()))?;
-        let ch_size = le_u64(raw, 8).ok_or_else(|| fail("truncated Elf64_Chdr".into()))?;
-        match ch_type {
-            ELFCOMPRESS_ZLIB => {}
-            ELFCOMPRESS_ZSTD => {
+        let (chdr, stream) = object::pod::from_bytes::<CompressionHeader64<LittleEndian>>(raw)
+            .map_err(|()| fail("truncated Elf64_Chdr".into()))?;
+        match chdr.ch_type.get(LE) {
+            elf::ELFCOMPRESS_ZLIB => {}
+            elf::ELFCOMPRESS_ZSTD => {
                 return Err(fail(
                     "zstd-compressed (ELFCOMPRESS_ZSTD) sections are not supported; \
                      decompress with `objcopy --decompress-debug-sections`"
                         .into(),
                 ));
             }
-            other => return Err(fail(format!("unknown compression type {other}"))),
+            other => return Err(fail(format!("unknown compression type {}", other.0))),
         }
-        (ch_size, raw.get(24..).unwrap_or(&[]))
+        (chdr.ch_size.get(LE), stream)
     };
     if size > MAX_DECOMPRESSED {
         return Err(fail(format!(
@@ -279,23 +277,16 @@ pub fn decompress(
     Ok(out)
 }
 
-/// The NT_GNU_BUILD_ID descriptor in a note section's bytes, if any.
-pub fn find_build_id(notes: &[u8]) -> Option<&[u8]> {
-    let mut at = 0usize;
-    // Each note takes at least 12 bytes, which bounds the loop.
-    while at + 12 <= notes.len() {
-        let namesz = le_u32(notes, at)? as usize;
-        let descsz = le_u32(notes, at + 4)? as usize;
-        let ntype = le_u32(notes, at + 8)?;
-        let name_at = at + 12;
-        let desc_at = name_at.checked_add(namesz.checked_add(3)? & !3)?;
-        let next = desc_at.checked_add(descsz.checked_add(3)? & !3)?;
-        let name = notes.get(name_at..name_at.checked_add(namesz)?)?;
-        let desc = notes.get(desc_at..desc_at.checked_add(descsz)?)?;
-        if ntype == NT_GNU_BUILD_ID && name == b"GNU\0" {
-            return Some(desc);
+/// The NT_GNU_BUILD_ID descriptor in a note section's bytes (`align` is the
+/// section's `sh_addralign`), if any.
+pub fn find_build_id(notes: &[u8], align: u64) -> Option<&[u8]> {
+    let mut iter = NoteIterator::<Header>::new(LE, align, notes).ok()?;
+    // Each note advances the iterator by at least its 12-byte header, and
+    // a malformed one ends the walk (an error, not a retry).
+    while let Ok(Some(note)) = iter.next() {
+        if note.n_type(LE) == elf::NT_GNU_BUILD_ID && note.name() == b"GNU" {
+            return Some(note.desc());
         }
-        at = next;
     }
     None
 }
@@ -313,6 +304,7 @@ mod tests {
             size: 0,
             link: 0,
             entsize: 0,
+            addralign: 1,
             header_offset: 0,
         }
     }
@@ -322,7 +314,7 @@ mod tests {
         // An Elf64_Chdr claiming 3 GiB for a 10-byte stream: refused before
         // anything is allocated (deflate expands at most 1032:1).
         let mut raw = Vec::new();
-        raw.extend_from_slice(&ELFCOMPRESS_ZLIB.to_le_bytes());
+        raw.extend_from_slice(&elf::ELFCOMPRESS_ZLIB.0.to_le_bytes());
         raw.extend_from_slice(&0u32.to_le_bytes());
         raw.extend_from_slice(&(3u64 << 30).to_le_bytes());
         raw.extend_from_slice(&1u64.to_le_bytes());

@@ -12,11 +12,10 @@ pub mod finder;
 pub mod symbols;
 pub mod types;
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use memmap2::Mmap;
+use crate::mapped::{Access, FileBytes, OpenError};
 
 pub use finder::{SearchRoots, find_vmlinux, find_vmlinux_in};
 pub use symbols::{Symbol, SymbolKind, SymbolMap};
@@ -138,27 +137,11 @@ enum SectionBytes {
     Owned(Vec<u8>),
 }
 
-/// The bytes of a vmlinux: mapped from its file, or handed over in memory.
-enum Bytes {
-    Mapped(Mmap),
-    Owned(Vec<u8>),
-}
-
-impl std::ops::Deref for Bytes {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        match self {
-            Bytes::Mapped(m) => m,
-            Bytes::Owned(v) => v,
-        }
-    }
-}
-
 /// A memory-mapped vmlinux (or any ELF64 x86-64 executable with symbols and
 /// DWARF, such as a synthetic fixture or a gcc-built test program).
 pub struct Vmlinux {
     path: PathBuf,
-    map: Bytes,
+    map: FileBytes,
     sections: Vec<elf::Section>,
     /// Filled by the first successful [`Vmlinux::types`]; failures are not
     /// cached (they are cheap to recompute and carry non-Clone I/O errors).
@@ -169,7 +152,7 @@ impl std::fmt::Debug for Vmlinux {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Vmlinux")
             .field("path", &self.path)
-            .field("len", &self.map.len())
+            .field("len", &self.map.bytes().len())
             .field("sections", &self.sections.len())
             .finish()
     }
@@ -183,47 +166,29 @@ impl Vmlinux {
             path: path.to_path_buf(),
             source,
         };
-        let meta = std::fs::metadata(path).map_err(io)?;
-        if meta.is_dir() {
-            return Err(io(std::io::Error::new(
+        let map = FileBytes::open(path).map_err(|e| match e {
+            OpenError::IsDirectory => io(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
                 "is a directory, not a regular file",
-            )));
-        }
-        let file = File::open(path).map_err(io)?;
-        if !meta.is_file() {
-            // A pipe or device (`--vmlinux <(zcat vmlinux.gz)`) cannot be
-            // mapped soundly: read it, bounded like a dump read this way.
-            use std::io::Read;
-            let mut buf = Vec::new();
-            file.take(crate::dump::file::MAX_READ_INPUT)
-                .read_to_end(&mut buf)
-                .map_err(io)?;
-            return Self::from_backing(path.to_path_buf(), Bytes::Owned(buf));
-        }
-        // SAFETY: the mapping is read-only and private to this process, of
-        // a regular file (pipes and devices are read above). Every access
-        // goes through slices bounds-checked against the length seen at map
-        // time, so no read exceeds the mapping. What the mapping cannot
-        // guard against is another process changing the file while we run:
-        // truncation makes reads past the new end fault (SIGBUS: the process
-        // dies, no memory is misread), and rewriting in place changes bytes
-        // under a `&[u8]`. A vmlinux is written once and then only read, and
-        // we never map a file we are writing; docs/robustness.md has more.
-        #[allow(unsafe_code)]
-        let map = unsafe { Mmap::map(&file) }.map_err(io)?;
-        Self::from_backing(path.to_path_buf(), Bytes::Mapped(map))
+            )),
+            OpenError::Io(source) => io(source),
+        })?;
+        // Symbols, notes and DWARF are each a few scattered pages of a
+        // file of hundreds of MB: no readahead around faults (the symbol
+        // scan asks for its tables explicitly).
+        map.advise(Access::Random);
+        Self::from_backing(path.to_path_buf(), map)
     }
 
     /// A vmlinux whose bytes are already in memory (fuzz targets, tests):
     /// the same checks and lookups as [`Vmlinux::open`], without a mapping.
     /// `path` only names the input in messages.
     pub fn from_bytes(path: impl Into<PathBuf>, bytes: Vec<u8>) -> Result<Vmlinux, DebugInfoError> {
-        Self::from_backing(path.into(), Bytes::Owned(bytes))
+        Self::from_backing(path.into(), FileBytes::from_vec(bytes))
     }
 
-    fn from_backing(path: PathBuf, map: Bytes) -> Result<Vmlinux, DebugInfoError> {
-        let sections = elf::parse_sections(&path, &map)?;
+    fn from_backing(path: PathBuf, map: FileBytes) -> Result<Vmlinux, DebugInfoError> {
+        let sections = elf::parse_sections(&path, map.bytes())?;
         Ok(Vmlinux {
             path,
             map,
@@ -241,7 +206,12 @@ impl Vmlinux {
     }
 
     pub(crate) fn section_bytes(&self, s: &elf::Section) -> Result<&[u8], DebugInfoError> {
-        elf::section_bytes(&self.path, &self.map, s)
+        elf::section_bytes(&self.path, self.map.bytes(), s)
+    }
+
+    /// Tells the kernel how a section's bytes will be read (a hint).
+    pub(crate) fn advise_section(&self, s: &elf::Section, access: Access) {
+        self.map.advise_range(access, s.offset, s.size);
     }
 
     /// The GNU build-id (NT_GNU_BUILD_ID, normally in `.note.gnu.build-id`)
@@ -257,7 +227,7 @@ impl Vmlinux {
             let Ok(bytes) = self.section_bytes(s) else {
                 continue;
             };
-            if let Some(id) = elf::find_build_id(bytes).filter(|id| !id.is_empty()) {
+            if let Some(id) = elf::find_build_id(bytes, s.addralign).filter(|id| !id.is_empty()) {
                 return Some(id.iter().map(|b| format!("{b:02x}")).collect());
             }
         }
@@ -289,7 +259,7 @@ impl Vmlinux {
         let get = |which: DwarfSection| -> &[u8] {
             match &dwarf[which as usize] {
                 SectionBytes::Absent => &[],
-                SectionBytes::Mapped { offset, len } => &self.map[*offset..*offset + *len],
+                SectionBytes::Mapped { offset, len } => &self.map.bytes()[*offset..*offset + *len],
                 SectionBytes::Owned(v) => v,
             }
         };

@@ -7,6 +7,7 @@ use goblin::elf::header;
 use goblin::elf::note::NoteDataIterator;
 use goblin::elf::program_header::{self, ProgramHeader};
 
+use super::file::Access;
 use super::notes::{DumpNotes, RawNote};
 use super::{CrashDump, DumpError, DumpFile, DumpFormat, PhysRange, PhysicalMemory, ReadError};
 
@@ -252,6 +253,27 @@ impl PhysicalMemory for ElfCore {
             done += n;
         }
         Ok(())
+    }
+
+    fn will_need(&self, paddr: u64, len: u64) {
+        let end = paddr.saturating_add(len);
+        let mut cur = paddr;
+        // Each step moves to the end of a segment's file bytes or stops,
+        // so the loop ends.
+        while cur < end {
+            let Some(seg) = self.segment_for(cur) else {
+                return;
+            };
+            let in_seg = cur - seg.paddr;
+            if in_seg >= seg.filesz {
+                return;
+            }
+            let n = (seg.filesz - in_seg).min(end - cur);
+            if let Some(off) = seg.offset.checked_add(in_seg) {
+                self.file.advise_range(Access::WillNeed, off, n);
+            }
+            cur += n;
+        }
     }
 
     fn ranges(&self) -> Vec<PhysRange> {

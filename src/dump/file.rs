@@ -1,76 +1,44 @@
 //! The bytes of a dump file: memory-mapped when it is a regular file.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use memmap2::Mmap;
-
 use super::DumpError;
-
-enum Backing {
-    Mapped(Mmap),
-    /// Non-regular inputs (pipes, character devices) cannot be mapped safely:
-    /// they are read, bounded by [`MAX_READ_INPUT`].
-    Owned(Vec<u8>),
-}
-
-/// Upper bound on a non-regular input read into memory.
-pub const MAX_READ_INPUT: u64 = 4 << 30;
+pub(crate) use crate::mapped::Access;
+pub use crate::mapped::MAX_READ_INPUT;
+use crate::mapped::{FileBytes, OpenError};
 
 /// A dump file's bytes plus its path, for error messages.
 pub struct DumpFile {
     path: PathBuf,
-    backing: Backing,
+    bytes: FileBytes,
 }
 
 impl DumpFile {
     pub fn open(path: &Path) -> Result<DumpFile, DumpError> {
-        let io = |source| DumpError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let meta = std::fs::metadata(path).map_err(io)?;
-        if meta.is_dir() {
-            return Err(DumpError::IsDirectory {
+        let bytes = FileBytes::open(path).map_err(|e| match e {
+            OpenError::IsDirectory => DumpError::IsDirectory {
+                path: path.to_path_buf(),
+            },
+            OpenError::Io(source) => DumpError::Io {
+                path: path.to_path_buf(),
+                source,
+            },
+        })?;
+        if bytes.bytes().is_empty() {
+            return Err(DumpError::Empty {
                 path: path.to_path_buf(),
             });
         }
-        let file = File::open(path).map_err(io)?;
-        let backing = if meta.is_file() {
-            if meta.len() == 0 {
-                return Err(DumpError::Empty {
-                    path: path.to_path_buf(),
-                });
-            }
-            // SAFETY: the mapping is read-only and private to this process,
-            // of a regular file (pipes and devices are read below). Every
-            // access goes through slices bounds-checked against the length
-            // seen at map time, so no read exceeds the mapping. What the
-            // mapping cannot guard against is another process changing the
-            // file while we run: truncation makes reads past the new end
-            // fault (SIGBUS: the process dies, no memory is misread), and
-            // rewriting in place changes bytes under a `&[u8]`. Dumps are
-            // written once and then only read, and we never map a file we
-            // are writing; docs/robustness.md has more.
-            #[allow(unsafe_code)]
-            let map = unsafe { Mmap::map(&file) }.map_err(io)?;
-            Backing::Mapped(map)
-        } else {
-            use std::io::Read;
-            let mut buf = Vec::new();
-            file.take(MAX_READ_INPUT)
-                .read_to_end(&mut buf)
-                .map_err(io)?;
-            if buf.is_empty() {
-                return Err(DumpError::Empty {
-                    path: path.to_path_buf(),
-                });
-            }
-            Backing::Owned(buf)
-        };
+        // Every format starts with a few header pages and then reads
+        // scattered pages; the default readahead (up to the device's
+        // read_ahead_kb: 8 MB on the benchmark machine) on the first fault
+        // would pull megabytes
+        // that are never read. A flattened file, scanned whole, asks for
+        // the default back.
+        bytes.advise(Access::Random);
         Ok(DumpFile {
             path: path.to_path_buf(),
-            backing,
+            bytes,
         })
     }
 
@@ -84,7 +52,7 @@ impl DumpFile {
         }
         Ok(DumpFile {
             path,
-            backing: Backing::Owned(bytes),
+            bytes: FileBytes::from_vec(bytes),
         })
     }
 
@@ -93,10 +61,18 @@ impl DumpFile {
     }
 
     pub fn bytes(&self) -> &[u8] {
-        match &self.backing {
-            Backing::Mapped(m) => m,
-            Backing::Owned(v) => v,
-        }
+        self.bytes.bytes()
+    }
+
+    /// How the whole file will be read (a hint to the kernel, for a cold
+    /// page cache; nothing for bytes in memory).
+    pub(crate) fn advise(&self, access: Access) {
+        self.bytes.advise(access);
+    }
+
+    /// [`DumpFile::advise`] for `len` bytes at file offset `offset`.
+    pub(crate) fn advise_range(&self, access: Access, offset: u64, len: u64) {
+        self.bytes.advise_range(access, offset, len);
     }
 
     pub fn len(&self) -> u64 {

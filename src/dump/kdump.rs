@@ -26,6 +26,7 @@ pub use header::KDUMP_SIGNATURE;
 pub use reader::KdumpReader;
 pub use source::ByteSource;
 
+use super::file::Access;
 use super::notes::DumpNotes;
 use super::{CrashDump, DumpError, DumpFile, DumpFormat, PhysRange, PhysicalMemory, ReadError};
 
@@ -52,6 +53,8 @@ pub fn is_flattened(bytes: &[u8]) -> bool {
 /// Opens one file's kdump reader, whichever of the two layouts it uses.
 fn open_reader(file: DumpFile, notes: &mut DumpNotes) -> Result<(KdumpReader, bool), DumpError> {
     if is_flattened(file.bytes()) {
+        // The record index is built by a walk through the whole file.
+        file.advise(Access::Normal);
         let src = FlattenedSource::open(file, &mut notes.warnings)?;
         if !is_kdump(&{
             let mut m = [0u8; 8];

@@ -66,6 +66,14 @@ pub trait PhysicalMemory: Send + Sync {
     /// The physical ranges the dump describes (sorted, for sizing the direct
     /// map when the kernel's own `max_pfn` cannot be read).
     fn ranges(&self) -> Vec<PhysRange>;
+
+    /// A hint that `len` bytes at `paddr` will be read soon: a dump mapped
+    /// from a file asks the kernel to start reading those pages now, so that
+    /// with a cold page cache many reads wait on the disk together instead
+    /// of one after another. Changes no result; does nothing by default.
+    fn will_need(&self, paddr: u64, len: u64) {
+        let _ = (paddr, len);
+    }
 }
 
 impl<T: PhysicalMemory + ?Sized> PhysicalMemory for &T {
@@ -74,6 +82,9 @@ impl<T: PhysicalMemory + ?Sized> PhysicalMemory for &T {
     }
     fn ranges(&self) -> Vec<PhysRange> {
         (**self).ranges()
+    }
+    fn will_need(&self, paddr: u64, len: u64) {
+        (**self).will_need(paddr, len)
     }
 }
 

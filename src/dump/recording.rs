@@ -42,4 +42,8 @@ impl PhysicalMemory for RecordingMemory<'_> {
     fn ranges(&self) -> Vec<PhysRange> {
         self.inner.ranges()
     }
+
+    fn will_need(&self, paddr: u64, len: u64) {
+        self.inner.will_need(paddr, len)
+    }
 }

@@ -19,7 +19,7 @@
 //! is the top-level entry itself (`p4d_offset(pgd, addr) == pgd`); with
 //! 5-level it lives in the P4D table the PGD entry points to.
 
-use crate::arch::x86_64::{PagingMode, PgdIndex};
+use crate::arch::x86_64::{PageTableEntry, PagingMode, PgdIndex};
 use crate::dump::{PhysicalMemory, ReadError};
 
 use super::mask::PgtblModMask;
@@ -30,9 +30,6 @@ use super::sync::{KernelPageTables, PgdRef, SyncReport, arch_sync_kernel_mapping
 /// Dirty (arch/x86/include/asm/pgtable_types.h; printed as `...067` in oops
 /// walks).
 pub const PAGE_TABLE_FLAGS: u64 = 0x67;
-/// Physical-address bits 12..51 of an entry.
-const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
-const PRESENT: u64 = 1;
 
 /// Why the model could not run a step.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -211,14 +208,14 @@ pub fn p4d_populate_kernel(
         PagingMode::FourLevel => top_pa,
         PagingMode::FiveLevel => {
             let pgd_entry = read_entry(mem, "init_mm's PGD entry", top_pa)?;
-            if pgd_entry & PRESENT == 0 {
+            if !PageTableEntry(pgd_entry).present() {
                 return Err(ModelError::NoP4dTable {
                     addr,
                     pgd_index,
                     pgd_entry,
                 });
             }
-            let p4d_table = pgd_entry & ADDR_MASK & !tables.sme_mask;
+            let p4d_table = PageTableEntry(pgd_entry).table_pa(tables.sme_mask);
             p4d_table + ((addr >> 39) & 511) * 8
         }
     };

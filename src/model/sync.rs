@@ -24,17 +24,11 @@
 //! as `unreachable`.
 
 use crate::arch::x86_64::PagingMode;
+use crate::arch::x86_64::entry::{KNL_ERRATUM_MASK, PageTableEntry};
 use crate::dump::{PhysicalMemory, ReadError};
 
 use super::overlay::Overlay;
 use super::populate::ModelError;
-
-const ACCESSED: u64 = 1 << 5;
-const DIRTY: u64 = 1 << 6;
-/// `_PAGE_KNL_ERRATUM_MASK` (arch/x86/include/asm/pgtable_types.h).
-const KNL_ERRATUM_MASK: u64 = ACCESSED | DIRTY;
-/// Physical-address bits 12..51 of an entry (`PTE_PFN_MASK` without SME).
-const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
 
 /// One page table (top-level table), by physical and virtual address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -100,7 +94,7 @@ pub fn top_level_entry_none(mode: PagingMode, entry: u64) -> bool {
 
 /// Next-table address of an entry (`p?d_page_vaddr()` before `__va`).
 fn table_address(entry: u64, sme_mask: u64) -> u64 {
-    entry & ADDR_MASK & !sme_mask
+    PageTableEntry(entry).table_pa(sme_mask)
 }
 
 fn read_entry(mem: &dyn PhysicalMemory, paddr: u64) -> Result<u64, ReadError> {

@@ -263,6 +263,9 @@ pub struct CrashJson {
     pub walk: Option<WalkJson>,
     pub init_mm_walk: Option<WalkJson>,
     pub explained: bool,
+    /// Why the crash is or is not explained, as a stable code
+    /// ([`crate::analysis::crash::Explanation::code`]).
+    pub explanation: &'static str,
     pub verdict: String,
     pub oops: OopsJson,
     pub notes: Vec<String>,
@@ -282,7 +285,8 @@ fn crash_json(c: &Crash) -> CrashJson {
         pgd_source: c.pgd_source.map(|s| s.as_str()),
         walk: c.walk.as_ref().map(walk_json),
         init_mm_walk: c.init_mm_walk.as_ref().map(walk_json),
-        explained: c.explained,
+        explained: c.explained(),
+        explanation: c.explanation.code(),
         verdict: c.verdict.clone(),
         oops: OopsJson {
             count: o.oops_count,

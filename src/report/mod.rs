@@ -1,8 +1,11 @@
 //! Reports: a table for people ([`table`]) and stable JSON for CI ([`json`],
-//! schema `pgsync-dump/analyze/v1`, docs/json-schema.md).
+//! schema `pgsync-dump/analyze/v1`, docs/json-schema.md); `info` and `tasks`
+//! as typed reports ([`info`], [`tasks`]) in both forms.
 
+pub mod info;
 pub mod json;
 pub mod table;
+pub mod tasks;
 
 /// Facts about the dump and kernel shown in every report.
 #[derive(Debug, Clone)]

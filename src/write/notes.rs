@@ -33,7 +33,7 @@ pub fn prstatus(pid: u32, rip: u64, rsp: u64) -> Vec<u8> {
 }
 
 /// QEMU's QEMUCPUState (target/i386/arch_dump.c), 440 bytes: version,
-/// size, 18 registers, 10 segments of 24 bytes, `cr[5]`, `kernel_gs_base`.
+/// size, 18 registers, 10 segments of 24 bytes, `cr[5]`, kernel_gs_base.
 pub fn qemu_cpu_state(rip: u64, rsp: u64, cr3: u64, gs_base: u64) -> Vec<u8> {
     let mut d = Vec::with_capacity(440);
     d.extend_from_slice(&1u32.to_le_bytes());

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use pgsync_dump::arch::x86_64::TranslateError;
+use pgsync_dump::arch::x86_64::{Level, TranslateError};
 use pgsync_dump::kernel::printk::{BitFieldPos, KernelMemory, LogBufLayout, LogRecord, PrbLayout};
 
 pub const PAGE: u64 = 4096;
@@ -58,7 +58,7 @@ impl KernelMemory for MockMemory {
                 .get(&(a & !(PAGE - 1)))
                 .ok_or(TranslateError::NotMapped {
                     va: a,
-                    level: "PTE",
+                    level: Level::Pte,
                     entry_pa: 0,
                     entry: 0,
                 })?;

@@ -2,7 +2,8 @@
 //! 1. the page-table walker over arbitrary physical memory: pages the input
 //!    places anywhere (SparseMemory), a fuzzed root, 4- or 5-level, an SME
 //!    mask, walked for fuzzed virtual addresses;
-//! 2. the whole checker (collect + compare + crash attribution + replay)
+//! 2. the whole analysis (`analysis::run`: check, kernel log, crash
+//!    attribution, replay)
 //!    over a fixture's memory with fuzzed edits: bytes, u64s, zeroed or
 //!    removed pages, and pointers (list_heads) aimed at themselves, at other
 //!    pages or at unmapped memory.
@@ -119,18 +120,19 @@ fn checker(inp: &Input) {
     let Ok(k) = Kernel::open(&d, &f.vmlinux) else {
         return;
     };
-    let Ok(a) = analysis::check(&k) else {
-        return;
-    };
-    let _ = a.verdict();
-    let crash = analysis::crash::attribute(&k, &a, &[]);
-    let mask = match inp.replay_mask % 4 {
+    let replay = match inp.replay_mask % 4 {
         0 => SyncMask::KernelDefault,
         1 => SyncMask::Pgd,
         2 => SyncMask::P4d,
         _ => SyncMask::None,
     };
-    let _ = analysis::replay::replay(&k, &a, crash.as_ref(), mask);
+    let options = analysis::Options {
+        pids: Vec::new(),
+        replay: Some(replay),
+    };
+    if let Ok(outcome) = analysis::run(&k, &options) {
+        let _ = outcome.analysis.verdict();
+    }
 }
 
 pub fn run(data: &[u8]) {

@@ -7,15 +7,10 @@
 
 use crate::dump::{PhysicalMemory, ReadError};
 
+use super::entry::{ADDR_MASK, PageTableEntry};
+
 pub const PAGE_SIZE: u64 = 4096;
 pub const ENTRIES_PER_TABLE: usize = 512;
-
-const P: u64 = 1 << 0;
-const ACCESSED: u64 = 1 << 5;
-const DIRTY: u64 = 1 << 6;
-const PSE: u64 = 1 << 7;
-/// Physical-address bits 12..51 of an entry.
-const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
 
 /// One paging level, named as Linux names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -27,7 +22,14 @@ pub enum Level {
     Pte,
 }
 
+impl std::fmt::Display for Level {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 impl Level {
+    /// The kernel's lower-case name of the level (`pgd`, `p4d`, ...).
     pub fn name(self) -> &'static str {
         match self {
             Level::Pgd => "pgd",
@@ -163,28 +165,6 @@ impl PagingMode {
 #[serde(transparent)]
 pub struct PgdIndex(pub u16);
 
-/// A raw page-table entry at any level.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TopLevelEntry(pub u64);
-
-impl TopLevelEntry {
-    pub fn present(self) -> bool {
-        self.0 & P != 0
-    }
-    /// `pgd_none()`: the entry is entirely zero.
-    pub fn is_none(self) -> bool {
-        self.0 == 0
-    }
-    /// The entry without the bits hardware sets on use (Accessed, Dirty).
-    pub fn without_hw_bits(self) -> u64 {
-        self.0 & !(ACCESSED | DIRTY)
-    }
-    /// Physical address of the next-level table, minus the SME bit.
-    pub fn table_pa(self, sme_mask: u64) -> u64 {
-        self.0 & ADDR_MASK & !sme_mask
-    }
-}
-
 /// One whole 4 KiB table (reading it costs about the same as one entry).
 pub struct PageTable(pub Box<[u64; ENTRIES_PER_TABLE]>);
 
@@ -201,8 +181,9 @@ impl PageTable {
         Ok(PageTable(t))
     }
 
-    pub fn entry(&self, idx: PgdIndex) -> TopLevelEntry {
-        TopLevelEntry(self.0[usize::from(idx.0) & 511])
+    /// The entry in top-level slot `idx`.
+    pub fn entry(&self, idx: PgdIndex) -> PageTableEntry {
+        PageTableEntry(self.0[usize::from(idx.0) & 511])
     }
 }
 
@@ -290,23 +271,24 @@ pub fn walk(
             );
         }
         let entry = u64::from_le_bytes(b);
+        let pte = PageTableEntry(entry);
         steps.push(WalkStep {
             level: def.level,
             entry_pa,
             entry,
         });
-        if entry & P == 0 {
+        if !pte.present() {
             return finish(steps, WalkOutcome::NotPresent { level: def.level });
         }
         let last = i + 1 == defs.len();
-        if last || (def.large_leaf && entry & PSE != 0) {
+        if last || (def.large_leaf && pte.is_large()) {
             let page_size = 1u64 << def.shift;
             // A large leaf's frame starts at its own alignment: bit 12 is PAT there.
             let frame = entry & ADDR_MASK & !sme_mask & !(page_size - 1);
             let pa = frame | (va & (page_size - 1));
             return finish(steps, WalkOutcome::Mapped { pa, page_size });
         }
-        table = entry & ADDR_MASK & !sme_mask;
+        table = pte.table_pa(sme_mask);
     }
     // Unreachable in practice: the last level always returns above.
     finish(steps, WalkOutcome::NotPresent { level: Level::Pte })
@@ -315,6 +297,7 @@ pub fn walk(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::arch::x86_64::entry::PSE;
     use crate::dump::sparse::SparseMemory as Pages;
 
     /// Reference translation computed independently of the walker's loop.

@@ -5,17 +5,19 @@
 use crate::dump::{PhysicalMemory, ReadError};
 
 use super::layout::{DEFAULT_KERNEL_IMAGE_SIZE, START_KERNEL_MAP};
-use super::paging::{PagingMode, Walk, WalkOutcome, walk};
+use super::paging::{Level, PagingMode, Walk, WalkOutcome, walk};
 
 /// Why a kernel virtual address could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TranslateError {
     #[error(
         "virtual address {va:#x} is not mapped ({level} entry at physical {entry_pa:#x} is {entry:#x})"
     )]
     NotMapped {
         va: u64,
-        level: &'static str,
+        /// The level whose entry is not present.
+        level: Level,
         entry_pa: u64,
         entry: u64,
     },
@@ -102,7 +104,7 @@ impl KernelTranslator {
                 let last = w.steps.last().copied();
                 Err(TranslateError::NotMapped {
                     va,
-                    level: level.name(),
+                    level,
                     entry_pa: last.map_or(0, |s| s.entry_pa),
                     entry: last.map_or(0, |s| s.entry),
                 })

@@ -69,7 +69,7 @@ pub const CALLER_ID_CPU_FLAG: u32 = 0x8000_0000;
 
 impl LogRecord {
     /// The caller as the kernel prints it with CONFIG_PRINTK_CALLER:
-    /// `"T<tid>"` or `"C<cpu>"` (kernel/printk/printk.c `info_print_prefix()`).
+    /// `T<tid>` or `C<cpu>` (kernel/printk/printk.c `info_print_prefix()`).
     pub fn caller_label(&self) -> Option<String> {
         self.caller_id.map(|id| {
             if id & CALLER_ID_CPU_FLAG != 0 {
