@@ -13,7 +13,7 @@ use crate::analysis::{self, AnalysisError, RunError};
 use crate::debuginfo::{SymbolKind, TypeError, Vmlinux};
 use crate::dump::CrashDump;
 use crate::dump::recording::RecordingMemory;
-use crate::kernel::offsets::ThreadLink;
+use crate::kernel::offsets::{PgdListLinkage, ThreadLink};
 use crate::kernel::{Kernel, KernelError};
 use crate::model::mask::SyncMask;
 use crate::write::WriteError;
@@ -196,7 +196,7 @@ fn minimal_vmlinux(k: &Kernel<'_>, v: &Vmlinux) -> Result<Vec<u8>, ExtractError>
     // that the reader takes the same path (kernel/offsets.rs).
     let pl = o.pgd_list;
     match pl.via {
-        "ptdesc.pt_list/ptdesc.pt_mm" => {
+        PgdListLinkage::PtdescPtListPtMm => {
             structs.push(def(
                 "page",
                 Some(o.page_size),
@@ -211,7 +211,7 @@ fn minimal_vmlinux(k: &Kernel<'_>, v: &Vmlinux) -> Result<Vec<u8>, ExtractError>
                 ],
             ));
         }
-        "page.lru/page.index" => structs.push(def(
+        PgdListLinkage::PageLruIndex => structs.push(def(
             "page",
             Some(o.page_size),
             vec![
@@ -219,7 +219,7 @@ fn minimal_vmlinux(k: &Kernel<'_>, v: &Vmlinux) -> Result<Vec<u8>, ExtractError>
                 member("index", pl.owner, Ty::Base(Base::ULong)),
             ],
         )),
-        _ => structs.push(def(
+        PgdListLinkage::PageLruPtMm => structs.push(def(
             "page",
             Some(o.page_size),
             vec![

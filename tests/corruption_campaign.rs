@@ -174,6 +174,7 @@ struct Segment {
     paddr: u64,
     offset: u64,
     filesz: u64,
+    memsz: u64,
 }
 
 struct Fixture {
@@ -232,6 +233,7 @@ fn load(dir: &Path) -> Fixture {
                 paddr: ph.p_paddr,
                 offset: ph.p_offset,
                 filesz: ph.p_filesz,
+                memsz: ph.p_memsz,
             });
         }
     }
@@ -305,6 +307,7 @@ fn load(dir: &Path) -> Fixture {
             pgsync_dump::kernel::offsets::ThreadLink::ThreadGroup { task_thread_group } => {
                 task_thread_group
             }
+            other => panic!("the campaign does not know the thread linkage {other:?}"),
         };
         if let Some(p) = pa(t.addr + node + o.list_next) {
             list_nexts.push(p);
@@ -398,6 +401,13 @@ enum Kind {
     ListSelf,
     ListUnmapped,
     UserPages,
+    /// A PT_LOAD added to the program header table (copied to the end of
+    /// the file) over an existing segment: zero fill only (first in the
+    /// table), an identical copy or other file bytes at the same start
+    /// (last in the table).
+    /// The existing segment wins each time (file bytes over zero fill;
+    /// equal starts, the earlier entry), so the result must not change.
+    OverlapSegments,
 }
 
 /// Applies one mutation of `kind`; `None` when the fixture offers no target.
@@ -455,6 +465,7 @@ fn mutate(f: &Fixture, kind: Kind, rng: &mut Rng) -> Option<Vec<u8>> {
             };
             put_u64(&mut b, f.file_offset(at)?, v);
         }
+        Kind::OverlapSegments => return overlap_segment(f, rng),
         Kind::UserPages => {
             for _ in 0..1 + rng.below(16) {
                 let pg = *rng.pick(&f.user_pages)?;
@@ -478,7 +489,52 @@ fn mutate(f: &Fixture, kind: Kind, rng: &mut Rng) -> Option<Vec<u8>> {
     Some(b)
 }
 
-const KINDS: [Kind; 7] = [
+/// [`Kind::OverlapSegments`]: the fixture with one more PT_LOAD.
+fn overlap_segment(f: &Fixture, rng: &mut Rng) -> Option<Vec<u8>> {
+    let with_data: Vec<Segment> = f
+        .segments
+        .iter()
+        .copied()
+        .filter(|s| s.filesz > 0)
+        .collect();
+    let j = *rng.pick(&with_data)?;
+    // Zero fill goes first in the table (by the old rule, "earlier wins",
+    // it would hide the segment's bytes); file bytes go last, so that the
+    // existing segment is the earlier entry at the same start.
+    let (offset, filesz, first) = match rng.below(3) {
+        0 => (0, 0, true),
+        1 => (j.offset, j.filesz, false),
+        _ => {
+            let k = *rng.pick(&with_data)?;
+            (k.offset, k.filesz.min(j.filesz), false)
+        }
+    };
+    let mut b = f.vmcore.clone();
+    let u16_at = |b: &[u8], o: usize| u16::from_le_bytes([b[o], b[o + 1]]);
+    let phoff = u64::from_le_bytes(b[32..40].try_into().ok()?) as usize;
+    let phnum = u16_at(&b, 56) as usize;
+    let table = b.get(phoff..phoff + phnum * 56)?.to_vec();
+    b.resize(b.len().next_multiple_of(8), 0);
+    let new_phoff = b.len() as u64;
+    let mut ph = [0u8; 56];
+    ph[0..4].copy_from_slice(&PT_LOAD.to_le_bytes());
+    ph[8..16].copy_from_slice(&offset.to_le_bytes());
+    ph[24..32].copy_from_slice(&j.paddr.to_le_bytes());
+    ph[32..40].copy_from_slice(&filesz.to_le_bytes());
+    ph[40..48].copy_from_slice(&j.memsz.to_le_bytes());
+    if first {
+        b.extend_from_slice(&ph);
+        b.extend_from_slice(&table);
+    } else {
+        b.extend_from_slice(&table);
+        b.extend_from_slice(&ph);
+    }
+    b[32..40].copy_from_slice(&new_phoff.to_le_bytes());
+    b[56..58].copy_from_slice(&(phnum as u16 + 1).to_le_bytes());
+    Some(b)
+}
+
+const KINDS: [Kind; 8] = [
     Kind::PageTableBits,
     Kind::StructBits,
     Kind::Truncate,
@@ -486,6 +542,7 @@ const KINDS: [Kind; 7] = [
     Kind::ListSelf,
     Kind::ListUnmapped,
     Kind::UserPages,
+    Kind::OverlapSegments,
 ];
 
 fn vm_hwm_mb() -> u64 {
@@ -507,6 +564,7 @@ struct Stats {
     by_kind: BTreeMap<String, usize>,
     slowest: (Duration, String),
     user_page_runs: usize,
+    overlap_runs: usize,
     failures: Vec<String>,
 }
 
@@ -581,6 +639,15 @@ fn corruption_campaign() {
                             ));
                         }
                     }
+                    if kind == Kind::OverlapSegments {
+                        stats.overlap_runs += 1;
+                        if out != f.intact {
+                            stats.failures.push(format!(
+                                "{what}: an added segment that loses every overlap changed the result:\n  intact {:?}\n  now    {out:?}",
+                                f.intact
+                            ));
+                        }
+                    }
                 }
                 Err(_) => {
                     stats.record(what.clone(), 101, took);
@@ -620,7 +687,7 @@ fn corruption_campaign() {
             if stderr.contains("panicked") {
                 stats.failures.push(format!("{what}: {stderr}"));
             }
-            if kind == Kind::UserPages && code != f.intact.code {
+            if matches!(kind, Kind::UserPages | Kind::OverlapSegments) && code != f.intact.code {
                 stats.failures.push(format!(
                     "{what}: exit {code}, intact dump exits {}",
                     f.intact.code
@@ -656,6 +723,10 @@ fn corruption_campaign() {
         per_fixture.join(", "),
         stats.user_page_runs
     );
+    println!(
+        "  {} runs added a PT_LOAD overlapping an existing one (result unchanged required)",
+        stats.overlap_runs
+    );
     assert!(
         stats.failures.is_empty(),
         "{} failures:\n{}",
@@ -667,10 +738,12 @@ fn corruption_campaign() {
         "peak memory {hwm} MB over {MAX_HWM_MB} MB"
     );
     assert!(stats.user_page_runs > 0, "no user-page damage was tried");
+    assert!(stats.overlap_runs > 0, "no overlapping segment was tried");
 }
 
-/// The kdump-compressed, flattened and split dumps makedumpfile wrote
-/// (fixtures/formats), truncated at every 512-byte boundary and one byte
+/// The kdump-compressed, flattened (kdump and ELF) and split dumps
+/// makedumpfile wrote (fixtures/formats) and libkdumpfile's generators
+/// wrote (fixtures/formats/libkdumpfile), truncated at every 512-byte boundary and one byte
 /// either side, and with a 4 KiB block zeroed: open, read every page of
 /// every range. Required: an error or a result, never a panic, each under
 /// [`PER_RUN`].
@@ -685,6 +758,15 @@ fn kdump_formats_truncated_and_zeroed() {
                 .is_some_and(|n| n.to_string_lossy().starts_with("vmcore."))
         })
         .collect();
+    // Dumps from libkdumpfile's generators: overlapping and flattened ELF,
+    // a kdump file without a sub-header, split parts.
+    let outside = dir.join("libkdumpfile");
+    files.extend(
+        std::fs::read_dir(&outside)
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e != "md" && e != "data")),
+    );
     files.sort();
     assert!(!files.is_empty());
     let read_all = |d: &CrashDump| {

@@ -738,3 +738,89 @@ fn vmlinux_from_a_pipe_is_read() {
     assert!(piped.types().unwrap().struct_type("task_struct").is_ok());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// DWARF 5 `DW_FORM_strx1` names (clang's default; gcc only with split
+/// DWARF) go through the unit's `DW_AT_str_offsets_base`: the unit's
+/// string offsets are the second contribution of `.debug_str_offsets`, so
+/// reading from the section's first one would give the wrong names.
+#[test]
+fn strx_names_use_the_units_str_offsets_base() {
+    // .debug_str: "task_struct" at 0, "pid" at 12, "int" at 16, "wrong" at 20.
+    let strings = b"task_struct\0pid\0int\0wrong\0".to_vec();
+    // .debug_str_offsets: two DWARF 5 contributions (header: length,
+    // version 5, padding), the first naming "wrong" three times.
+    let mut str_offsets = Vec::new();
+    for offsets in [[20u32, 20, 20], [0, 12, 16]] {
+        str_offsets.extend_from_slice(&16u32.to_le_bytes());
+        str_offsets.extend_from_slice(&5u16.to_le_bytes());
+        str_offsets.extend_from_slice(&0u16.to_le_bytes());
+        for o in offsets {
+            str_offsets.extend_from_slice(&o.to_le_bytes());
+        }
+    }
+    let base = 20 + 8u32; // past the first contribution and the second's header
+    // Abbreviations: 1 compile_unit (str_offsets_base sec_offset), 2 struct
+    // (name strx1, byte_size data1), 3 member (name strx1, type ref4,
+    // data_member_location data1), 4 base_type (name strx1, byte_size,
+    // encoding data1).
+    let abbrev = vec![
+        1, 0x11, 1, 0x72, 0x17, 0, 0, //
+        2, 0x13, 1, 0x03, 0x25, 0x0b, 0x0b, 0, 0, //
+        3, 0x0d, 0, 0x03, 0x25, 0x49, 0x13, 0x38, 0x0b, 0, 0, //
+        4, 0x24, 0, 0x03, 0x25, 0x0b, 0x0b, 0x3e, 0x0b, 0, 0, //
+        0,
+    ];
+    // The unit: header (12 bytes), CU DIE at 12, struct at 17, member at
+    // 20 (type: the base type at 28), end of struct at 27, base type at 28,
+    // end of unit at 32.
+    let mut info = Vec::new();
+    info.extend_from_slice(&29u32.to_le_bytes());
+    info.extend_from_slice(&5u16.to_le_bytes());
+    info.extend_from_slice(&[1, 8]); // DW_UT_compile, address size 8
+    info.extend_from_slice(&0u32.to_le_bytes());
+    info.push(1);
+    info.extend_from_slice(&base.to_le_bytes());
+    info.extend_from_slice(&[2, 0, 8]);
+    info.extend_from_slice(&[3, 1]);
+    info.extend_from_slice(&28u32.to_le_bytes());
+    info.extend_from_slice(&[4, 0]);
+    info.extend_from_slice(&[4, 2, 4, 5, 0]);
+    assert_eq!(info.len(), 33);
+    let sec = |name, data| Sec {
+        name,
+        sh_type: 1,
+        flags: 0,
+        data,
+        link: 0,
+        entsize: 0,
+    };
+    let elf = write_elf(
+        2,
+        62,
+        &[
+            sec(".debug_info", info),
+            sec(".debug_abbrev", abbrev),
+            sec(".debug_str", strings),
+            sec(".debug_str_offsets", str_offsets),
+        ],
+    );
+    let v = Vmlinux::from_bytes("strx.vmlinux", elf).unwrap();
+    let t = v.types().unwrap();
+    let task = t.struct_type("task_struct").unwrap();
+    assert_eq!(task.size, 8);
+    assert_eq!(task.die_offset, 17);
+    assert_eq!(task.member_names(), ["pid"]);
+    let pid = task.member("pid").unwrap();
+    assert_eq!(pid.offset, 4);
+    assert_eq!(
+        pid.ty,
+        pgsync_dump::debuginfo::TypeDesc::Base {
+            name: "int".into(),
+            size: 4
+        }
+    );
+    assert!(matches!(
+        t.struct_type("wrong"),
+        Err(pgsync_dump::debuginfo::TypeError::NotFound { .. })
+    ));
+}

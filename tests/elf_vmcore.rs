@@ -4,6 +4,7 @@
 
 use pgsync_dump::dump::{self, DumpFormat, ReadError};
 use pgsync_dump::write::elf::{CoreLayout, CoreSegment, write_core_segments};
+use pgsync_dump::write::flatten::flatten;
 use pgsync_dump::write::notes::note;
 
 struct Load {
@@ -143,7 +144,7 @@ fn truncated_segment_reads_as_truncated_not_zero() {
 }
 
 #[test]
-fn overlapping_segments_earlier_wins() {
+fn overlapping_file_bytes_that_differ_warn_and_the_lower_start_wins() {
     let f = core(
         64,
         &[],
@@ -160,10 +161,192 @@ fn overlapping_segments_earlier_wins() {
             },
         ],
     );
-    let d = dump::open(&[write("overlap", &f)]).unwrap();
+    let path = write("overlap", &f);
+    let d = dump::open(std::slice::from_ref(&path)).unwrap();
     let mut buf = [0u8; 2];
     d.memory().read(0x2fff, &mut buf).unwrap();
     assert_eq!(buf, [0xaa, 0xbb]);
+    assert_eq!(
+        d.warnings,
+        vec![format!(
+            "{}: PT_LOAD #1 and PT_LOAD #2 both have file bytes for physical 0x2000..0x3000 (0x1000 bytes) and 4096 of them differ: reading PT_LOAD #1's (it starts at the lower physical address); the other copy may be the right one",
+            path.display()
+        )]
+    );
+    let ranges: Vec<(u64, u64)> = d
+        .memory()
+        .ranges()
+        .iter()
+        .map(|r| (r.start, r.end))
+        .collect();
+    assert_eq!(ranges, vec![(0x1000, 0x3000), (0x3000, 0x4000)]);
+}
+
+#[test]
+fn same_start_differing_bytes_first_in_the_table_wins() {
+    let mut second = pattern(9, 0x1000);
+    second[0x10] ^= 0xff;
+    second[0x800] ^= 0x01;
+    let f = core(
+        64,
+        &[],
+        &[
+            Load {
+                paddr: 0x5000,
+                data: pattern(9, 0x1000),
+                memsz: 0x1000,
+            },
+            Load {
+                paddr: 0x5000,
+                data: second,
+                memsz: 0x1000,
+            },
+        ],
+    );
+    let path = write("same-start", &f);
+    let d = dump::open(std::slice::from_ref(&path)).unwrap();
+    let mut buf = vec![0u8; 0x1000];
+    d.memory().read(0x5000, &mut buf).unwrap();
+    assert_eq!(buf, pattern(9, 0x1000));
+    assert_eq!(
+        d.warnings,
+        vec![format!(
+            "{}: PT_LOAD #1 and PT_LOAD #2 both have file bytes for physical 0x5000..0x6000 (0x1000 bytes) and 2 of them differ: reading PT_LOAD #1's (it comes first in the program header table); the other copy may be the right one",
+            path.display()
+        )]
+    );
+}
+
+#[test]
+fn overlapping_identical_file_bytes_are_silent() {
+    let all = pattern(3, 0x3000);
+    let f = core(
+        64,
+        &[],
+        &[
+            Load {
+                paddr: 0x10000,
+                data: all[..0x2000].to_vec(),
+                memsz: 0x2000,
+            },
+            Load {
+                paddr: 0x11000,
+                data: all[0x1000..].to_vec(),
+                memsz: 0x2000,
+            },
+        ],
+    );
+    let d = dump::open(&[write("same-bytes", &f)]).unwrap();
+    assert!(d.warnings.is_empty(), "{:?}", d.warnings);
+    let mut buf = vec![0u8; 0x3000];
+    d.memory().read(0x10000, &mut buf).unwrap();
+    assert_eq!(buf, all);
+}
+
+/// The case from issue 14: a segment with file data to 0xc000 and zero fill
+/// to 0x12000 must not hide the next segment's real bytes at 0xc000..0x12000,
+/// whichever order the program header table lists them in.
+#[test]
+fn file_bytes_win_over_another_segments_zero_fill() {
+    let low = Load {
+        paddr: 0,
+        data: pattern(1, 0xc000),
+        memsz: 0x14000,
+    };
+    let high = Load {
+        paddr: 0xc000,
+        data: pattern(2, 0x6000),
+        memsz: 0x6000,
+    };
+    for (tag, loads) in [
+        ("fill-low-first", [&low, &high]),
+        ("fill-high-first", [&high, &low]),
+    ] {
+        let loads: Vec<Load> = loads
+            .iter()
+            .map(|l| Load {
+                paddr: l.paddr,
+                data: l.data.clone(),
+                memsz: l.memsz,
+            })
+            .collect();
+        let d = dump::open(&[write(tag, &core(64, &[], &loads))]).unwrap();
+        assert!(d.warnings.is_empty(), "{tag}: {:?}", d.warnings);
+        let mut buf = vec![0u8; 0x14000];
+        d.memory().read(0, &mut buf).unwrap();
+        let mut want = pattern(1, 0xc000);
+        want.extend(pattern(2, 0x6000));
+        want.resize(0x14000, 0);
+        assert!(buf == want, "{tag}: memory differs");
+        let ranges: Vec<(u64, u64)> = d
+            .memory()
+            .ranges()
+            .iter()
+            .map(|r| (r.start, r.end))
+            .collect();
+        assert_eq!(ranges, vec![(0, 0x14000)], "{tag}");
+    }
+}
+
+/// A flattened stream (`makedumpfile -E -F`) of an ELF core reads exactly
+/// like the ELF, overlap handling included; its format is `elf-flattened`.
+#[test]
+fn flattened_elf_reads_like_the_elf() {
+    let f = core(
+        192,
+        &note("CORE", 1, &[7u8; 336]),
+        &[
+            Load {
+                paddr: 0,
+                data: pattern(1, 0xc000),
+                memsz: 0x14000,
+            },
+            Load {
+                paddr: 0xc000,
+                data: pattern(2, 0x6000),
+                memsz: 0x6000,
+            },
+            Load {
+                paddr: 0x100000,
+                data: pattern(3, 0x3000),
+                memsz: 0x3000,
+            },
+        ],
+    );
+    let elf = dump::open(&[write("flat-src", &f)]).unwrap();
+    for (chunk, rewrite) in [(4096, false), (1000, true), (0x20000, false)] {
+        let tag = format!("flat-{chunk}-{rewrite}");
+        let flat = flatten(&f, chunk, rewrite);
+        let d = dump::open(&[write(&tag, &flat)]).unwrap();
+        assert_eq!(d.format, DumpFormat::ElfFlattened, "{tag}");
+        assert!(d.warnings.is_empty(), "{tag}: {:?}", d.warnings);
+        assert_eq!(d.cpus.len(), 1, "{tag}");
+        assert_eq!(d.memory().ranges(), elf.memory().ranges(), "{tag}");
+        let (mut a, mut b) = (vec![0u8; 0x14000], vec![0u8; 0x14000]);
+        elf.memory().read(0, &mut a).unwrap();
+        d.memory().read(0, &mut b).unwrap();
+        assert!(a == b, "{tag}: memory differs");
+        let (mut a, mut b) = (vec![0u8; 0x3000], vec![0u8; 0x3000]);
+        elf.memory().read(0x100000, &mut a).unwrap();
+        d.memory().read(0x100000, &mut b).unwrap();
+        assert!(a == b, "{tag}: memory differs at 0x100000");
+        assert_eq!(
+            d.memory().read(0x14000, &mut [0u8; 1]),
+            Err(ReadError::NotInDump { paddr: 0x14000 })
+        );
+    }
+    // Cut short: a warning, and the segment past the cut reads as truncated.
+    let flat = flatten(&f, 4096, false);
+    let d = dump::open(&[write("flat-cut", &flat[..flat.len() - 0x2000])]).unwrap();
+    assert!(
+        d.warnings.iter().any(|w| w.contains("stream is truncated")),
+        "{:?}",
+        d.warnings
+    );
+    assert!(matches!(
+        d.memory().read(0x102000, &mut [0u8; 8]),
+        Err(ReadError::Truncated { .. })
+    ));
 }
 
 #[test]

@@ -167,11 +167,131 @@ fn split_parts_in_any_order_and_alone() {
     assert!(err.contains("not a kdump-compressed file"), "{err}");
 }
 
+/// True when makedumpfile runs. Missing, a test that needs it is skipped,
+/// except under CI=true (.ci/run installs it), where it fails.
 fn have_makedumpfile() -> bool {
-    Command::new("makedumpfile")
+    let found = Command::new("makedumpfile")
         .arg("-v")
         .output()
-        .is_ok_and(|o| o.status.success())
+        .is_ok_and(|o| o.status.success());
+    if !found && std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("makedumpfile is not installed but CI=true: `apt-get install -y makedumpfile`");
+    }
+    found
+}
+
+/// The flattened ELF makedumpfile writes with `-E -F -d 31`.
+const FLAT_ELF: &str = "vmcore.elf-d31.flat";
+
+/// What the flattened ELF holds: makedumpfile's `-E` keeps the source's
+/// segments; a run of excluded pages shorter than its 256-page threshold
+/// does not split a PT_LOAD and keeps its data, except at a segment's end,
+/// where excluded pages become zero fill (p_filesz < p_memsz): pfn 47, the
+/// last of the second segment. The hole 24..32 and everything past pfn 48
+/// are in no segment.
+fn check_flattened_elf(reference: &Path, flat: &Path) {
+    let elf = dump::open(&[reference.to_path_buf()]).expect("open the source ELF");
+    let d = dump::open(&[flat.to_path_buf()]).unwrap_or_else(|e| panic!("{flat:?}: {e}"));
+    assert_eq!(d.format, DumpFormat::ElfFlattened, "{flat:?}");
+    assert_eq!(d.format.as_str(), "elf-flattened");
+    assert_eq!(d.compression, None);
+    assert!(d.warnings.is_empty(), "{:?}", d.warnings);
+    let vmci = d.vmcoreinfo.as_ref().expect("VMCOREINFO note");
+    assert_eq!(vmci.osrelease.as_deref(), Some("5.10.0-pgsync"));
+    assert_eq!(d.cpus.len(), 1, "the NT_PRSTATUS note");
+    let (mut same, mut zeroed, mut missing) = (0u64, Vec::new(), Vec::new());
+    for pfn in 0..ORACLE_MAX_PFN + 16 {
+        match page_of(d.memory(), pfn) {
+            Ok(got) if got == page_of(elf.memory(), pfn).expect("in the source") => same += 1,
+            Ok(got) => {
+                assert_eq!(got, vec![0u8; PAGE], "pfn {pfn:#x} differs and is not zero");
+                zeroed.push(pfn);
+            }
+            Err(dump::ReadError::NotInDump { .. }) => missing.push(pfn),
+            Err(e) => panic!("pfn {pfn:#x}: {e}"),
+        }
+    }
+    // Each segment's trailing excluded pages (that were not zero already).
+    let mut want_zeroed = Vec::new();
+    for (start, end) in ORACLE_RAM {
+        let mut tail: Vec<u64> = (start..end)
+            .rev()
+            .take_while(|&p| excluded_by_d31(p))
+            .filter(|&p| oracle_page(p) != vec![0u8; PAGE])
+            .collect();
+        tail.reverse();
+        want_zeroed.extend(tail);
+    }
+    assert_eq!(want_zeroed, vec![47]);
+    assert_eq!(zeroed, want_zeroed, "{flat:?}");
+    let want_missing: Vec<u64> = (0..ORACLE_MAX_PFN + 16)
+        .filter(|&p| hole(p) || p >= ORACLE_MAX_PFN)
+        .collect();
+    assert_eq!(missing, want_missing, "{flat:?}");
+    assert_eq!(
+        same,
+        ORACLE_MAX_PFN + 16 - zeroed.len() as u64 - missing.len() as u64
+    );
+    let ranges: Vec<(u64, u64)> = d
+        .memory()
+        .ranges()
+        .iter()
+        .map(|r| (r.start, r.end))
+        .collect();
+    assert_eq!(ranges, vec![(0, 24 * 4096), (32 * 4096, 48 * 4096)]);
+}
+
+#[test]
+fn committed_flattened_elf_reads_in_place() {
+    let dir = scratch("mdf-flat-elf");
+    let elf = write(&dir, "source.elf", &oracle_elf());
+    check_flattened_elf(&elf, &fixtures().join(FLAT_ELF));
+}
+
+/// makedumpfile's own `-E -F` output, live: the flattened ELF reads
+/// exactly like the plain ELF the same command writes without `-F`.
+#[test]
+fn live_flattened_elf_reads_like_the_plain_one() {
+    if !have_makedumpfile() {
+        eprintln!("makedumpfile not installed: live flattened ELF skipped");
+        return;
+    }
+    let dir = scratch("mdf-live-flat-elf");
+    let elf = write(&dir, "source.elf", &oracle_elf());
+    run_makedumpfile_elf(&elf, &dir);
+    check_flattened_elf(&elf, &dir.join(FLAT_ELF));
+    let plain = dump::open(&[dir.join("vmcore.elf-d31")]).expect("plain -E output");
+    assert_eq!(plain.format, DumpFormat::Elf);
+    let flat = dump::open(&[dir.join(FLAT_ELF)]).expect("flattened -E output");
+    let (same, missing) = compare_pages(&plain, &flat, ORACLE_MAX_PFN + 16);
+    assert_eq!(same + missing.len() as u64, ORACLE_MAX_PFN + 16);
+    assert_eq!(missing.len(), 8 + 16, "the hole and the pfns past RAM");
+}
+
+/// `makedumpfile -E -F -d 31` (flattened ELF, to stdout) and `-E -d 31`.
+fn run_makedumpfile_elf(src: &Path, dir: &Path) {
+    for (args, stdout) in [
+        (vec!["-E", "-F", "-d", "31"], Some(FLAT_ELF)),
+        (vec!["-E", "-d", "31"], None),
+    ] {
+        let mut c = Command::new("makedumpfile");
+        c.args(&args).arg(src).current_dir(dir);
+        match stdout {
+            Some(out) => {
+                c.stdout(std::fs::File::create(dir.join(out)).expect("create"));
+            }
+            None => {
+                let _ = std::fs::remove_file(dir.join("vmcore.elf-d31"));
+                c.arg("vmcore.elf-d31");
+            }
+        }
+        let o = c.output().expect("run makedumpfile");
+        assert!(
+            o.status.success(),
+            "makedumpfile {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
 }
 
 /// Runs Debian's makedumpfile to write every case into `dir`.
@@ -225,7 +345,7 @@ fn run_makedumpfile(src: &Path, dir: &Path) {
 }
 
 /// The same conversions run live, when makedumpfile is installed (Debian:
-/// `apt-get install makedumpfile`); skipped otherwise.
+/// `apt-get install makedumpfile`); skipped otherwise, failed under CI=true.
 #[test]
 fn live_makedumpfile_output_reads_like_the_source_elf() {
     if !have_makedumpfile() {
@@ -254,4 +374,9 @@ fn regenerate_fixtures() {
     let scratch = scratch("mdf-regen");
     let elf = write(&scratch, "source.elf", &oracle_elf());
     run_makedumpfile(&elf, &dir);
+    // Only the flattened ELF is kept (the plain one is what tests/ builds).
+    let flat = scratch.join("flat");
+    std::fs::create_dir_all(&flat).expect("mkdir");
+    run_makedumpfile_elf(&elf, &flat);
+    std::fs::copy(flat.join(FLAT_ELF), dir.join(FLAT_ELF)).expect("copy");
 }

@@ -11,7 +11,7 @@ use pgsync_dump::dump::kdump::{KdumpReader, PAGE_SIZE};
 use pgsync_dump::dump::notes::DumpNotes;
 use pgsync_dump::dump::{self, DumpFile, DumpFormat, PhysicalMemory, ReadError};
 use pgsync_dump::write::flatten::flatten;
-use pgsync_dump::write::kdump::{Compression, KdumpSpec, write_kdump};
+use pgsync_dump::write::kdump::{Compression, KdumpLayout, KdumpSpec, write_kdump};
 use pgsync_synth::formats::zstd_page;
 
 fn lzo(page: &[u8]) -> Option<Vec<u8>> {
@@ -138,20 +138,56 @@ fn split_parts_with_different_codecs_are_mixed() {
     want.extend_from_slice(&oracle_page(10));
     assert_eq!(b, want);
 
-    // Parts of another dump (other timestamp) are refused.
-    let mut other = spec(Compression::Zlib);
-    other.split = Some((10, 30));
-    other.timestamp.0 += 1;
-    let (bytes, _) = write_kdump(&other, &page_fn);
-    let stranger = write(&dir, "stranger", &bytes);
-    let err = dump::open(&[paths[0].clone(), stranger])
-        .err()
-        .expect("refused")
-        .to_string();
-    assert!(
-        err.contains("not parts of the same dump") && err.contains("timestamp"),
-        "{err}"
+    // A part written by another run (one second later): a warning naming
+    // both timestamps, and the parts read as one dump.
+    let mut later = spec(Compression::Zlib);
+    later.split = Some((10, 30));
+    later.timestamp.0 += 1;
+    let (bytes, _) = write_kdump(&later, &page_fn);
+    let later = write(&dir, "later", &bytes);
+    let d = dump::open(&[paths[0].clone(), later.clone(), paths[2].clone()])
+        .expect("a timestamp difference is not a refusal");
+    let (sec, usec) = spec(Compression::Zlib).timestamp;
+    let want = format!(
+        "{} and {}: header timestamps differ ({sec}.{usec:06} vs {}.{usec:06}): the parts were written at different times; they agree on utsname, block size and page count, so they are read together",
+        paths[0].display(),
+        later.display(),
+        sec + 1
     );
+    assert_eq!(d.warnings, vec![want]);
+    let (_, missing) = compare_pages(&elf, &d, ORACLE_MAX_PFN);
+    assert_eq!(missing, expected_missing(ORACLE_MAX_PFN));
+    // What must match still does: another machine, another page count.
+    let mut other_machine = spec(Compression::Zlib);
+    other_machine.split = Some((10, 30));
+    other_machine.release = "6.1.0-other".into();
+    let mut other_size = spec(Compression::Zlib);
+    other_size.split = Some((10, 30));
+    other_size.max_mapnr = ORACLE_MAX_PFN + 8;
+    for (name, s, what) in [
+        (
+            "other-machine",
+            other_machine,
+            r#"utsname differs ("6.1.0-pgsync" vs "6.1.0-other")"#,
+        ),
+        ("other-size", other_size, "max_mapnr differs (0x30 vs 0x38)"),
+    ] {
+        let (bytes, _) = write_kdump(&s, &page_fn);
+        let stranger = write(&dir, name, &bytes);
+        let err = dump::open(&[paths[0].clone(), stranger.clone()])
+            .err()
+            .expect("refused")
+            .to_string();
+        assert_eq!(
+            err,
+            format!(
+                "several dump files were given but {} and {} are not parts of the same dump: {what}",
+                paths[0].display(),
+                stranger.display()
+            ),
+            "{name}"
+        );
+    }
     // A whole (non-split) dump among parts is refused.
     let (bytes, _) = write_kdump(&spec(Compression::Zlib), &page_fn);
     let whole = write(&dir, "whole", &bytes);
@@ -179,6 +215,63 @@ fn older_header_versions() {
             Err(ReadError::NotInDump { .. })
         ));
     }
+}
+
+/// The same dump with its sub-header block(s) cut out: `sub_hdr_size` 0,
+/// bitmaps at block 1, every page descriptor's offset moved down.
+fn without_sub_header(bytes: &[u8], layout: &KdumpLayout) -> Vec<u8> {
+    let cut = layout.bitmap_offset as usize - PAGE_SIZE;
+    let mut b = bytes[..PAGE_SIZE].to_vec();
+    b.extend_from_slice(&bytes[layout.bitmap_offset as usize..]);
+    b[header::off::SUB_HDR_SIZE as usize..][..4].copy_from_slice(&0i32.to_le_bytes());
+    for &(_, at) in &layout.descs {
+        let at = at as usize - cut;
+        let mut d = [0u8; header::PAGE_DESC_SIZE as usize];
+        let n = d.len();
+        d.copy_from_slice(&b[at..at + n]);
+        let mut desc = PageDesc::parse(&d);
+        desc.offset -= cut as i64;
+        b[at..at + n].copy_from_slice(&desc.encode());
+    }
+    b
+}
+
+#[test]
+fn version_6_without_a_sub_header() {
+    let dir = scratch("roundtrip-no-sub-header");
+    let elf = dump::open(&[write(&dir, "source.elf", &oracle_elf())]).expect("elf");
+    let (bytes, layout) = write_kdump(&spec(Compression::Zlib), &page_fn);
+    assert_eq!(i32::from_le_bytes(bytes[8..12].try_into().unwrap()), 6);
+    let path = write(&dir, "no-sub", &without_sub_header(&bytes, &layout));
+    let d = dump::open(std::slice::from_ref(&path)).expect("no sub-header is not a refusal");
+    assert_eq!(d.format, DumpFormat::Kdump);
+    assert_eq!(
+        d.warnings,
+        vec![format!(
+            "{}: the file has no sub-header (sub_hdr_size 0): no VMCOREINFO, CPU notes or phys_base from it",
+            path.display()
+        )]
+    );
+    assert!(d.vmcoreinfo.is_none());
+    assert!(d.cpus.is_empty());
+    let (same, missing) = compare_pages(&elf, &d, ORACLE_MAX_PFN + 3);
+    assert_eq!(missing, expected_missing(ORACLE_MAX_PFN + 3));
+    assert_eq!(same, ORACLE_MAX_PFN + 3 - missing.len() as u64);
+    // Without a sub-header the page count must come from the header.
+    let mut b = without_sub_header(&bytes, &layout);
+    b[header::off::MAX_MAPNR as usize..][..4].copy_from_slice(&0u32.to_le_bytes());
+    let path = write(&dir, "no-sub-no-mapnr", &b);
+    let err = dump::open(std::slice::from_ref(&path))
+        .err()
+        .expect("refused")
+        .to_string();
+    assert_eq!(
+        err,
+        format!(
+            "{}: at file offset 0x1b0: sub_hdr_size 0 (no sub-header) but the header's max_mapnr is 0 with 2 bitmap blocks: the page count would be in the missing sub-header",
+            path.display()
+        )
+    );
 }
 
 #[test]

@@ -11,6 +11,7 @@ use super::{CheckedTable, TableStatus, TaskRef};
 
 /// How a page table was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
 pub enum Source {
     Task,
     PgdList,

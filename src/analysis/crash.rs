@@ -16,6 +16,7 @@ use super::{Analysis, FindingKind};
 
 /// How the crashing CPU's page table was found, most direct first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PgdSource {
     /// The CR3 recorded in the dump (QEMU's per-CPU note).
     Cr3,

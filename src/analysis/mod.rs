@@ -22,6 +22,7 @@ pub use pipeline::{Options, Outcome, RunError, run};
 
 /// Why the check could not run at all.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum AnalysisError {
     #[error(transparent)]
     Kernel(#[from] KernelError),
@@ -37,6 +38,7 @@ pub struct TaskRef {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TableStatus {
     Consistent,
     Diverged,
@@ -72,6 +74,7 @@ pub struct CheckedTable {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum FindingKind {
     /// init_mm's slot is present, this table's is none: the missing-sync bug.
     Missing,
@@ -122,6 +125,7 @@ pub struct Reference {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Verdict {
     Consistent,
     MissingSync,

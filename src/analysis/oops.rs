@@ -53,6 +53,7 @@ impl From<&crate::kernel::LogRecord> for LogLine {
 
 /// Which "BUG:" line opened the oops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FaultKind {
     /// "BUG: unable to handle page fault for address: X" (5.1 and later) or
     /// "BUG: unable to handle kernel paging request at X" (older).

@@ -20,6 +20,7 @@ use super::{Analysis, AnalysisError, FindingKind, TableStatus};
 
 /// Why the replay could not run.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ReplayError {
     #[error("replay: {0}")]
     Model(#[from] ModelError),

@@ -23,6 +23,7 @@ pub use types::{BitField, Member, StructType, TypeDesc, TypeError, TypeInfo};
 
 /// Why a vmlinux could not be opened, read or found.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DebugInfoError {
     #[error("{path}: {source}")]
     Io {
@@ -101,7 +102,9 @@ fn fmt_rejected(r: &[(PathBuf, String)]) -> String {
     format!("; unusable: {}", v.join("; "))
 }
 
-/// The DWARF sections [`types::TypeInfo`] reads.
+/// The DWARF sections [`types::TypeInfo`] reads. `.debug_line` and
+/// `.debug_addr` are there because gimli's `Unit` reads the unit DIE's
+/// line-program header and `DW_FORM_addrx` low PC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum DwarfSection {
     Info,
@@ -109,15 +112,20 @@ pub(crate) enum DwarfSection {
     Str,
     LineStr,
     StrOffsets,
+    Line,
+    Addr,
 }
 
 impl DwarfSection {
-    const ALL: [DwarfSection; 5] = [
+    const COUNT: usize = 7;
+    const ALL: [DwarfSection; DwarfSection::COUNT] = [
         DwarfSection::Info,
         DwarfSection::Abbrev,
         DwarfSection::Str,
         DwarfSection::LineStr,
         DwarfSection::StrOffsets,
+        DwarfSection::Line,
+        DwarfSection::Addr,
     ];
     fn name(self) -> &'static str {
         match self {
@@ -126,6 +134,8 @@ impl DwarfSection {
             DwarfSection::Str => ".debug_str",
             DwarfSection::LineStr => ".debug_line_str",
             DwarfSection::StrOffsets => ".debug_str_offsets",
+            DwarfSection::Line => ".debug_line",
+            DwarfSection::Addr => ".debug_addr",
         }
     }
 }
@@ -145,7 +155,10 @@ pub struct Vmlinux {
     sections: Vec<elf::Section>,
     /// Filled by the first successful [`Vmlinux::types`]; failures are not
     /// cached (they are cheap to recompute and carry non-Clone I/O errors).
-    dwarf: OnceLock<[SectionBytes; 5]>,
+    dwarf: OnceLock<[SectionBytes; DwarfSection::COUNT]>,
+    /// What every [`TypeInfo`] of this file has learned from `dwarf` (the
+    /// unit index, resolved structs): built lazily, once per file.
+    type_index: types::TypeIndex,
 }
 
 impl std::fmt::Debug for Vmlinux {
@@ -194,6 +207,7 @@ impl Vmlinux {
             map,
             sections,
             dwarf: OnceLock::new(),
+            type_index: types::TypeIndex::default(),
         })
     }
 
@@ -244,6 +258,8 @@ impl Vmlinux {
 
     /// DWARF type information. Fails if the file has no `.debug_info`
     /// ("vmlinux without DWARF") or a debug section cannot be decompressed.
+    /// Cheap after the first call: every view shares this file's type index
+    /// and answers, so nothing is scanned or resolved twice.
     pub fn types(&self) -> Result<TypeInfo<'_>, DebugInfoError> {
         if self.dwarf.get().is_none() {
             let loaded = self.load_dwarf()?;
@@ -263,18 +279,16 @@ impl Vmlinux {
                 SectionBytes::Owned(v) => v,
             }
         };
-        Ok(TypeInfo::new(
-            &self.path,
-            get(DwarfSection::Info),
-            get(DwarfSection::Abbrev),
-            get(DwarfSection::Str),
-            get(DwarfSection::LineStr),
-            get(DwarfSection::StrOffsets),
-        ))
+        Ok(TypeInfo::new(&self.path, &self.type_index, move |id| {
+            DwarfSection::ALL
+                .into_iter()
+                .find(|which| which.name() == id.name())
+                .map_or(&[][..], get)
+        }))
     }
 
-    fn load_dwarf(&self) -> Result<[SectionBytes; 5], DebugInfoError> {
-        let mut out = [const { SectionBytes::Absent }; 5];
+    fn load_dwarf(&self) -> Result<[SectionBytes; DwarfSection::COUNT], DebugInfoError> {
+        let mut out = [const { SectionBytes::Absent }; DwarfSection::COUNT];
         for which in DwarfSection::ALL {
             let name = which.name();
             let zname = format!(".z{}", &name[1..]);

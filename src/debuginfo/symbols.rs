@@ -16,6 +16,7 @@ use crate::mapped::Access;
 
 /// What an ELF symbol names (STT_OBJECT, STT_FUNC, anything else).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SymbolKind {
     Object,
     Func,

@@ -17,6 +17,7 @@ pub mod header;
 pub mod lzo;
 mod reader;
 pub mod source;
+mod sub_header;
 
 use std::path::PathBuf;
 
@@ -56,20 +57,24 @@ fn open_reader(file: DumpFile, notes: &mut DumpNotes) -> Result<(KdumpReader, bo
         // The record index is built by a walk through the whole file.
         file.advise(Access::Normal);
         let src = FlattenedSource::open(file, &mut notes.warnings)?;
-        if !is_kdump(&{
-            let mut m = [0u8; 8];
-            let _ = src.read_at(0, &mut m);
-            m
-        }) {
-            return Err(src.file().malformed(
-                flattened::FLAT_HEADER_SIZE,
-                "the flattened stream does not describe a kdump-compressed file (no \"KDUMP   \" signature at its logical offset 0)",
-            ));
-        }
-        Ok((KdumpReader::open(Box::new(src), notes)?, true))
+        Ok((flattened_reader(src, notes)?, true))
     } else {
         Ok((KdumpReader::open(Box::new(file), notes)?, false))
     }
+}
+
+/// The kdump reader over an indexed flattened stream, which must describe
+/// a kdump-compressed file.
+fn flattened_reader(src: FlattenedSource, notes: &mut DumpNotes) -> Result<KdumpReader, DumpError> {
+    let mut magic = [0u8; 8];
+    let _ = src.read_at(0, &mut magic);
+    if !is_kdump(&magic) {
+        return Err(src.file().malformed(
+            flattened::FLAT_HEADER_SIZE,
+            "the flattened stream does not describe a kdump-compressed file (no \"KDUMP   \" signature at its logical offset 0)",
+        ));
+    }
+    KdumpReader::open(Box::new(src), notes)
 }
 
 fn warn_if_part(reader: &KdumpReader, notes: &mut DumpNotes) {
@@ -89,6 +94,23 @@ pub fn open(file: DumpFile) -> Result<CrashDump, DumpError> {
     let path = file.path().to_path_buf();
     let mut notes = DumpNotes::default();
     let (reader, flat) = open_reader(file, &mut notes)?;
+    finish_open(path, reader, flat, notes)
+}
+
+/// Opens the kdump-compressed file an already indexed flattened stream
+/// describes; `notes` carries the indexing's warnings.
+pub fn open_flattened(src: FlattenedSource, mut notes: DumpNotes) -> Result<CrashDump, DumpError> {
+    let path = src.file().path().to_path_buf();
+    let reader = flattened_reader(src, &mut notes)?;
+    finish_open(path, reader, true, notes)
+}
+
+fn finish_open(
+    path: PathBuf,
+    reader: KdumpReader,
+    flat: bool,
+    mut notes: DumpNotes,
+) -> Result<CrashDump, DumpError> {
     warn_if_part(&reader, &mut notes);
     let format = if flat {
         DumpFormat::KdumpFlattened
@@ -141,9 +163,40 @@ impl PhysicalMemory for SplitMemory {
     }
 }
 
+/// What makes part `b` of a split dump not belong with part `a`: the
+/// machine (utsname), the page size, or the pages the bitmaps describe.
+fn part_mismatch(a: &KdumpReader, b: &KdumpReader) -> Option<String> {
+    let (ha, hb) = (&a.header, &b.header);
+    if ha.utsname != hb.utsname {
+        Some(format!(
+            "utsname differs ({:?} vs {:?})",
+            ha.uts(2),
+            hb.uts(2)
+        ))
+    } else if ha.block_size != hb.block_size {
+        Some(format!(
+            "block_size differs ({} vs {})",
+            ha.block_size, hb.block_size
+        ))
+    } else if a.max_mapnr != b.max_mapnr {
+        Some(format!(
+            "max_mapnr differs ({:#x} vs {:#x})",
+            a.max_mapnr, b.max_mapnr
+        ))
+    } else if ha.bitmap_blocks != hb.bitmap_blocks {
+        Some(format!(
+            "bitmap_blocks differs ({} vs {})",
+            ha.bitmap_blocks, hb.bitmap_blocks
+        ))
+    } else {
+        None
+    }
+}
+
 /// Opens the parts of a split dump (each kdump-compressed or flattened).
-/// They must come from one `makedumpfile --split` run (same utsname,
-/// timestamp and page count) and hold disjoint pfn ranges.
+/// They must describe one machine's memory (same utsname, block size,
+/// page count and bitmap size) and hold disjoint pfn ranges; different
+/// header timestamps are a warning (parts written by separate runs).
 pub fn open_split(files: Vec<DumpFile>) -> Result<CrashDump, DumpError> {
     let mut parts: Vec<(KdumpReader, DumpNotes, PathBuf)> = Vec::new();
     for file in files {
@@ -165,27 +218,9 @@ pub fn open_split(files: Vec<DumpFile>) -> Result<CrashDump, DumpError> {
             reason: "no file was named".into(),
         });
     };
+    let mut warnings = Vec::new();
     for (r, _, path) in &parts[1..] {
-        let (a, b) = (&first.header, &r.header);
-        let what = if a.utsname != b.utsname {
-            Some(format!(
-                "utsname differs ({:?} vs {:?})",
-                a.uts(2),
-                b.uts(2)
-            ))
-        } else if (a.timestamp_sec, a.timestamp_usec) != (b.timestamp_sec, b.timestamp_usec) {
-            Some(format!(
-                "timestamp differs ({}.{:06} vs {}.{:06})",
-                a.timestamp_sec, a.timestamp_usec, b.timestamp_sec, b.timestamp_usec
-            ))
-        } else if first.max_mapnr != r.max_mapnr {
-            Some(format!(
-                "max_mapnr differs ({:#x} vs {:#x})",
-                first.max_mapnr, r.max_mapnr
-            ))
-        } else {
-            None
-        };
+        let what = part_mismatch(first, r);
         if let Some(what) = what {
             return Err(DumpError::BadSplit {
                 reason: format!(
@@ -195,9 +230,22 @@ pub fn open_split(files: Vec<DumpFile>) -> Result<CrashDump, DumpError> {
                 ),
             });
         }
+        let (a, b) = (&first.header, &r.header);
+        // Parts written by separate runs (libkdumpfile's generator, a part
+        // rewritten later) carry different times; what must match did.
+        if (a.timestamp_sec, a.timestamp_usec) != (b.timestamp_sec, b.timestamp_usec) {
+            warnings.push(format!(
+                "{} and {}: header timestamps differ ({}.{:06} vs {}.{:06}): the parts were written at different times; they agree on utsname, block size and page count, so they are read together",
+                first_path.display(),
+                path.display(),
+                a.timestamp_sec,
+                a.timestamp_usec,
+                b.timestamp_sec,
+                b.timestamp_usec
+            ));
+        }
     }
     parts.sort_by_key(|(r, _, _)| (r.start_pfn, r.end_pfn));
-    let mut warnings = Vec::new();
     let max_mapnr = parts[0].0.max_mapnr;
     let mut covered_to = 0u64;
     for (i, (r, _, path)) in parts.iter().enumerate() {

@@ -23,6 +23,7 @@ pub use vmcoreinfo::VmcoreInfo;
 /// Why a physical read failed. "Not in dump" (the dump never recorded that
 /// page: filtered, excluded, beyond RAM) is distinct from a broken dump.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ReadError {
     #[error("physical address {paddr:#x} is not in the dump")]
     NotInDump { paddr: u64 },
@@ -100,8 +101,11 @@ impl<T: PhysicalMemory + ?Sized> PhysicalMemoryExt for T {}
 
 /// On-disk format of a dump, as named in the JSON report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DumpFormat {
     Elf,
+    /// An ELF file in makedumpfile's flattened format (`makedumpfile -E -F`).
+    ElfFlattened,
     Kdump,
     KdumpFlattened,
     KdumpSplit,
@@ -111,6 +115,7 @@ impl DumpFormat {
     pub fn as_str(self) -> &'static str {
         match self {
             DumpFormat::Elf => "elf",
+            DumpFormat::ElfFlattened => "elf-flattened",
             DumpFormat::Kdump => "kdump",
             DumpFormat::KdumpFlattened => "kdump-flattened",
             DumpFormat::KdumpSplit => "kdump-split",
@@ -120,6 +125,7 @@ impl DumpFormat {
 
 /// Why a dump could not be opened at all.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DumpError {
     #[error("{path}: {source}")]
     Io {
@@ -228,7 +234,19 @@ pub fn open_file(file: DumpFile) -> Result<CrashDump, DumpError> {
     if magic.starts_with(b"\x7fELF") {
         return elf::ElfCore::open(file);
     }
-    if kdump::is_kdump(file.bytes()) || kdump::is_flattened(file.bytes()) {
+    if kdump::is_flattened(file.bytes()) {
+        // The stream says nothing of what it describes: index it, then
+        // look at the logical file's own magic.
+        let mut notes = notes::DumpNotes::default();
+        let src = kdump::FlattenedSource::open(file, &mut notes.warnings)?;
+        let mut inner = [0u8; 4];
+        let _ = kdump::ByteSource::read_at(&src, 0, &mut inner);
+        if &inner == b"\x7fELF" {
+            return elf::ElfCore::open_source(Box::new(src), DumpFormat::ElfFlattened, notes);
+        }
+        return kdump::open_flattened(src, notes);
+    }
+    if kdump::is_kdump(file.bytes()) {
         return kdump::open(file);
     }
     Err(DumpError::UnknownFormat {

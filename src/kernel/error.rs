@@ -4,6 +4,7 @@ use crate::arch::x86_64::TranslateError;
 use crate::debuginfo::{DebugInfoError, TypeError};
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum KernelError {
     #[error(
         "the dump has no VMCOREINFO note: cannot tell the kernel's physical base and KASLR offset (was the dump taken with -device vmcoreinfo / by kdump?)"

@@ -9,6 +9,7 @@ use super::error::KernelError;
 /// How a task's threads are linked (include/linux/sched.h,
 /// include/linux/sched/signal.h).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ThreadLink {
     /// 6.7 and later: `signal_struct.thread_head` lists `task_struct.thread_node`.
     SignalThreadHead {
@@ -35,6 +36,35 @@ pub struct TaskOffsets {
     pub threads: ThreadLink,
 }
 
+/// Which members link the pgd pages on `pgd_list` and name their owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PgdListLinkage {
+    /// `page.lru` and `page.pt_mm` (4.x to 6.4).
+    PageLruPtMm,
+    /// `ptdesc.pt_list` and `ptdesc.pt_mm` (6.5+: struct ptdesc overlays struct page).
+    PtdescPtListPtMm,
+    /// `page.lru` and `page.index` (kernels before `pt_mm`).
+    PageLruIndex,
+}
+
+impl PgdListLinkage {
+    /// The members, as reports name them ("page.lru/page.pt_mm").
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PgdListLinkage::PageLruPtMm => "page.lru/page.pt_mm",
+            PgdListLinkage::PtdescPtListPtMm => "ptdesc.pt_list/ptdesc.pt_mm",
+            PgdListLinkage::PageLruIndex => "page.lru/page.index",
+        }
+    }
+}
+
+impl std::fmt::Display for PgdListLinkage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// How the pgd pages on `pgd_list` are linked and owned
 /// (arch/x86/mm/pgtable.c `pgd_list_add`, `pgd_set_mm`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,8 +73,8 @@ pub struct PgdListOffsets {
     pub link: u64,
     /// Offset of the owner `struct mm_struct *`.
     pub owner: u64,
-    /// Which members were used, for reports ("page.lru/page.pt_mm").
-    pub via: &'static str,
+    /// Which members were used.
+    pub via: PgdListLinkage,
 }
 
 /// Every layout fact the kernel layer uses.
@@ -151,19 +181,19 @@ fn pgd_list_offsets(
         return Ok(PgdListOffsets {
             link: off(page, "lru")?,
             owner: off(page, "pt_mm")?,
-            via: "page.lru/page.pt_mm",
+            via: PgdListLinkage::PageLruPtMm,
         });
     }
     match types.struct_type("ptdesc") {
         Ok(pt) => Ok(PgdListOffsets {
             link: off(&pt, "pt_list")?,
             owner: off(&pt, "pt_mm")?,
-            via: "ptdesc.pt_list/ptdesc.pt_mm",
+            via: PgdListLinkage::PtdescPtListPtMm,
         }),
         Err(TypeError::NotFound { .. }) => Ok(PgdListOffsets {
             link: off(page, "lru")?,
             owner: off(page, "index")?,
-            via: "page.lru/page.index",
+            via: PgdListLinkage::PageLruIndex,
         }),
         Err(e) => Err(e.into()),
     }

@@ -77,6 +77,7 @@ pub fn x86_64_arch_page_table_sync_mask(mode: PagingMode) -> PgtblModMask {
 
 /// Which sync mask a replay uses: the kernel's own, or a counterfactual.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum SyncMask {
     /// `ARCH_PAGE_TABLE_SYNC_MASK` as the fixed x86-64 kernel defines it
     /// for the dump's paging mode.

@@ -34,6 +34,7 @@ impl Pfn {
 
 /// Why a write to the overlay (or a page allocation) failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum OverlayError {
     #[error(
         "cannot write physical address {paddr:#x}: the page is not in the dump and was not allocated by the model"

@@ -33,6 +33,7 @@ pub const PAGE_TABLE_FLAGS: u64 = 0x67;
 
 /// Why the model could not run a step.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ModelError {
     #[error("reading {what} at physical address {paddr:#x}: {source}")]
     Read {
@@ -67,6 +68,7 @@ pub enum ModelError {
 
 /// Which `*_populate_kernel()` helper was called.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum PopulateKind {
     PgdPopulateKernel,
     P4dPopulateKernel,

@@ -98,7 +98,7 @@ impl KernelInfo {
             page_offset_base: hex(k.layout.page_offset_base),
             paging_levels: k.layout.mode.levels(),
             panic: panic_line(k),
-            pgd_list_linkage: k.offsets.pgd_list.via,
+            pgd_list_linkage: k.offsets.pgd_list.via.as_str(),
             phys_base: hex(k.phys_base),
             vmalloc_base: hex(k.layout.vmalloc_base),
             vmemmap_base: hex(k.layout.vmemmap_base),

@@ -9,6 +9,7 @@ const TB: u64 = 1 << 40;
 
 /// A named part of the kernel address space.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum Region {
     GuardHole,
     LdtRemap,

@@ -14,6 +14,7 @@
 
 /// Why a stream did not decode.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LzoError {
     /// The input ended inside an instruction.
     InputOverrun { at: usize },

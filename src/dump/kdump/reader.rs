@@ -3,22 +3,15 @@
 
 use std::sync::Mutex;
 
-use goblin::container::{Container, Ctx, Endian};
-use goblin::elf::note::NoteDataIterator;
-
-use super::super::notes::{DumpNotes, RawNote};
+use super::super::notes::DumpNotes;
 use super::super::{DumpError, PhysRange, ReadError};
 use super::bitmap::Bitmap;
 use super::cache::{PAGE_SIZE, PageCache};
 use super::header::*;
 use super::lzo;
 use super::source::ByteSource;
+use super::sub_header::{no_sub_header, read_sub_header_notes};
 
-/// Bound on the ELF notes read from the sub-header (a real dump holds a few
-/// hundred bytes per CPU; 8192 CPUs fit many times over).
-const MAX_NOTES: u64 = 64 << 20;
-/// Bound on a separately stored VMCOREINFO text.
-const MAX_VMCOREINFO: u64 = 1 << 20;
 /// Largest zstd window accepted for a 4 KiB page: 1 MiB (log 20).
 const ZSTD_MAX_WINDOW_LOG: u32 = 20;
 
@@ -132,23 +125,27 @@ impl KdumpReader {
         }
         let bs = bs as u64;
         let sub_blocks = header.sub_hdr_size;
-        let need_sub = sub_header_len(version);
-        if sub_blocks <= 0 || (sub_blocks as u64) * bs < need_sub as u64 {
-            return Err(malformed(
-                off::SUB_HDR_SIZE,
-                format!(
-                    "sub_hdr_size {sub_blocks} blocks cannot hold the {need_sub}-byte version-{version} sub-header"
-                ),
-            ));
-        }
-        let mut sb = [0u8; SUB_HEADER_SIZE];
-        src.read_at(bs, &mut sb[..need_sub]).map_err(|_| {
-            malformed(
-                bs,
-                format!("kdump sub-header ({need_sub} bytes at {bs:#x}) runs past the end of the file ({file_len:#x} bytes): truncated"),
-            )
-        })?;
-        let sub = SubHeader::parse(&sb, version);
+        let sub = if sub_blocks == 0 {
+            no_sub_header(&header, &path, notes)?
+        } else {
+            let need_sub = sub_header_len(version);
+            if sub_blocks < 0 || (sub_blocks as u64) * bs < need_sub as u64 {
+                return Err(malformed(
+                    off::SUB_HDR_SIZE,
+                    format!(
+                        "sub_hdr_size {sub_blocks} blocks cannot hold the {need_sub}-byte version-{version} sub-header"
+                    ),
+                ));
+            }
+            let mut sb = [0u8; SUB_HEADER_SIZE];
+            src.read_at(bs, &mut sb[..need_sub]).map_err(|_| {
+                malformed(
+                    bs,
+                    format!("kdump sub-header ({need_sub} bytes at {bs:#x}) runs past the end of the file ({file_len:#x} bytes): truncated"),
+                )
+            })?;
+            SubHeader::parse(&sb, version)
+        };
 
         let max_mapnr = if version >= 6 && sub.max_mapnr_64 != 0 {
             sub.max_mapnr_64
@@ -184,7 +181,7 @@ impl KdumpReader {
         let half = bitmap_len / 2;
         if max_mapnr.div_ceil(8) > half {
             return Err(malformed(
-                if version >= 6 {
+                if version >= 6 && sub_blocks > 0 {
                     bs + 96
                 } else {
                     off::MAX_MAPNR
@@ -523,81 +520,4 @@ pub fn for_each_page(
         done += n;
     }
     Ok(())
-}
-
-fn read_sub_header_notes(
-    src: &dyn ByteSource,
-    sub: &SubHeader,
-    version: i32,
-    notes: &mut DumpNotes,
-) {
-    let path = src.path().display().to_string();
-    let mut read = |what: &str, offset: i64, size: u64, max: u64| -> Option<Vec<u8>> {
-        if size == 0 {
-            return None;
-        }
-        if offset < 0 || !src.contains(offset as u64, size) || size > src.stored_len() {
-            notes.warnings.push(format!(
-                "{path}: {what} ({size:#x} bytes at file offset {offset:#x}) lies outside the file: not read"
-            ));
-            return None;
-        }
-        if size > max {
-            notes
-                .warnings
-                .push(format!("{path}: {what} at file offset {offset:#x} is {size:#x} bytes, over the {max:#x}-byte limit: not read"));
-            return None;
-        }
-        let mut v = vec![0u8; size as usize];
-        src.read_at(offset as u64, &mut v).ok()?;
-        Some(v)
-    };
-    let note_bytes = if version >= 4 {
-        read("ELF note area", sub.offset_note, sub.size_note, MAX_NOTES)
-    } else {
-        None
-    };
-    let vmcoreinfo = if version >= 3 {
-        read(
-            "VMCOREINFO",
-            sub.offset_vmcoreinfo,
-            sub.size_vmcoreinfo,
-            MAX_VMCOREINFO,
-        )
-    } else {
-        None
-    };
-    if let Some(bytes) = &note_bytes {
-        let iter = NoteDataIterator {
-            data: bytes,
-            offset: 0,
-            size: bytes.len(),
-            ctx: (4, Ctx::new(Container::Big, Endian::Little)),
-        };
-        for (n, note) in iter.enumerate() {
-            match note {
-                Ok(note) => notes.add(RawNote {
-                    name: note.name,
-                    n_type: note.n_type,
-                    desc: note.desc,
-                }),
-                Err(e) => {
-                    notes.warnings.push(format!(
-                        "{path}: note #{n} in the note area at file offset {:#x} is malformed ({e}); later notes skipped",
-                        sub.offset_note
-                    ));
-                    break;
-                }
-            }
-        }
-    }
-    if notes.vmcoreinfo.is_none() {
-        if let Some(text) = &vmcoreinfo {
-            notes.add(RawNote {
-                name: "VMCOREINFO",
-                n_type: 0,
-                desc: text,
-            });
-        }
-    }
 }

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use super::super::DumpFile;
+use crate::mapped::Access;
 
 /// A read past the end of the (logical) file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,10 +39,22 @@ pub trait ByteSource: Send + Sync {
     /// The file on disk, for messages.
     fn path(&self) -> &Path;
 
+    /// All the bytes at once when the source is one contiguous buffer (a
+    /// mapped file), so that callers can parse in place instead of copying;
+    /// `None` for a flattened stream, whose logical file exists nowhere.
+    fn as_bytes(&self) -> Option<&[u8]> {
+        None
+    }
+
     /// True when `[offset, offset + len)` lies inside the file.
     fn contains(&self, offset: u64, len: u64) -> bool {
         offset.checked_add(len).is_some_and(|end| end <= self.len())
     }
+
+    /// A hint that `len` bytes at `offset` will be read soon (a cold page
+    /// cache reads them in one request instead of fault by fault); nothing
+    /// where the source has no file pages of its own.
+    fn will_need(&self, _offset: u64, _len: u64) {}
 }
 
 impl ByteSource for DumpFile {
@@ -69,6 +82,14 @@ impl ByteSource for DumpFile {
 
     fn path(&self) -> &Path {
         DumpFile::path(self)
+    }
+
+    fn will_need(&self, offset: u64, len: u64) {
+        self.advise_range(Access::WillNeed, offset, len);
+    }
+
+    fn as_bytes(&self) -> Option<&[u8]> {
+        Some(self.bytes())
     }
 }
 

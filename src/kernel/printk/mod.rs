@@ -105,6 +105,7 @@ pub struct KernelLog {
 
 /// Where to take the buffer's struct layouts from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LayoutSource {
     /// VMCOREINFO when it has every entry needed, else DWARF.
     Auto,
@@ -116,6 +117,7 @@ pub enum LayoutSource {
 
 /// Why the kernel log could not be read at all.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PrintkError {
     #[error("kernel log: cannot read {what}: {source}")]
     Read {
