@@ -72,7 +72,7 @@ fn dmesg_prints_the_planted_log_line_for_line() {
 fn dmesg_reads_every_dump_format_alike() {
     for dir in fixture_dirs() {
         let exp = expected(&dir);
-        let plan: pgsync_dump::synth::Plan =
+        let plan: pgsync_synth::Plan =
             serde_json::from_str(&std::fs::read_to_string(dir.join("plan.json")).unwrap()).unwrap();
         let want: Vec<&str> = exp["dmesg"]
             .as_array()
@@ -269,9 +269,9 @@ fn counterfactual_masks_leave_the_slots_missing() {
 /// QEMU-style ones.
 #[test]
 fn prstatus_pids_follow_the_producer_convention() {
-    use pgsync_dump::synth::NoteStyle;
+    use pgsync_synth::NoteStyle;
     for dir in fixture_dirs() {
-        let plan: pgsync_dump::synth::Plan =
+        let plan: pgsync_synth::Plan =
             serde_json::from_str(&std::fs::read_to_string(dir.join("plan.json")).unwrap()).unwrap();
         let d = pgsync_dump::dump::open(&[dir.join("vmcore")]).unwrap();
         assert_eq!(d.cpus.len(), plan.cpus.len(), "{}", plan.name);

@@ -8,6 +8,7 @@ use pgsync_dump::debuginfo::finder::candidate_paths;
 use pgsync_dump::debuginfo::{
     DebugInfoError, SearchRoots, Symbol, SymbolKind, Vmlinux, find_vmlinux_in,
 };
+use pgsync_dump::write::notes::note;
 
 /// A minimal ELF64 x86-64 writer: named sections with raw contents.
 struct Sec {
@@ -90,16 +91,7 @@ fn write_elf(e_type: u16, machine: u16, sections: &[Sec]) -> Vec<u8> {
 }
 
 fn build_id_note(id: &[u8]) -> Vec<u8> {
-    let mut n = Vec::new();
-    n.extend_from_slice(&4u32.to_le_bytes());
-    n.extend_from_slice(&(id.len() as u32).to_le_bytes());
-    n.extend_from_slice(&3u32.to_le_bytes()); // NT_GNU_BUILD_ID
-    n.extend_from_slice(b"GNU\0");
-    n.extend_from_slice(id);
-    while n.len() % 4 != 0 {
-        n.push(0);
-    }
-    n
+    note("GNU", 3, id) // NT_GNU_BUILD_ID
 }
 
 /// (name, value, size, st_info, shndx)

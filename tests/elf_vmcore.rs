@@ -1,9 +1,11 @@
-//! The ELF vmcore reader on hand-assembled files (independent of the
-//! fixture builder): segment lookup, reads across segments, zero tails,
+//! The ELF vmcore reader on files shaped by hand through the crate's ELF
+//! writer (independent of the fixture builder): segment lookup, reads across segments, zero tails,
 //! gaps, truncation, overlaps and notes.
 
-use pgsync_dump::dump::kdump::flattened::flatten;
 use pgsync_dump::dump::{self, DumpFormat, ReadError};
+use pgsync_dump::write::elf::{CoreLayout, CoreSegment, write_core_segments};
+use pgsync_dump::write::flatten::flatten;
+use pgsync_dump::write::notes::note;
 
 struct Load {
     paddr: u64,
@@ -11,60 +13,29 @@ struct Load {
     memsz: u64,
 }
 
-/// Assembles an ELF64 x86-64 ET_CORE: header, program headers at `phoff`,
-/// one PT_NOTE, then the PT_LOAD data.
+/// An ELF64 x86-64 ET_CORE through the crate's one core writer: program
+/// headers at `phoff`, one PT_NOTE, then the PT_LOAD data packed with no
+/// alignment (the reader must not assume any).
 fn core(phoff: u64, notes: &[u8], loads: &[Load]) -> Vec<u8> {
-    let phnum = 1 + loads.len() as u64;
-    let mut f = vec![0u8; phoff as usize];
-    f[..4].copy_from_slice(b"\x7fELF");
-    f[4] = 2; // ELFCLASS64
-    f[5] = 1; // little-endian
-    f[6] = 1;
-    f[16..18].copy_from_slice(&4u16.to_le_bytes()); // ET_CORE
-    f[18..20].copy_from_slice(&62u16.to_le_bytes()); // EM_X86_64
-    f[20..24].copy_from_slice(&1u32.to_le_bytes());
-    f[32..40].copy_from_slice(&phoff.to_le_bytes());
-    f[52..54].copy_from_slice(&64u16.to_le_bytes());
-    f[54..56].copy_from_slice(&56u16.to_le_bytes());
-    f[56..58].copy_from_slice(&(phnum as u16).to_le_bytes());
-    let data_start = phoff + phnum * 56;
-    let mut body = notes.to_vec();
-    let mut phdrs = Vec::new();
-    let ph = |t: u32, off: u64, paddr: u64, filesz: u64, memsz: u64| {
-        let mut p = vec![0u8; 56];
-        p[0..4].copy_from_slice(&t.to_le_bytes());
-        p[8..16].copy_from_slice(&off.to_le_bytes());
-        p[24..32].copy_from_slice(&paddr.to_le_bytes());
-        p[32..40].copy_from_slice(&filesz.to_le_bytes());
-        p[40..48].copy_from_slice(&memsz.to_le_bytes());
-        p
+    let segments: Vec<CoreSegment<'_>> = loads
+        .iter()
+        .map(|l| CoreSegment {
+            paddr: l.paddr,
+            vaddr: 0,
+            data: &l.data,
+            memsz: l.memsz,
+        })
+        .collect();
+    let layout = CoreLayout {
+        program_headers_at: Some(phoff),
+        first_segment_align: 1,
+        segment_align: 1,
+        ..CoreLayout::default()
     };
-    phdrs.extend(ph(4, data_start, 0, notes.len() as u64, 0));
-    for l in loads {
-        let off = data_start + body.len() as u64;
-        phdrs.extend(ph(1, off, l.paddr, l.data.len() as u64, l.memsz));
-        body.extend(&l.data);
-    }
-    f.extend(phdrs);
-    f.extend(body);
+    let f = write_core_segments(notes, &segments, &layout).expect("core written");
+    // The tests below patch the header at fixed offsets.
+    assert_eq!(u64::from_le_bytes(f[32..40].try_into().unwrap()), phoff);
     f
-}
-
-fn note(name: &str, ty: u32, desc: &[u8]) -> Vec<u8> {
-    let mut n = Vec::new();
-    n.extend(((name.len() + 1) as u32).to_le_bytes());
-    n.extend((desc.len() as u32).to_le_bytes());
-    n.extend(ty.to_le_bytes());
-    n.extend(name.as_bytes());
-    n.push(0);
-    while n.len() % 4 != 0 {
-        n.push(0);
-    }
-    n.extend(desc);
-    while n.len() % 4 != 0 {
-        n.push(0);
-    }
-    n
 }
 
 fn write(tag: &str, bytes: &[u8]) -> std::path::PathBuf {

@@ -29,7 +29,7 @@ fn analyze(dir: &Path, file: &str, extra: &[&str]) -> (i32, Value) {
 
 /// (file name, format, compression) of every extra format in plan.json.
 fn formats(dir: &Path) -> Vec<(String, &'static str, &'static str)> {
-    let plan: pgsync_dump::synth::Plan =
+    let plan: pgsync_synth::Plan =
         serde_json::from_str(&std::fs::read_to_string(dir.join("plan.json")).unwrap()).unwrap();
     plan.formats
         .iter()

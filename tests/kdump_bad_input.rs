@@ -8,10 +8,11 @@ use kdump_support as common;
 use std::io::Write;
 
 use common::*;
-use pgsync_dump::dump::kdump::flattened::flatten;
 use pgsync_dump::dump::kdump::header::{PageDesc, off};
-use pgsync_dump::dump::kdump::writer::{Compression, KdumpLayout, KdumpSpec, write_kdump};
 use pgsync_dump::dump::{self, DumpError, ReadError};
+use pgsync_dump::write::flatten::flatten;
+use pgsync_dump::write::kdump::{Compression, KdumpLayout, KdumpSpec, write_kdump};
+use pgsync_synth::formats::zstd_page;
 
 fn lzo(page: &[u8]) -> Option<Vec<u8>> {
     lzokay_native::compress(page).ok()
@@ -234,11 +235,8 @@ fn decompressed_size_not_a_page() {
                 .expect("snappy"),
         ),
         (
-            Compression::Zstd,
-            ruzstd::encoding::compress_to_vec(
-                &[7u8; 100][..],
-                ruzstd::encoding::CompressionLevel::Fastest,
-            ),
+            Compression::Zstd(zstd_page),
+            zstd_page(&[7u8; 100]).expect("zstd"),
         ),
         (Compression::Lzo(lzo), lzo(&[7u8; 100]).expect("lzo")),
     ] {
@@ -269,10 +267,7 @@ fn decompressed_size_not_a_page() {
             Compression::Snappy => snap::raw::Encoder::new()
                 .compress_vec(&[7u8; 8192])
                 .expect("snappy"),
-            Compression::Zstd => ruzstd::encoding::compress_to_vec(
-                &[7u8; 8192][..],
-                ruzstd::encoding::CompressionLevel::Fastest,
-            ),
+            Compression::Zstd(f) => f(&[7u8; 8192]).expect("zstd"),
             Compression::Lzo(f) => f(&[7u8; 8192]).expect("lzo"),
             Compression::None => unreachable!(),
         };
@@ -298,7 +293,7 @@ fn decompressor_errors_are_per_page() {
         Compression::Zlib,
         Compression::Lzo(lzo),
         Compression::Snappy,
-        Compression::Zstd,
+        Compression::Zstd(zstd_page),
     ] {
         let (b, layout) = sample(c);
         let (pfn, at) = layout.descs[6];

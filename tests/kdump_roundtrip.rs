@@ -6,12 +6,13 @@ mod kdump_support;
 use kdump_support as common;
 
 use common::*;
-use pgsync_dump::dump::kdump::flattened::flatten;
 use pgsync_dump::dump::kdump::header::{self, PageDesc};
-use pgsync_dump::dump::kdump::writer::{Compression, KdumpLayout, KdumpSpec, write_kdump};
 use pgsync_dump::dump::kdump::{KdumpReader, PAGE_SIZE};
 use pgsync_dump::dump::notes::DumpNotes;
 use pgsync_dump::dump::{self, DumpFile, DumpFormat, PhysicalMemory, ReadError};
+use pgsync_dump::write::flatten::flatten;
+use pgsync_dump::write::kdump::{Compression, KdumpLayout, KdumpSpec, write_kdump};
+use pgsync_synth::formats::zstd_page;
 
 fn lzo(page: &[u8]) -> Option<Vec<u8>> {
     lzokay_native::compress(page).ok()
@@ -23,7 +24,7 @@ fn all_compressions() -> Vec<(Compression, &'static str)> {
         (Compression::Zlib, "zlib"),
         (Compression::Lzo(lzo), "lzo"),
         (Compression::Snappy, "snappy"),
-        (Compression::Zstd, "zstd"),
+        (Compression::Zstd(zstd_page), "zstd"),
     ]
 }
 
@@ -111,7 +112,7 @@ fn split_parts_with_different_codecs_are_mixed() {
     let dir = scratch("roundtrip-split");
     let elf = dump::open(&[write(&dir, "source.elf", &oracle_elf())]).expect("elf");
     let parts = [
-        ((0, 10), Compression::Zstd),
+        ((0, 10), Compression::Zstd(zstd_page)),
         ((10, 30), Compression::Snappy),
         ((30, 48), Compression::Lzo(lzo)),
     ];
@@ -314,7 +315,7 @@ fn incomplete_dump_is_best_effort() {
 #[test]
 fn page_cache_serves_repeated_reads() {
     let dir = scratch("roundtrip-cache");
-    let (bytes, _) = write_kdump(&spec(Compression::Zstd), &page_fn);
+    let (bytes, _) = write_kdump(&spec(Compression::Zstd(zstd_page)), &page_fn);
     let path = write(&dir, "vmcore", &bytes);
     let mut notes = DumpNotes::default();
     let r = KdumpReader::open(Box::new(DumpFile::open(&path).expect("file")), &mut notes)

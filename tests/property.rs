@@ -18,9 +18,9 @@ fn random_kernels_match_their_plans() {
     let dir = std::env::temp_dir().join(format!("pgsync-prop-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     for seed in 0..cases() {
-        let plan = pgsync_dump::synth::random_plan(seed);
-        let built = pgsync_dump::synth::build(&plan)
-            .unwrap_or_else(|e| panic!("seed {seed}: build failed: {e}"));
+        let plan = pgsync_synth::random_plan(seed);
+        let built =
+            pgsync_synth::build(&plan).unwrap_or_else(|e| panic!("seed {seed}: build failed: {e}"));
         let case = dir.join(format!("seed-{seed}"));
         std::fs::create_dir_all(&case).unwrap();
         std::fs::write(case.join("vmcore"), &built.vmcore).unwrap();

@@ -1,4 +1,4 @@
-//! Regenerates the committed fixtures: `cargo run --bin gen-fixtures -- fixtures [NAME...]`.
+//! Regenerates the committed fixtures: `cargo run -p pgsync-synth --bin gen-fixtures -- fixtures [NAME...]`.
 //! Output is byte-identical for the same code (tests/synth_reproducible.rs).
 //! Each fixture gets `vmcore` (ELF), `vmlinux`, `expected.json`, `plan.json`
 //! and the plan's other dump formats (`vmcore.zlib`, `vmcore.lzo-d31.flat`, ...).
@@ -14,12 +14,12 @@ fn main() -> ExitCode {
     };
     let only: Vec<String> = args.collect();
     let root = PathBuf::from(root);
-    for plan in pgsync_dump::synth::scenarios() {
+    for plan in pgsync_synth::scenarios() {
         if !only.is_empty() && !only.contains(&plan.name) {
             continue;
         }
         let dir = root.join(&plan.name);
-        match pgsync_dump::synth::write_fixture(&plan, &dir) {
+        match pgsync_synth::write_fixture(&plan, &dir) {
             Ok(b) => {
                 let summary = &b.expected["summary"];
                 let formats: Vec<String> = b

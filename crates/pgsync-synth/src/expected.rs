@@ -4,8 +4,8 @@
 
 use serde_json::{Value, json};
 
-use crate::arch::x86_64::layout::{KernelLayout, LayoutInputs};
-use crate::arch::x86_64::paging::{PagingMode, PgdIndex};
+use pgsync_dump::arch::x86_64::layout::{KernelLayout, LayoutInputs};
+use pgsync_dump::arch::x86_64::paging::{PagingMode, PgdIndex};
 
 use super::SynthError;
 use super::kernel::Machine;
@@ -41,7 +41,7 @@ pub fn kernel_layout(plan: &Plan, m: &Machine) -> Result<KernelLayout, SynthErro
 
 /// One finding, before JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finding {
+pub struct ExpectedFinding {
     pub kind: &'static str,
     pub slot: u16,
     pub pgd_va: u64,
@@ -73,7 +73,7 @@ pub fn expected(plan: &Plan, m: &Machine) -> Result<Value, SynthError> {
     let qemu = plan.notes == NoteStyle::Qemu;
 
     let mut tables = Vec::new();
-    let mut findings: Vec<Finding> = Vec::new();
+    let mut findings: Vec<ExpectedFinding> = Vec::new();
     let mut n_diverged = 0;
     let mut n_unreadable = 0;
     let mut n_listed = 0;
@@ -121,7 +121,7 @@ pub fn expected(plan: &Plan, m: &Machine) -> Result<Value, SynthError> {
             } else {
                 n_diverged += 1;
                 for (s, kind) in diffs {
-                    findings.push(Finding {
+                    findings.push(ExpectedFinding {
                         kind,
                         slot: s as u16,
                         pgd_va: t.pgd_va,

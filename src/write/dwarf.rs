@@ -1,17 +1,31 @@
-//! DWARF for the synthetic vmlinux (gimli::write): the first compile unit
-//! declares `struct task_struct` only (DW_AT_declaration), a later one holds
-//! every complete definition from [`Layouts`].
+//! DWARF for a vmlinux (gimli::write) from struct layouts: the first compile
+//! unit declares `struct task_struct` only (DW_AT_declaration), a later one
+//! holds every complete definition from [`Layouts`] (the kernel log's in a
+//! unit of their own, as in a real vmlinux).
 
 use std::collections::HashMap;
 
 use gimli::write::{AttributeValue, Dwarf, EndianVec, LineProgram, Sections, Unit, UnitEntryId};
 use gimli::{Encoding, Format, LittleEndian, constants};
 
-use super::SynthError;
-use super::layouts::{Base, Layouts, PRINTK_STRUCTS, StructDef, Ty};
+use super::WriteError;
+use super::layout::{Base, Layouts, StructDef, Ty};
+
+/// The structs of the kernel log: their names (written in a compile unit of
+/// their own, kernel/printk/printk.c).
+pub const PRINTK_STRUCTS: &[&str] = &[
+    "dev_printk_info",
+    "prb_data_blk_lpos",
+    "prb_desc",
+    "printk_info",
+    "prb_desc_ring",
+    "prb_data_ring",
+    "printk_ringbuffer",
+    "printk_log",
+];
 
 /// The debug sections, by name (".debug_info", ...), non-empty only.
-pub fn write_dwarf(l: &Layouts, version: u16) -> Result<Vec<(String, Vec<u8>)>, SynthError> {
+pub fn write_dwarf(l: &Layouts, version: u16) -> Result<Vec<(String, Vec<u8>)>, WriteError> {
     let encoding = Encoding {
         format: Format::Dwarf32,
         version,
@@ -71,11 +85,9 @@ pub fn write_dwarf(l: &Layouts, version: u16) -> Result<Vec<(String, Vec<u8>)>, 
     }
 
     let mut sections = Sections::new(EndianVec::new(LittleEndian));
-    dwarf
-        .write(&mut sections)
-        .map_err(|e| SynthError::Dwarf(e.to_string()))?;
+    dwarf.write(&mut sections)?;
     let mut out = Vec::new();
-    sections.for_each(|id, data| -> Result<(), SynthError> {
+    sections.for_each(|id, data| -> Result<(), WriteError> {
         if !data.slice().is_empty() {
             out.push((id.name().to_string(), data.slice().to_vec()));
         }
@@ -99,7 +111,7 @@ impl Cu {
         dwarf: &mut Dwarf,
         l: &Layouts,
         pick: impl Fn(&str) -> bool,
-    ) -> Result<(), SynthError> {
+    ) -> Result<(), WriteError> {
         for s in &l.structs {
             if let Some(n) = s.name.filter(|n| pick(n)) {
                 let e = self.unit.add(
@@ -159,7 +171,7 @@ impl Cu {
         self.unit.get_mut(e).set(constants::DW_AT_name, v);
     }
 
-    fn ty(&mut self, dwarf: &mut Dwarf, l: &Layouts, ty: &Ty) -> Result<UnitEntryId, SynthError> {
+    fn ty(&mut self, dwarf: &mut Dwarf, l: &Layouts, ty: &Ty) -> Result<UnitEntryId, WriteError> {
         let key = ty.key();
         if !key.is_empty() {
             if let Some(&e) = self.types.get(&key) {
@@ -192,7 +204,7 @@ impl Cu {
                     .typedefs
                     .iter()
                     .find(|t| t.name == *n)
-                    .ok_or_else(|| SynthError::Layout(format!("unknown typedef {n}")))?
+                    .ok_or_else(|| WriteError::Layout(format!("unknown typedef {n}")))?
                     .ty
                     .clone();
                 let target = self.ty(dwarf, l, &td)?;
@@ -206,7 +218,7 @@ impl Cu {
             Ty::Struct(n) => *self
                 .structs
                 .get(n)
-                .ok_or_else(|| SynthError::Layout(format!("struct {n} not emitted")))?,
+                .ok_or_else(|| WriteError::Layout(format!("struct {n} not emitted")))?,
             Ty::Ptr(t) => {
                 let target = self.ty(dwarf, l, t)?;
                 let e = self.unit.add(root, constants::DW_TAG_pointer_type);
@@ -269,7 +281,7 @@ impl Cu {
         l: &Layouts,
         e: UnitEntryId,
         d: &StructDef,
-    ) -> Result<(), SynthError> {
+    ) -> Result<(), WriteError> {
         if let Some(n) = d.name {
             self.name(dwarf, e, n);
         }

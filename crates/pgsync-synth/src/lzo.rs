@@ -117,7 +117,7 @@ mod tests {
     fn roundtrip(data: &[u8]) {
         let c = compress(data);
         let mut out = vec![0u8; data.len()];
-        let n = crate::dump::kdump::lzo::decompress(&c, &mut out).expect("our decoder");
+        let n = pgsync_dump::dump::kdump::lzo::decompress(&c, &mut out).expect("our decoder");
         assert_eq!(&out[..n], data);
         let mut reader = std::io::Cursor::new(&c);
         let out2 = lzokay_native::decompress(&mut reader, Some(data.len())).expect("lzokay");

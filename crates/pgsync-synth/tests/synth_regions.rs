@@ -2,7 +2,7 @@
 //! Documentation/arch/x86/x86_64/mm.rst and kaslr.c, independently of
 //! `KernelLayout::regions_in_slot` (which expected.json uses).
 
-use pgsync_dump::synth::{build, scenarios};
+use pgsync_synth::{build, scenarios};
 
 fn findings(name: &str) -> Vec<(u64, String, Vec<String>, String)> {
     let plan = scenarios()

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::formats::DumpFormat;
+use super::formats::ExtraFormat;
 use super::rng::Rng;
 
 /// 4-level defaults (Documentation/arch/x86/x86_64/mm.rst).
@@ -28,7 +28,7 @@ const TIB: u64 = 1 << 40;
 /// How the threads of a thread group are linked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum ThreadLink {
+pub enum ThreadLists {
     /// `signal_struct.thread_head` <-> `task_struct.thread_node` only (6.7+).
     SignalThreadHead,
     /// `task_struct.thread_group` only (before 3.14).
@@ -303,7 +303,7 @@ pub struct Plan {
     pub dwarf_version: u16,
     /// SHF_COMPRESSED (zlib) .debug_* sections.
     pub compress_debug: bool,
-    pub thread_link: ThreadLink,
+    pub thread_link: ThreadLists,
     /// `mm_struct.pgd` sits inside an anonymous struct.
     pub mm_pgd_in_anon_struct: bool,
     pub pgd_owner: PgdOwner,
@@ -327,7 +327,7 @@ pub struct Plan {
     /// Extra dump files of the same memory (kdump-compressed, filtered,
     /// flattened), next to the ELF `vmcore`.
     #[serde(default)]
-    pub formats: Vec<DumpFormat>,
+    pub formats: Vec<ExtraFormat>,
 }
 
 impl Plan {
@@ -388,7 +388,7 @@ impl Plan {
             l5_variable: true,
             dwarf_version: 5,
             compress_debug: false,
-            thread_link: ThreadLink::Both,
+            thread_link: ThreadLists::Both,
             mm_pgd_in_anon_struct: true,
             pgd_owner: PgdOwner::PagePtMm,
             percpu: PercpuScheme::ZeroBased,
@@ -515,7 +515,7 @@ pub fn scenarios() -> Vec<Plan> {
             (Some(88), Loaded::Mm(5)),
             (None, Loaded::Mm(6)),
         ]);
-        p.thread_link = ThreadLink::SignalThreadHead;
+        p.thread_link = ThreadLists::SignalThreadHead;
         p.pgd_owner = PgdOwner::PagePtMm;
         p.dwarf_version = 5;
         // ndctl (CPU 0) faults on a struct page of the late block: "PGD 0 P4D 0".
@@ -538,7 +538,7 @@ pub fn scenarios() -> Vec<Plan> {
             (None, Loaded::InitMm),
             (Some(640), Loaded::Mm(2)),
         ]);
-        p.thread_link = ThreadLink::ThreadGroup;
+        p.thread_link = ThreadLists::ThreadGroup;
         p.pgd_owner = PgdOwner::Ptdesc;
         p.percpu = PercpuScheme::Relative;
         p.dwarf_version = 4;
@@ -566,7 +566,7 @@ pub fn scenarios() -> Vec<Plan> {
         }];
         p.tasks = cast(None, Some(3));
         p.cpus = cpus(&[(Some(1234), Loaded::Mm(3)), (Some(7), Loaded::Mm(3))]);
-        p.thread_link = ThreadLink::Both;
+        p.thread_link = ThreadLists::Both;
         p.pgd_owner = PgdOwner::PageIndex;
         p.percpu = PercpuScheme::ZeroBased;
         p.notes = NoteStyle::Qemu;
@@ -619,7 +619,7 @@ pub fn scenarios() -> Vec<Plan> {
         ]);
         p.percpu = PercpuScheme::Relative;
         p.pgd_owner = PgdOwner::Ptdesc;
-        p.thread_link = ThreadLink::SignalThreadHead;
+        p.thread_link = ThreadLists::SignalThreadHead;
         p.mm_pgd_in_anon_struct = false;
         p.dwarf_version = 4;
         p.compress_debug = true;
@@ -649,7 +649,7 @@ pub fn scenarios() -> Vec<Plan> {
         }];
         p.tasks = cast(None, None);
         p.cpus = cpus(&[(Some(412), Loaded::Mm(1)), (Some(1240), Loaded::Mm(4))]);
-        p.thread_link = ThreadLink::ThreadGroup;
+        p.thread_link = ThreadLists::ThreadGroup;
         p.pgd_owner = PgdOwner::PageIndex;
         p.notes = NoteStyle::Qemu;
         p.dwarf_version = 4;
@@ -668,7 +668,7 @@ pub fn scenarios() -> Vec<Plan> {
         p.kasan = true;
         p.percpu = PercpuScheme::ZeroBased;
         p.pgd_owner = PgdOwner::PagePtMm;
-        p.thread_link = ThreadLink::SignalThreadHead;
+        p.thread_link = ThreadLists::SignalThreadHead;
         p.vmemmap_pages = VmemmapPages::Small4k;
         out.push(p);
     }
@@ -690,7 +690,7 @@ pub fn scenarios() -> Vec<Plan> {
         p.notes = NoteStyle::Qemu;
         p.percpu = PercpuScheme::Relative;
         p.pgd_owner = PgdOwner::Ptdesc;
-        p.thread_link = ThreadLink::SignalThreadHead;
+        p.thread_link = ThreadLists::SignalThreadHead;
         p.has_sync_fix = false;
         p.osrelease = "6.12.0-synth".into();
         out.push(p);
@@ -704,7 +704,7 @@ pub fn scenarios() -> Vec<Plan> {
         p.tasks = cast(None, None);
         p.cpus = cpus(&[(Some(1240), Loaded::Mm(4)), (Some(1), Loaded::Mm(0))]);
         p.pti = false;
-        p.thread_link = ThreadLink::Both;
+        p.thread_link = ThreadLists::Both;
         p.pgd_owner = PgdOwner::PageIndex;
         p.dwarf_version = 4;
         out.push(p);
@@ -724,7 +724,7 @@ pub fn scenarios() -> Vec<Plan> {
         }];
         p.tasks = cast(None, None);
         p.cpus = cpus(&[(Some(412), Loaded::Mm(1)), (Some(1234), Loaded::Mm(3))]);
-        p.thread_link = ThreadLink::SignalThreadHead;
+        p.thread_link = ThreadLists::SignalThreadHead;
         p.pgd_owner = PgdOwner::Ptdesc;
         p.percpu = PercpuScheme::Relative;
         p.osrelease = "6.12.0-synth".into();
@@ -751,7 +751,7 @@ pub fn scenarios() -> Vec<Plan> {
         }];
         p.tasks = cast(None, None);
         p.cpus = cpus(&[(Some(1), Loaded::Mm(0)), (Some(1234), Loaded::Mm(3))]);
-        p.thread_link = ThreadLink::Both;
+        p.thread_link = ThreadLists::Both;
         p.pgd_owner = PgdOwner::PageIndex;
         p.dwarf_version = 4;
         p.osrelease = "5.4.0-synth".into();
@@ -786,7 +786,7 @@ pub fn scenarios() -> Vec<Plan> {
         p.cpus[1].user_cr3 = true;
         p.notes = NoteStyle::Qemu;
         p.kaslr_offset = 0x1c00_0000;
-        p.thread_link = ThreadLink::SignalThreadHead;
+        p.thread_link = ThreadLists::SignalThreadHead;
         p.pgd_owner = PgdOwner::Ptdesc;
         p.osrelease = "6.8.0-synth".into();
         p.log = Some(LogPlan {
@@ -820,7 +820,7 @@ pub fn scenarios() -> Vec<Plan> {
         }];
         p.tasks = cast(None, None);
         p.cpus = cpus(&[(Some(1240), Loaded::Mm(4)), (None, Loaded::InitMm)]);
-        p.thread_link = ThreadLink::ThreadGroup;
+        p.thread_link = ThreadLists::ThreadGroup;
         p.pgd_owner = PgdOwner::PagePtMm;
         p.dwarf_version = 4;
         p.osrelease = "6.6.0-synth".into();
@@ -850,7 +850,7 @@ pub fn scenarios() -> Vec<Plan> {
         p.mms[3].on_pgd_list = false;
         p.tasks = cast(None, None);
         p.cpus = cpus(&[(Some(1), Loaded::Mm(0)), (Some(1234), Loaded::Mm(3))]);
-        p.thread_link = ThreadLink::Both;
+        p.thread_link = ThreadLists::Both;
         p.pgd_owner = PgdOwner::PagePtMm;
         p.has_sync_fix = true;
         p.osrelease = "6.12.0-synth".into();
@@ -865,8 +865,8 @@ pub fn scenarios() -> Vec<Plan> {
     // image sits above 3 GiB: its bitmaps alone are 220 KB, so one format.
     for p in out.iter_mut() {
         p.formats = match p.name.as_str() {
-            "orphan-pgd-list" => vec![DumpFormat::ZlibD31],
-            _ => DumpFormat::all().to_vec(),
+            "orphan-pgd-list" => vec![ExtraFormat::ZlibD31],
+            _ => ExtraFormat::all().to_vec(),
         };
     }
     out
@@ -930,9 +930,9 @@ pub fn random_plan(seed: u64) -> Plan {
     p.dwarf_version = if r.chance(1, 2) { 4 } else { 5 };
     p.compress_debug = r.chance(1, 4);
     p.thread_link = *r.pick(&[
-        ThreadLink::SignalThreadHead,
-        ThreadLink::ThreadGroup,
-        ThreadLink::Both,
+        ThreadLists::SignalThreadHead,
+        ThreadLists::ThreadGroup,
+        ThreadLists::Both,
     ]);
     p.mm_pgd_in_anon_struct = r.chance(1, 2);
     p.pgd_owner = *r.pick(&[PgdOwner::PagePtMm, PgdOwner::Ptdesc, PgdOwner::PageIndex]);

@@ -1,13 +1,14 @@
 //! The committed fixtures are exactly what the builder makes today:
-//! regenerate with `cargo run --bin gen-fixtures -- fixtures`.
+//! regenerate with `cargo run -p pgsync-synth --bin gen-fixtures -- fixtures`.
 
 use std::path::Path;
 
-use pgsync_dump::synth::{build, scenarios, to_json};
+use pgsync_synth::{build, scenarios, to_json};
 
 #[test]
 fn committed_fixtures_match_the_builder() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    // The fixtures are the workspace root's (crates/pgsync-synth/../../fixtures).
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
     let mut checked = 0;
     for plan in scenarios() {
         let dir = root.join(&plan.name);
@@ -33,13 +34,13 @@ fn committed_fixtures_match_the_builder() {
             let path = dir.join(name);
             let committed = std::fs::read(&path).unwrap_or_else(|e| {
                 panic!(
-                    "{}: {e} (run `cargo run --bin gen-fixtures -- fixtures`)",
+                    "{}: {e} (run `cargo run -p pgsync-synth --bin gen-fixtures -- fixtures`)",
                     path.display()
                 )
             });
             assert!(
                 committed == fresh,
-                "{} differs from the builder's output ({} vs {} bytes); regenerate with `cargo run --bin gen-fixtures -- fixtures` and review the diff",
+                "{} differs from the builder's output ({} vs {} bytes); regenerate with `cargo run -p pgsync-synth --bin gen-fixtures -- fixtures` and review the diff",
                 path.display(),
                 committed.len(),
                 fresh.len()
@@ -47,7 +48,7 @@ fn committed_fixtures_match_the_builder() {
         }
         // plan.json round-trips.
         let text = std::fs::read_to_string(dir.join("plan.json")).expect("plan.json");
-        let back: pgsync_dump::synth::Plan = serde_json::from_str(&text).expect("plan.json parses");
+        let back: pgsync_synth::Plan = serde_json::from_str(&text).expect("plan.json parses");
         assert_eq!(back, plan);
         checked += 1;
     }

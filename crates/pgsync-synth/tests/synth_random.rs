@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use pgsync_dump::synth::{EditKind, MmRole, build, random_plan};
+use pgsync_synth::{EditKind, MmRole, build, random_plan};
 
 #[test]
 fn random_plans_build_deterministically() {

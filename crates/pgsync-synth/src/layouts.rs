@@ -1,221 +1,45 @@
 //! Randomized struct layouts. One description per struct feeds both the
-//! DWARF writer ([`super::dwarf`]) and the byte writer ([`super::kernel`]),
+//! DWARF writer (`pgsync_dump::write::dwarf`) and the byte writer ([`super::kernel`]),
 //! so the two cannot disagree. Layouts differ from a real kernel's and
 //! between fixtures: member order, padding, holes, anonymous structs and
 //! unions wrapping members, total sizes.
 
+pub use pgsync_dump::write::dwarf::PRINTK_STRUCTS;
+pub use pgsync_dump::write::layout::{Base, Layouts, MemberDef, StructDef, Ty, Typedef};
+
 use super::SynthError;
-use super::plan::{LogFormat, PgdOwner, Plan, ThreadLink};
+use super::plan::{LogFormat, PgdOwner, Plan, ThreadLists};
 use super::rng::Rng;
 
-/// C base types, named as gcc names them in DWARF.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Base {
-    ULong,
-    Long,
-    UInt,
-    Int,
-    UShort,
-    UChar,
-    Char,
-    Bool,
-    ULongLong,
-}
-
-impl Base {
-    pub fn name(self) -> &'static str {
-        match self {
-            Base::ULong => "long unsigned int",
-            Base::Long => "long int",
-            Base::UInt => "unsigned int",
-            Base::Int => "int",
-            Base::UShort => "short unsigned int",
-            Base::UChar => "unsigned char",
-            Base::Char => "char",
-            Base::Bool => "_Bool",
-            Base::ULongLong => "long long unsigned int",
-        }
-    }
-    pub fn size(self) -> u64 {
-        match self {
-            Base::ULong | Base::Long | Base::ULongLong => 8,
-            Base::UInt | Base::Int => 4,
-            Base::UShort => 2,
-            Base::UChar | Base::Char | Base::Bool => 1,
-        }
-    }
-    pub fn signed(self) -> bool {
-        matches!(self, Base::Long | Base::Int | Base::Char)
-    }
-    pub fn all() -> [Base; 9] {
-        use Base::*;
-        [ULong, Long, UInt, Int, UShort, UChar, Char, Bool, ULongLong]
-    }
-}
-
-/// A C type as used by a member.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ty {
-    Base(Base),
-    /// A typedef from [`Layouts::typedefs`].
-    Typedef(&'static str),
-    /// A named struct (defined in [`Layouts::structs`] or declared only).
-    Struct(&'static str),
-    Ptr(Box<Ty>),
-    VoidPtr,
-    Array(Box<Ty>, u64),
-    /// An anonymous struct or union, defined inline.
-    Anon(Box<StructDef>),
-    /// A bit-field of `bit_size` bits, `bit_offset` bits above the lowest
-    /// bit of the storage unit (its type) at the member's byte offset, as
-    /// x86-64 GCC allocates them (`u8 flags:5; u8 level:3;`).
-    Bits(Box<Ty>, u8, u8),
-}
-
-impl Ty {
-    fn ptr(t: Ty) -> Ty {
-        Ty::Ptr(Box::new(t))
-    }
-    fn arr(t: Ty, n: u64) -> Ty {
-        Ty::Array(Box::new(t), n)
-    }
-    /// A stable key for caching DWARF type entries.
-    pub fn key(&self) -> String {
-        match self {
-            Ty::Base(b) => b.name().to_string(),
-            Ty::Typedef(n) => format!("typedef {n}"),
-            Ty::Struct(n) => format!("struct {n}"),
-            Ty::Ptr(t) => format!("{}*", t.key()),
-            Ty::VoidPtr => "void*".into(),
-            Ty::Array(t, n) => format!("{}[{n}]", t.key()),
-            Ty::Anon(_) | Ty::Bits(..) => String::new(),
-        }
-    }
-}
-
-/// One member at an explicit offset. `name` None: an anonymous struct/union.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Member {
-    pub name: Option<String>,
-    pub offset: u64,
-    pub ty: Ty,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StructDef {
-    /// None for anonymous structs/unions.
-    pub name: Option<&'static str>,
-    pub is_union: bool,
-    pub size: u64,
-    pub members: Vec<Member>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Typedef {
-    pub name: &'static str,
-    pub ty: Ty,
-}
-
-/// Every type the synthetic vmlinux describes.
-#[derive(Debug, Clone)]
-pub struct Layouts {
-    pub typedefs: Vec<Typedef>,
-    /// Complete definitions, in emission order.
-    pub structs: Vec<StructDef>,
-    /// Structs only ever used through pointers (DW_AT_declaration).
-    pub declared: Vec<&'static str>,
-}
-
-fn size_align(
-    ty: &Ty,
-    typedefs: &[Typedef],
-    structs: &[StructDef],
-) -> Result<(u64, u64), SynthError> {
-    Ok(match ty {
-        Ty::Base(b) => (b.size(), b.size()),
-        Ty::Ptr(_) | Ty::VoidPtr => (8, 8),
-        Ty::Typedef(n) => {
-            let t = typedefs
-                .iter()
-                .find(|t| t.name == *n)
-                .ok_or_else(|| SynthError::Layout(format!("unknown typedef {n}")))?;
-            size_align(&t.ty, typedefs, structs)?
-        }
-        Ty::Struct(n) => {
-            let s = structs.iter().find(|s| s.name == Some(*n)).ok_or_else(|| {
-                SynthError::Layout(format!("struct {n} used by value before its definition"))
-            })?;
-            (s.size, 8)
-        }
-        Ty::Array(t, n) => {
-            let (s, a) = size_align(t, typedefs, structs)?;
-            (s * n, a)
-        }
-        Ty::Anon(d) => {
-            let mut a = 1;
-            for m in &d.members {
-                a = a.max(size_align(&m.ty, typedefs, structs)?.1);
-            }
-            (d.size, a)
-        }
-        Ty::Bits(t, _, _) => size_align(t, typedefs, structs)?,
-    })
+/// Randomized layout of structs and unions over [`Layouts`] (the types are
+/// pgsync-dump's `write::layout`, shared with `extract`).
+trait LayoutGen {
+    fn lay(
+        &self,
+        r: &mut Rng,
+        fields: Vec<(Option<String>, Ty)>,
+        holes: bool,
+    ) -> Result<(Vec<MemberDef>, u64, u64), SynthError>;
+    fn make_struct(
+        &self,
+        r: &mut Rng,
+        name: Option<&'static str>,
+        fields: Vec<(Option<String>, Ty)>,
+        holes: bool,
+        tail: u64,
+    ) -> Result<StructDef, SynthError>;
+    fn make_union(
+        &self,
+        name: Option<&'static str>,
+        fields: Vec<(Option<String>, Ty)>,
+    ) -> Result<StructDef, SynthError>;
 }
 
 fn align_up(v: u64, a: u64) -> u64 {
     v.div_ceil(a) * a
 }
 
-impl Layouts {
-    pub fn get(&self, name: &str) -> Result<&StructDef, SynthError> {
-        self.structs
-            .iter()
-            .find(|s| s.name == Some(name))
-            .ok_or_else(|| SynthError::Layout(format!("no struct {name}")))
-    }
-
-    pub fn has(&self, name: &str) -> bool {
-        self.structs.iter().any(|s| s.name == Some(name))
-    }
-
-    pub fn size(&self, name: &str) -> Result<u64, SynthError> {
-        Ok(self.get(name)?.size)
-    }
-
-    /// Offset of a member, looking through anonymous structs and unions as
-    /// C does (`s.member` reaches members of anonymous members).
-    pub fn off(&self, st: &str, member: &str) -> Result<u64, SynthError> {
-        fn find(d: &StructDef, member: &str) -> Option<u64> {
-            for m in &d.members {
-                match (&m.name, &m.ty) {
-                    (Some(n), _) if n == member => return Some(m.offset),
-                    (None, Ty::Anon(inner)) => {
-                        if let Some(o) = find(inner, member) {
-                            return Some(m.offset + o);
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            None
-        }
-        find(self.get(st)?, member)
-            .ok_or_else(|| SynthError::Layout(format!("struct {st} has no member {member}")))
-    }
-
-    pub fn has_member(&self, st: &str, member: &str) -> bool {
-        self.off(st, member).is_ok()
-    }
-
-    fn size_align(&self, ty: &Ty) -> Result<(u64, u64), SynthError> {
-        size_align(ty, &self.typedefs, &self.structs)
-    }
-
-    /// (size, alignment) of a type.
-    pub fn size_align_of(&self, ty: &Ty) -> Result<(u64, u64), SynthError> {
-        self.size_align(ty)
-    }
-
+impl LayoutGen for Layouts {
     /// Lays out `fields` in order with natural alignment, sometimes leaving
     /// holes, and returns the members and the end offset.
     fn lay(
@@ -223,19 +47,19 @@ impl Layouts {
         r: &mut Rng,
         fields: Vec<(Option<String>, Ty)>,
         holes: bool,
-    ) -> Result<(Vec<Member>, u64, u64), SynthError> {
+    ) -> Result<(Vec<MemberDef>, u64, u64), SynthError> {
         let mut off = 0u64;
         let mut max_align = 1u64;
         let mut members = Vec::new();
         for (name, ty) in fields {
-            let (size, align) = self.size_align(&ty)?;
+            let (size, align) = self.size_align_of(&ty)?;
             max_align = max_align.max(align);
             off = align_up(off, align);
             if holes && r.chance(1, 6) {
                 off += 8 * r.range(1, 4);
                 off = align_up(off, align);
             }
-            members.push(Member {
+            members.push(MemberDef {
                 name,
                 offset: off,
                 ty,
@@ -272,10 +96,10 @@ impl Layouts {
         let mut align = 1;
         let mut members = Vec::new();
         for (n, ty) in fields {
-            let (s, a) = self.size_align(&ty)?;
+            let (s, a) = self.size_align_of(&ty)?;
             size = size.max(s);
             align = align.max(a);
-            members.push(Member {
+            members.push(MemberDef {
                 name: n,
                 offset: 0,
                 ty,
@@ -366,7 +190,7 @@ pub fn generate(plan: &Plan) -> Result<Layouts, SynthError> {
         name: None,
         is_union: false,
         size: 8,
-        members: vec![Member {
+        members: vec![MemberDef {
             name: Some("pgd".into()),
             offset: 0,
             ty: Ty::Typedef("pgdval_t"),
@@ -376,7 +200,7 @@ pub fn generate(plan: &Plan) -> Result<Layouts, SynthError> {
         name: None,
         is_union: false,
         size: 4,
-        members: vec![Member {
+        members: vec![MemberDef {
             name: Some("counter".into()),
             offset: 0,
             ty: int.clone(),
@@ -431,12 +255,12 @@ pub fn generate(plan: &Plan) -> Result<Layouts, SynthError> {
         is_union: false,
         size: 16,
         members: vec![
-            Member {
+            MemberDef {
                 name: Some("next".into()),
                 offset: 0,
                 ty: Ty::ptr(lh.clone()),
             },
-            Member {
+            MemberDef {
                 name: Some("prev".into()),
                 offset: 8,
                 ty: Ty::ptr(lh.clone()),
@@ -516,7 +340,7 @@ pub fn generate(plan: &Plan) -> Result<Layouts, SynthError> {
     // struct signal_struct.
     {
         let mut f = named(&[("nr_threads", int.clone())]);
-        if plan.thread_link != ThreadLink::ThreadGroup {
+        if plan.thread_link != ThreadLists::ThreadGroup {
             f.push((Some("thread_head".into()), lh.clone()));
         }
         let pool = [
@@ -555,10 +379,10 @@ pub fn generate(plan: &Plan) -> Result<Layouts, SynthError> {
             ("signal", Ty::ptr(Ty::Struct("signal_struct"))),
             ("group_leader", task_p.clone()),
         ]);
-        if plan.thread_link != ThreadLink::ThreadGroup {
+        if plan.thread_link != ThreadLists::ThreadGroup {
             f.push((Some("thread_node".into()), lh.clone()));
         }
-        if plan.thread_link != ThreadLink::SignalThreadHead {
+        if plan.thread_link != ThreadLists::SignalThreadHead {
             f.push((Some("thread_group".into()), lh.clone()));
         }
         let pool = [
@@ -633,19 +457,6 @@ pub fn generate(plan: &Plan) -> Result<Layouts, SynthError> {
     Ok(l)
 }
 
-/// The structs of the kernel log: their names (dwarf.rs puts them in a
-/// compile unit of their own, kernel/printk/printk.c).
-pub const PRINTK_STRUCTS: &[&str] = &[
-    "dev_printk_info",
-    "prb_data_blk_lpos",
-    "prb_desc",
-    "printk_info",
-    "prb_desc_ring",
-    "prb_data_ring",
-    "printk_ringbuffer",
-    "printk_log",
-];
-
 fn add_typedef(l: &mut Layouts, name: &'static str, ty: Ty) {
     if !l.typedefs.iter().any(|t| t.name == name) {
         l.typedefs.push(Typedef { name, ty });
@@ -662,7 +473,7 @@ fn printk_typedefs(l: &mut Layouts) {
         name: None,
         is_union: false,
         size: 8,
-        members: vec![Member {
+        members: vec![MemberDef {
             name: Some("counter".into()),
             offset: 0,
             ty: Ty::Typedef("s64"),
@@ -687,12 +498,12 @@ fn gen_prb(l: &mut Layouts, r: &mut Rng, plan: &Plan) -> Result<(), SynthError> 
         is_union: false,
         size: 64,
         members: vec![
-            Member {
+            MemberDef {
                 name: Some("subsystem".into()),
                 offset: 0,
                 ty: Ty::arr(Ty::Base(Char), 16),
             },
-            Member {
+            MemberDef {
                 name: Some("device".into()),
                 offset: 16,
                 ty: Ty::arr(Ty::Base(Char), 48),
@@ -729,39 +540,39 @@ fn gen_prb(l: &mut Layouts, r: &mut Rng, plan: &Plan) -> Result<(), SynthError> 
                 off = align_up(off + 4 * r.range(1, 3), align);
             }
             match it {
-                "seq" | "ts_nsec" => members.push(Member {
+                "seq" | "ts_nsec" => members.push(MemberDef {
                     name: Some(it.into()),
                     offset: off,
                     ty: Ty::Typedef("u64"),
                 }),
-                "caller_id" => members.push(Member {
+                "caller_id" => members.push(MemberDef {
                     name: Some(it.into()),
                     offset: off,
                     ty: Ty::Typedef("u32"),
                 }),
-                "dev_info" => members.push(Member {
+                "dev_info" => members.push(MemberDef {
                     name: Some(it.into()),
                     offset: off,
                     ty: Ty::Struct("dev_printk_info"),
                 }),
                 _ => {
                     let u8t = || Box::new(Ty::Typedef("u8"));
-                    members.push(Member {
+                    members.push(MemberDef {
                         name: Some("text_len".into()),
                         offset: off,
                         ty: Ty::Typedef("u16"),
                     });
-                    members.push(Member {
+                    members.push(MemberDef {
                         name: Some("facility".into()),
                         offset: off + 2,
                         ty: Ty::Typedef("u8"),
                     });
-                    members.push(Member {
+                    members.push(MemberDef {
                         name: Some("flags".into()),
                         offset: off + 3,
                         ty: Ty::Bits(u8t(), 0, 5),
                     });
-                    members.push(Member {
+                    members.push(MemberDef {
                         name: Some("level".into()),
                         offset: off + 3,
                         ty: Ty::Bits(u8t(), 5, 3),
@@ -816,7 +627,7 @@ fn gen_prb(l: &mut Layouts, r: &mut Rng, plan: &Plan) -> Result<(), SynthError> 
 /// 20 bytes, the kernel's own layout (records are written with it).
 fn gen_printk_log(l: &mut Layouts) {
     printk_typedefs(l);
-    let m = |name: &str, offset: u64, ty: Ty| Member {
+    let m = |name: &str, offset: u64, ty: Ty| MemberDef {
         name: Some(name.into()),
         offset,
         ty,
@@ -963,12 +774,12 @@ fn gen_ptdesc(l: &Layouts, r: &mut Rng, mm_p: &Ty) -> Result<StructDef, SynthErr
         is_union: false,
         size: 16,
         members: vec![
-            Member {
+            MemberDef {
                 name: Some("next".into()),
                 offset: 0,
                 ty: Ty::VoidPtr,
             },
-            Member {
+            MemberDef {
                 name: Some("func".into()),
                 offset: 8,
                 ty: Ty::VoidPtr,
@@ -1001,28 +812,28 @@ fn gen_ptdesc(l: &Layouts, r: &mut Rng, mm_p: &Ty) -> Result<StructDef, SynthErr
             (Some("pt_frag_refcount".into()), Ty::Typedef("atomic_t")),
         ],
     )?;
-    let mut placed: Vec<Member> = vec![
-        Member {
+    let mut placed: Vec<MemberDef> = vec![
+        MemberDef {
             name: Some("__page_flags".into()),
             offset: l.off("page", "flags")?,
             ty: ul.clone(),
         },
-        Member {
+        MemberDef {
             name: None,
             offset: lru,
             ty: Ty::Anon(Box::new(u1)),
         },
-        Member {
+        MemberDef {
             name: Some("__page_mapping".into()),
             offset: mapping,
             ty: ul.clone(),
         },
-        Member {
+        MemberDef {
             name: None,
             offset: index,
             ty: Ty::Anon(Box::new(u2)),
         },
-        Member {
+        MemberDef {
             name: Some("__page_refcount".into()),
             offset: refcount,
             ty: Ty::Typedef("atomic_t"),
@@ -1036,14 +847,14 @@ fn gen_ptdesc(l: &Layouts, r: &mut Rng, mm_p: &Ty) -> Result<StructDef, SynthErr
     for m in placed {
         while cur + 8 <= m.offset {
             n += 1;
-            out.push(Member {
+            out.push(MemberDef {
                 name: Some(format!("__ptdesc_pad_{n}")),
                 offset: cur,
                 ty: ul.clone(),
             });
             cur += 8;
         }
-        let (s, _) = l.size_align(&m.ty)?;
+        let (s, _) = l.size_align_of(&m.ty)?;
         cur = m.offset + s;
         out.push(m);
     }

@@ -10,9 +10,12 @@
 //!
 //! Layers: `plan` (what) -> `layouts` (struct layouts, shared by DWARF and
 //! bytes) -> `memory` (physical pages, page tables) -> `kernel` (objects,
-//! symbols, VMCOREINFO) -> `dwarf`, `elf` (files) and `expected` (the answer).
+//! symbols, VMCOREINFO) -> `elf`, `formats` (files, through pgsync-dump's
+//! writers in `pgsync_dump::write`) and `expected` (the answer).
+//!
+//! A crate of its own (never published): pgsync-dump's tests, benchmarks and
+//! examples use it as a dev-dependency, and `gen-fixtures` is its binary.
 
-pub mod dwarf;
 pub mod elf;
 pub mod expected;
 pub mod formats;
@@ -31,7 +34,7 @@ pub use kernel::Machine;
 pub use large::large_plan;
 pub use plan::{
     CpuPlan, CrashPlan, EditKind, Loaded, LogFormat, LogPlan, MmPlan, MmRole, NoteStyle,
-    PercpuScheme, PgdOwner, Plan, SlotEdit, TaskPlan, ThreadLink, VmemmapPages, random_plan,
+    PercpuScheme, PgdOwner, Plan, SlotEdit, TaskPlan, ThreadLists, VmemmapPages, random_plan,
     scenarios,
 };
 
@@ -42,10 +45,8 @@ pub enum SynthError {
     Plan(String),
     #[error("struct layout: {0}")]
     Layout(String),
-    #[error("writing DWARF: {0}")]
-    Dwarf(String),
-    #[error("writing ELF: {0}")]
-    Elf(String),
+    #[error(transparent)]
+    Write(#[from] pgsync_dump::write::WriteError),
     #[error("{path}: {source}")]
     Io {
         path: std::path::PathBuf,
@@ -76,7 +77,7 @@ pub fn build(plan: &Plan) -> Result<Built, SynthError> {
 /// layouts) for tests and tools.
 pub fn build_with_machine(plan: &Plan) -> Result<(Built, Machine), SynthError> {
     let m = kernel::build_machine(plan)?;
-    let debug = dwarf::write_dwarf(&m.layouts, plan.dwarf_version)?;
+    let debug = pgsync_dump::write::dwarf::write_dwarf(&m.layouts, plan.dwarf_version)?;
     let vmlinux = elf::write_vmlinux(plan, &m, &debug)?;
     let vmcore = elf::write_vmcore(plan, &m)?;
     let expected = expected::expected(plan, &m)?;

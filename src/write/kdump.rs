@@ -6,11 +6,17 @@
 
 use std::io::Write;
 
-use super::cache::PAGE_SIZE;
-use super::header::*;
+use crate::dump::kdump::PAGE_SIZE;
+use crate::dump::kdump::header::*;
+use crate::dump::kdump::source::le_u32;
 
 /// An LZO1X compressor supplied by the caller (this crate only decodes LZO).
 pub type LzoCompressor = fn(&[u8]) -> Option<Vec<u8>>;
+
+/// A zstd compressor supplied by the caller: the crate decodes zstd with
+/// libzstd, while fixtures pin their bytes to one encoder (the fixture
+/// builder's, `pgsync_synth::zstd_page`), which the shipped crate does not carry.
+pub type ZstdCompressor = fn(&[u8]) -> Option<Vec<u8>>;
 
 #[derive(Debug, Clone, Copy)]
 pub enum Compression {
@@ -18,7 +24,7 @@ pub enum Compression {
     Zlib,
     Lzo(LzoCompressor),
     Snappy,
-    Zstd,
+    Zstd(ZstdCompressor),
 }
 
 impl Compression {
@@ -28,7 +34,7 @@ impl Compression {
             Compression::Zlib => DUMP_DH_COMPRESSED_ZLIB,
             Compression::Lzo(_) => DUMP_DH_COMPRESSED_LZO,
             Compression::Snappy => DUMP_DH_COMPRESSED_SNAPPY,
-            Compression::Zstd => DUMP_DH_COMPRESSED_ZSTD,
+            Compression::Zstd(_) => DUMP_DH_COMPRESSED_ZSTD,
         }
     }
 
@@ -45,9 +51,7 @@ impl Compression {
             }
             Compression::Lzo(f) => f(page)?,
             Compression::Snappy => snap::raw::Encoder::new().compress_vec(page).ok()?,
-            Compression::Zstd => {
-                ruzstd::encoding::compress_to_vec(page, ruzstd::encoding::CompressionLevel::Fastest)
-            }
+            Compression::Zstd(f) => f(page)?,
         };
         (c.len() < page.len()).then_some(c)
     }
@@ -109,26 +113,11 @@ pub struct KdumpLayout {
     pub descs: Vec<(u64, u64)>,
 }
 
-/// Builds one ELF note (4-byte aligned name and descriptor).
-pub fn elf_note(name: &str, n_type: u32, desc: &[u8]) -> Vec<u8> {
-    let mut v = Vec::new();
-    let namesz = name.len() + 1;
-    v.extend_from_slice(&(namesz as u32).to_le_bytes());
-    v.extend_from_slice(&(desc.len() as u32).to_le_bytes());
-    v.extend_from_slice(&n_type.to_le_bytes());
-    v.extend_from_slice(name.as_bytes());
-    v.push(0);
-    v.resize(v.len().next_multiple_of(4), 0);
-    v.extend_from_slice(desc);
-    v.resize(v.len().next_multiple_of(4), 0);
-    v
-}
-
 /// Finds the VMCOREINFO descriptor in raw notes: (offset, size).
 fn find_vmcoreinfo(notes: &[u8]) -> Option<(usize, usize)> {
     let mut pos = 0usize;
     while pos + 12 <= notes.len() {
-        let u = |o: usize| super::source::le_u32(notes, o) as usize;
+        let u = |o: usize| le_u32(notes, o) as usize;
         let (namesz, descsz) = (u(pos), u(pos + 4));
         let name_at = pos + 12;
         let desc_at = name_at + namesz.next_multiple_of(4);

@@ -6,6 +6,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+pub use pgsync_dump::arch::x86_64::layout::START_KERNEL_MAP;
+use pgsync_dump::write::elf::{ExecSection, ExecSymbol, ExecSymbolKind};
+
 use super::SynthError;
 use super::layouts::release_at_least;
 use super::layouts::{self, Layouts};
@@ -19,7 +22,6 @@ use super::printk::{
 };
 use super::rng::Rng;
 
-pub const START_KERNEL_MAP: u64 = 0xffff_ffff_8000_0000;
 /// Link address of the kernel text (`_text`).
 pub const TEXT_LINK: u64 = 0xffff_ffff_8100_0000;
 const TEXT_SIZE: u64 = 0x00c0_0000;
@@ -40,32 +42,6 @@ const PF_FORKNOEXEC: u32 = 0x40;
 const PF_NOFREEZE: u32 = 0x8000;
 pub const PF_KTHREAD: u32 = 0x0020_0000;
 const PF_RANDOMIZE: u32 = 0x0040_0000;
-
-/// ELF section a symbol belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Sect {
-    Text,
-    Data,
-    Percpu,
-    Bss,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SymKind {
-    Object,
-    Func,
-    NoType,
-}
-
-#[derive(Debug, Clone)]
-pub struct Sym {
-    pub name: String,
-    /// Link-time address (vmlinux value).
-    pub link: u64,
-    pub size: u64,
-    pub kind: SymKind,
-    pub sect: Sect,
-}
 
 /// One page table the builder made (not init_mm's).
 #[derive(Debug, Clone)]
@@ -94,7 +70,7 @@ pub struct BuiltCpu {
 #[derive(Debug, Clone)]
 pub struct Machine {
     pub mem: PhysMem,
-    pub syms: Vec<Sym>,
+    pub syms: Vec<ExecSymbol>,
     pub layouts: Layouts,
     pub init_pgd_pa: u64,
     /// Runtime address of init_top_pgt.
@@ -109,7 +85,7 @@ pub struct Machine {
     pub init_task_va: u64,
     pub init_mm_va: u64,
     /// (link start, size) per section.
-    pub sections: BTreeMap<Sect, (u64, u64)>,
+    pub sections: BTreeMap<ExecSection, (u64, u64)>,
     /// The printk buffer, when the plan has one.
     pub log: Option<BuiltLog>,
     /// PT_LOAD pages that hold only user memory (makedumpfile `-d 8`).
@@ -117,7 +93,7 @@ pub struct Machine {
 }
 
 impl Machine {
-    pub fn sym(&self, name: &str) -> Option<&Sym> {
+    pub fn sym(&self, name: &str) -> Option<&ExecSymbol> {
         self.syms.iter().find(|s| s.name == name)
     }
 }
@@ -276,7 +252,7 @@ pub(super) struct Image {
     phys_base: u64,
     data_next: u64,
     bss_next: u64,
-    syms: Vec<Sym>,
+    syms: Vec<ExecSymbol>,
 }
 
 impl Image {
@@ -297,17 +273,21 @@ impl Image {
         *next += align.max(8) * r.range(0, 3);
         let a = next.div_ceil(align) * align;
         *next = a + size;
-        self.syms.push(Sym {
+        self.syms.push(ExecSymbol {
             name: name.into(),
             link: a,
             size,
-            kind: SymKind::Object,
-            sect: if bss { Sect::Bss } else { Sect::Data },
+            kind: ExecSymbolKind::Object,
+            sect: if bss {
+                ExecSection::Bss
+            } else {
+                ExecSection::Data
+            },
         });
         a
     }
-    fn sym(&mut self, name: &str, link: u64, size: u64, kind: SymKind, sect: Sect) {
-        self.syms.push(Sym {
+    fn sym(&mut self, name: &str, link: u64, size: u64, kind: ExecSymbolKind, sect: ExecSection) {
+        self.syms.push(ExecSymbol {
             name: name.into(),
             link,
             size,
@@ -415,10 +395,28 @@ pub fn build_machine(plan: &Plan) -> Result<Machine, SynthError> {
     let mut huge = RamAlloc::new(start + region / 2, start + region);
 
     // ---- text symbols ----
-    img.sym("_text", TEXT_LINK, 0, SymKind::NoType, Sect::Text);
-    img.sym("startup_64", TEXT_LINK, 0x60, SymKind::Func, Sect::Text);
+    img.sym(
+        "_text",
+        TEXT_LINK,
+        0,
+        ExecSymbolKind::NoType,
+        ExecSection::Text,
+    );
+    img.sym(
+        "startup_64",
+        TEXT_LINK,
+        0x60,
+        ExecSymbolKind::Func,
+        ExecSection::Text,
+    );
     let stext = TEXT_LINK + 0x1000;
-    img.sym("_stext", stext, 0, SymKind::NoType, Sect::Text);
+    img.sym(
+        "_stext",
+        stext,
+        0,
+        ExecSymbolKind::NoType,
+        ExecSection::Text,
+    );
     let mut fpos = stext + 0x4000 * r.range(1, 8);
     let mut funcs = vec![
         "start_kernel",
@@ -434,7 +432,7 @@ pub fn build_machine(plan: &Plan) -> Result<Machine, SynthError> {
     let mut func_addr = BTreeMap::new();
     for f in funcs {
         let size = 0x40 * r.range(2, 40);
-        img.sym(f, fpos, size, SymKind::Func, Sect::Text);
+        img.sym(f, fpos, size, ExecSymbolKind::Func, ExecSection::Text);
         func_addr.insert(f, fpos);
         fpos += size + 0x10 * r.range(1, 200);
     }
@@ -442,8 +440,8 @@ pub fn build_machine(plan: &Plan) -> Result<Machine, SynthError> {
         "_etext",
         TEXT_LINK + TEXT_SIZE - 0x1000,
         0,
-        SymKind::NoType,
-        Sect::Text,
+        ExecSymbolKind::NoType,
+        ExecSection::Text,
     );
 
     // ---- data: page tables first (page aligned) ----
@@ -454,8 +452,8 @@ pub fn build_machine(plan: &Plan) -> Result<Machine, SynthError> {
             "swapper_pg_dir",
             init_pgt,
             pgd_size,
-            SymKind::Object,
-            Sect::Data,
+            ExecSymbolKind::Object,
+            ExecSection::Data,
         );
     } else {
         img.syms.retain(|s| s.name != "init_top_pgt");
@@ -541,44 +539,44 @@ pub fn build_machine(plan: &Plan) -> Result<Machine, SynthError> {
         "__per_cpu_start",
         pc_base_link,
         0,
-        SymKind::NoType,
-        Sect::Percpu,
+        ExecSymbolKind::NoType,
+        ExecSection::Percpu,
     );
     img.sym(
         "__per_cpu_end",
         pc_base_link + pc_size,
         0,
-        SymKind::NoType,
-        Sect::Percpu,
+        ExecSymbolKind::NoType,
+        ExecSection::Percpu,
     );
     img.sym(
         "cpu_tlbstate",
         pc_base_link + pc_tlb,
         sz_tlb,
-        SymKind::Object,
-        Sect::Percpu,
+        ExecSymbolKind::Object,
+        ExecSection::Percpu,
     );
     img.sym(
         "current_task",
         pc_base_link + pc_current,
         8,
-        SymKind::Object,
-        Sect::Percpu,
+        ExecSymbolKind::Object,
+        ExecSection::Percpu,
     );
     img.sym(
         "cpu_number",
         pc_base_link + pc_cpu_number,
         4,
-        SymKind::Object,
-        Sect::Percpu,
+        ExecSymbolKind::Object,
+        ExecSection::Percpu,
     );
     if plan.percpu == PercpuScheme::ZeroBased {
         img.sym(
             "__per_cpu_load",
             PERCPU_LOAD,
             0,
-            SymKind::NoType,
-            Sect::Data,
+            ExecSymbolKind::NoType,
+            ExecSection::Data,
         );
     }
     let mut pc_area = Vec::new();
@@ -1320,7 +1318,13 @@ pub fn build_machine(plan: &Plan) -> Result<Machine, SynthError> {
                         Loaded::Mm(m) => mm_alloc[m].pgd_pa,
                     };
                     let size = 0x40 * lr.range(4, 16);
-                    img.sym(&c.rip_function, fpos, size, SymKind::Func, Sect::Text);
+                    img.sym(
+                        &c.rip_function,
+                        fpos,
+                        size,
+                        ExecSymbolKind::Func,
+                        ExecSection::Text,
+                    );
                     let off = 0x4 * lr.range(4, size / 4 - 1);
                     let rip = img.runtime(fpos) + off;
                     fpos += size + 0x10 * lr.range(1, 64);
@@ -1356,7 +1360,13 @@ pub fn build_machine(plan: &Plan) -> Result<Machine, SynthError> {
                     }
                 }
             };
-            img.sym("panic", fpos, 0x200, SymKind::Func, Sect::Text);
+            img.sym(
+                "panic",
+                fpos,
+                0x200,
+                ExecSymbolKind::Func,
+                ExecSection::Text,
+            );
             let recs = compose(plan, lp.boot_lines, lp.empty_line, &ending);
             Some(build_log(
                 plan, lp, &l, &mut img, &mut lr, &mut mem, &mut small, &pa_of, recs,
@@ -1379,10 +1389,10 @@ pub fn build_machine(plan: &Plan) -> Result<Machine, SynthError> {
     }
 
     let mut sections = BTreeMap::new();
-    sections.insert(Sect::Text, (TEXT_LINK, TEXT_SIZE));
-    sections.insert(Sect::Data, (DATA_LINK, DATA_SIZE));
-    sections.insert(Sect::Percpu, (pc_base_link, pc_size));
-    sections.insert(Sect::Bss, (BSS_LINK, IMAGE_END - BSS_LINK));
+    sections.insert(ExecSection::Text, (TEXT_LINK, TEXT_SIZE));
+    sections.insert(ExecSection::Data, (DATA_LINK, DATA_SIZE));
+    sections.insert(ExecSection::Percpu, (pc_base_link, pc_size));
+    sections.insert(ExecSection::Bss, (BSS_LINK, IMAGE_END - BSS_LINK));
     let mut syms = img.syms;
     syms.sort_by(|a, b| (a.sect, a.link, &a.name).cmp(&(b.sect, b.link, &b.name)));
 

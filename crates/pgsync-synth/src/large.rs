@@ -157,7 +157,7 @@ mod tests {
             assert_eq!(p.mms.len(), 103);
             let planted = p.mms.iter().filter(|m| !m.edits.is_empty()).count();
             assert!(planted >= 2, "some mms miss the late slot");
-            let built = crate::synth::build(&p).expect("large plan builds");
+            let built = crate::build(&p).expect("large plan builds");
             let s = &built.expected["summary"];
             assert_eq!(s["findings"], planted);
             assert_eq!(s["diverged"], planted);

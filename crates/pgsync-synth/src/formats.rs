@@ -1,6 +1,6 @@
 //! The machine's memory as the other dump formats people have:
 //! kdump-compressed (makedumpfile's diskdump format, as written by
-//! `src/dump/kdump/writer.rs`) with each page compression, a `-d 31`-style
+//! `pgsync_dump::write::kdump`) with each page compression, a `-d 31`-style
 //! filtered dump, and the flattened stream of `makedumpfile -F`.
 //!
 //! The bitmaps describe pfns `0..max_mapnr`, where `max_mapnr` is the
@@ -10,8 +10,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::dump::kdump::flattened::flatten;
-use crate::dump::kdump::writer::{Compression, KdumpSpec, write_kdump};
+use pgsync_dump::write::flatten::flatten;
+use pgsync_dump::write::kdump::{Compression, KdumpSpec, write_kdump};
 
 use super::kernel::Machine;
 use super::memory::PAGE;
@@ -20,7 +20,7 @@ use super::plan::{NoteStyle, Plan};
 /// One extra dump file of a fixture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum DumpFormat {
+pub enum ExtraFormat {
     /// kdump-compressed, zlib pages, nothing filtered (`makedumpfile -c -d 0`).
     Zlib,
     /// lzo pages (`-l`).
@@ -36,42 +36,52 @@ pub enum DumpFormat {
     LzoD31Flat,
 }
 
-impl DumpFormat {
-    pub fn all() -> [DumpFormat; 6] {
-        use DumpFormat::*;
+impl ExtraFormat {
+    pub fn all() -> [ExtraFormat; 6] {
+        use ExtraFormat::*;
         [Zlib, Lzo, Snappy, Zstd, ZlibD31, LzoD31Flat]
     }
 
     /// The file name in the fixture directory.
     pub fn file_name(self) -> &'static str {
         match self {
-            DumpFormat::Zlib => "vmcore.zlib",
-            DumpFormat::Lzo => "vmcore.lzo",
-            DumpFormat::Snappy => "vmcore.snappy",
-            DumpFormat::Zstd => "vmcore.zstd",
-            DumpFormat::ZlibD31 => "vmcore.zlib-d31",
-            DumpFormat::LzoD31Flat => "vmcore.lzo-d31.flat",
+            ExtraFormat::Zlib => "vmcore.zlib",
+            ExtraFormat::Lzo => "vmcore.lzo",
+            ExtraFormat::Snappy => "vmcore.snappy",
+            ExtraFormat::Zstd => "vmcore.zstd",
+            ExtraFormat::ZlibD31 => "vmcore.zlib-d31",
+            ExtraFormat::LzoD31Flat => "vmcore.lzo-d31.flat",
         }
     }
 
     /// What the JSON report's `dump` says about the file.
     pub fn report(self) -> (&'static str, &'static str) {
         match self {
-            DumpFormat::Zlib | DumpFormat::ZlibD31 => ("kdump", "zlib"),
-            DumpFormat::Lzo => ("kdump", "lzo"),
-            DumpFormat::Snappy => ("kdump", "snappy"),
-            DumpFormat::Zstd => ("kdump", "zstd"),
-            DumpFormat::LzoD31Flat => ("kdump-flattened", "lzo"),
+            ExtraFormat::Zlib | ExtraFormat::ZlibD31 => ("kdump", "zlib"),
+            ExtraFormat::Lzo => ("kdump", "lzo"),
+            ExtraFormat::Snappy => ("kdump", "snappy"),
+            ExtraFormat::Zstd => ("kdump", "zstd"),
+            ExtraFormat::LzoD31Flat => ("kdump-flattened", "lzo"),
         }
     }
 
     fn filtered(self) -> bool {
-        matches!(self, DumpFormat::ZlibD31 | DumpFormat::LzoD31Flat)
+        matches!(self, ExtraFormat::ZlibD31 | ExtraFormat::LzoD31Flat)
     }
 }
 
 fn lzo(page: &[u8]) -> Option<Vec<u8>> {
     Some(super::lzo::compress(page))
+}
+
+/// A page compressed as the fixtures' zstd pages are (ruzstd, fastest
+/// level): the compressor `Compression::Zstd` takes. The shipped crate only
+/// decodes zstd, so the encoder lives here.
+pub fn zstd_page(page: &[u8]) -> Option<Vec<u8>> {
+    Some(ruzstd::encoding::compress_to_vec(
+        page,
+        ruzstd::encoding::CompressionLevel::Fastest,
+    ))
 }
 
 /// The pfns a `-d 31` dump leaves out: all-zero pages (`-d 1`) and user
@@ -85,7 +95,7 @@ pub fn filtered_out(m: &Machine) -> std::collections::BTreeSet<u64> {
 }
 
 /// The dump file of `format`.
-pub fn write_format(plan: &Plan, m: &Machine, format: DumpFormat) -> Vec<u8> {
+pub fn write_format(plan: &Plan, m: &Machine, format: ExtraFormat) -> Vec<u8> {
     let pages: std::collections::BTreeMap<u64, &[u8; 4096]> = m.mem.dumped_pages().collect();
     let last = pages.keys().next_back().copied().unwrap_or(0);
     let max_mapnr = (last + 1).div_ceil(8 * PAGE) * 8 * PAGE;
@@ -96,10 +106,10 @@ pub fn write_format(plan: &Plan, m: &Machine, format: DumpFormat) -> Vec<u8> {
     };
     let spec = KdumpSpec {
         compression: match format {
-            DumpFormat::Zlib | DumpFormat::ZlibD31 => Compression::Zlib,
-            DumpFormat::Lzo | DumpFormat::LzoD31Flat => Compression::Lzo(lzo),
-            DumpFormat::Snappy => Compression::Snappy,
-            DumpFormat::Zstd => Compression::Zstd,
+            ExtraFormat::Zlib | ExtraFormat::ZlibD31 => Compression::Zlib,
+            ExtraFormat::Lzo | ExtraFormat::LzoD31Flat => Compression::Lzo(lzo),
+            ExtraFormat::Snappy => Compression::Snappy,
+            ExtraFormat::Zstd => Compression::Zstd(zstd_page),
         },
         max_mapnr,
         ram: vec![(0, max_mapnr)],
@@ -127,7 +137,7 @@ pub fn write_format(plan: &Plan, m: &Machine, format: DumpFormat) -> Vec<u8> {
         pages.get(&pfn).map(|p| p.to_vec())
     };
     let (bytes, _) = write_kdump(&spec, &page);
-    if format == DumpFormat::LzoD31Flat {
+    if format == ExtraFormat::LzoD31Flat {
         flatten(&bytes, 16 * 1024, true)
     } else {
         bytes

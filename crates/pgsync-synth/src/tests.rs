@@ -10,8 +10,8 @@ use object::{Object, ObjectSection, ObjectSymbol};
 
 use super::plan::{MmRole, PgdOwner, Plan, scenarios};
 use super::{build_with_machine, random_plan};
-use crate::arch::x86_64::paging::{PagingMode, WalkOutcome, walk};
-use crate::dump::{self, PhysicalMemoryExt};
+use pgsync_dump::arch::x86_64::paging::{PagingMode, WalkOutcome, walk};
+use pgsync_dump::dump::{self, PhysicalMemoryExt};
 
 /// Every DIE of interest, flattened (tag, name, size, member offset, type ref, children).
 #[derive(Debug, Default, Clone)]
