@@ -2,7 +2,7 @@
 //! exactly the report it gives on the original, for every fixture, and keeps
 //! only the pages that were read.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::Value;

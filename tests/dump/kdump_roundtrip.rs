@@ -2,7 +2,7 @@
 //! snappy and zstd that Debian's makedumpfile cannot write), flattened and
 //! split, read back against the ELF of the same machine.
 
-mod kdump_support;
+use crate::kdump_support;
 use kdump_support as common;
 
 use common::*;

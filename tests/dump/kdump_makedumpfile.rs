@@ -3,7 +3,7 @@
 //! says how). Every format must read byte-identically to the ELF, and the
 //! pages `-d 31` filtered must read as "not in dump".
 
-mod kdump_support;
+use crate::kdump_support;
 use kdump_support as common;
 
 use std::path::{Path, PathBuf};

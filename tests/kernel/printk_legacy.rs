@@ -1,7 +1,7 @@
 //! The pre-5.10 `log_buf` reader over mock memory: buffers written the way
 //! kernel/printk/printk.c `log_store()` writes them, wrapped, full, damaged.
 
-mod printk_support;
+use crate::printk_support;
 
 use pgsync_dump::dump::VmcoreInfo;
 use pgsync_dump::kernel::printk::{

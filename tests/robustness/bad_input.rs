@@ -2,7 +2,7 @@
 //! file and the offset or address (exit 2), or a partial result (exit 3), and
 //! never a panic.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -2,7 +2,7 @@
 //! paging levels, KASLR, slots, pid sets, link variants) from the builder,
 //! checked against the builder's plan, never against a previous run.
 
-mod common;
+use crate::common;
 
 use common::*;
 

@@ -1,7 +1,7 @@
 //! The lockless ring-buffer reader (kernel/printk/printk_ringbuffer.c) over
 //! mock memory: rings written the way the kernel writes them, then damaged.
 
-mod printk_support;
+use crate::printk_support;
 
 use pgsync_dump::dump::VmcoreInfo;
 use pgsync_dump::kernel::printk::{

@@ -1,7 +1,7 @@
 //! The kernel log of real QEMU dumps against the serial console of the same
 //! boot (ignored by default: needs the dumps of the real-kernel harness).
 //! Run with
-//!   cargo test --release --test printk_real_dumps -- --ignored --nocapture
+//!   cargo test --release --test kernel -- --ignored --nocapture printk_real_dumps::
 //! Dumps are looked up under $PGSYNC_DUMPS or
 //! /work/.cache/pgsync-harness/dumps/<release>/<scenario>/vmcore.elf, each
 //! with `vmlinux` and `serial.log` beside it.

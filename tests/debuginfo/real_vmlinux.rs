@@ -1,7 +1,7 @@
 //! Timing and sanity on a real Debian vmlinux (ignored by default: needs the
 //! 589 MB -dbg file). Run with
 //!   PGSYNC_VMLINUX=/path/to/vmlinux-6.1... cargo test --release \
-//!       --test debuginfo_real_vmlinux -- --ignored --nocapture
+//!       --test debuginfo -- --ignored --nocapture real_vmlinux::
 //! Without PGSYNC_VMLINUX it looks under /work/.cache/pgsync-harness.
 
 use std::path::{Path, PathBuf};

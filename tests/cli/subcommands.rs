@@ -1,7 +1,7 @@
 //! info, tasks and vtop on the committed fixtures, checked against the
 //! builder's plan (plan.json, expected.json).
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::Value;

@@ -2,7 +2,7 @@
 //! and offset; per-page problems are `ReadError::Corrupt` for that page only,
 //! naming its pfn and file offset. Never a panic.
 
-mod kdump_support;
+use crate::kdump_support;
 use kdump_support as common;
 
 use std::io::Write;
@@ -95,7 +95,7 @@ fn bad_block_size() {
     put32(&mut m, off::BLOCK_SIZE, 1000);
     assert_malformed("bs1000", &m, off::BLOCK_SIZE, "power of two");
     let mut m = b;
-    // Negative (0 means "no sub-header": tests/kdump_roundtrip.rs).
+    // Negative (0 means "no sub-header": tests/dump/kdump_roundtrip.rs).
     put32(&mut m, off::SUB_HDR_SIZE, 0xffff_ffff);
     assert_malformed("subhdr-1", &m, off::SUB_HDR_SIZE, "sub_hdr_size");
 }

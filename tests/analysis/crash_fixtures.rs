@@ -3,9 +3,9 @@
 //! records it stored, the oops it printed, the tables it planted).
 //!
 //! The tests that need the kernel log are ignored until the printk reader
-//! (branch `printk`) is merged: `cargo test --test crash_fixtures -- --ignored`.
+//! (branch `printk`) is merged: `cargo test --test analysis -- --ignored crash_fixtures::`.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 
@@ -156,7 +156,7 @@ const EXPLANATIONS: &[(&str, &str)] = &[
 ];
 
 /// The crash's explanation code of every fixture with an oops (the other
-/// dump formats agree with the ELF dump: tests/formats_fixtures.rs);
+/// dump formats agree with the ELF dump: tests/fixtures/formats.rs);
 /// `explained` is true exactly for `missing-sync`. A fixture not in
 /// [`EXPLANATIONS`] must have no crash, so that a new crash fixture needs a
 /// row here.

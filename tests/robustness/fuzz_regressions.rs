@@ -5,11 +5,10 @@
 //! tests/fuzz-regressions/<target>/<what-it-broke>; docs/robustness.md lists
 //! each with its fix.
 //!
-//! `cargo test --test fuzz_regressions -- --ignored` also replays the
+//! `cargo test --test robustness -- --ignored fuzz_regressions::` also replays the
 //! committed (minimised) corpora under fuzz/corpus/.
 
-#[path = "../fuzz/fuzz_targets/bodies/mod.rs"]
-mod bodies;
+use crate::bodies;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};

@@ -16,7 +16,7 @@
 //! the pgd_list struct pages) as the intact kernel view locates them.
 //!
 //! Budget: about a minute on two cores for the whole file (debug build).
-//! `CAMPAIGN_SCALE=4 cargo test --release --test corruption_campaign --
+//! `CAMPAIGN_SCALE=4 cargo test --release --test robustness corruption_campaign:: --
 //! --nocapture` runs four times as many mutations.
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -2,7 +2,7 @@
 //! stderr for errors only, and a terminal's `COLUMNS` fits the tables while a
 //! pipe gets full rows.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-mod common;
+use crate::common;
 
 use pgsync_dump::debuginfo::{SymbolKind, TypeDesc, TypeError, Vmlinux};
 
