@@ -159,6 +159,10 @@ pub struct CrashDump {
     pub cpus: Vec<CpuNote>,
     /// Non-fatal problems met while opening (e.g. an unreadable note).
     pub warnings: Vec<String>,
+    /// makedumpfile's page filter (`-d`), from the kdump header: which
+    /// kinds of pages were left out ([`kdump::dump_level_excludes`]).
+    /// `None` for ELF, which does not record it.
+    pub dump_level: Option<i32>,
     memory: Box<dyn PhysicalMemory>,
 }
 
@@ -181,8 +185,15 @@ impl CrashDump {
             vmcoreinfo: notes.vmcoreinfo,
             cpus: notes.cpus,
             warnings: notes.warnings,
+            dump_level: None,
             memory,
         }
+    }
+
+    /// The same dump, recording the kdump header's `dump_level`.
+    pub fn with_dump_level(mut self, dump_level: i32) -> CrashDump {
+        self.dump_level = Some(dump_level);
+        self
     }
 }
 

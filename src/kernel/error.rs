@@ -37,3 +37,10 @@ pub enum KernelError {
     #[error(transparent)]
     Printk(#[from] super::printk::PrintkError),
 }
+
+impl KernelError {
+    /// True when the error is a read of a page the dump does not hold.
+    pub fn is_missing_from_dump(&self) -> bool {
+        matches!(self, KernelError::Read { source, .. } if source.is_missing_from_dump())
+    }
+}

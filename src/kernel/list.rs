@@ -17,6 +17,8 @@ pub struct ListBreak {
     /// Number of entries read before the break.
     pub after: usize,
     pub detail: String,
+    /// The break was a read of a page the dump does not hold.
+    pub not_in_dump: bool,
 }
 
 /// The nodes (addresses of the embedded list_heads, head excluded) of the
@@ -49,10 +51,23 @@ pub fn walk_list_each(
     let mut seen = HashSet::new();
     let mut prev = head;
     let next_of = |node: u64| k.read_u64(node.wrapping_add(k.offsets.list_next));
-    let stop = |after: usize, detail: String| (after, Some(ListBreak { after, detail }));
+    let stop_why = |after: usize, detail: String, not_in_dump: bool| {
+        (
+            after,
+            Some(ListBreak {
+                after,
+                detail,
+                not_in_dump,
+            }),
+        )
+    };
+    let stop = |after: usize, detail: String| stop_why(after, detail, false);
     let mut cur = match next_of(head) {
         Ok(n) => n,
-        Err(e) => return stop(0, format!("{name} head at {head:#x}: {e}")),
+        Err(e) => {
+            let missing = e.is_missing_from_dump();
+            return stop_why(0, format!("{name} head at {head:#x}: {e}"), missing);
+        }
     };
     while cur != head {
         if count >= max {
@@ -80,11 +95,13 @@ pub fn walk_list_each(
                 cur = n;
             }
             Err(e) => {
-                return stop(
+                let missing = e.is_missing_from_dump();
+                return stop_why(
                     count,
                     format!(
                         "{name}: entry #{count} at {prev:#x} points to {cur:#x}, which cannot be read: {e}"
                     ),
+                    missing,
                 );
             }
         }

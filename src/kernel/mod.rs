@@ -25,14 +25,81 @@ pub use printk::{KernelLog, LogRecord, format_dmesg};
 pub use symbols::KernelSymbols;
 pub use tasks::{Task, TaskWalk};
 
+/// What a lost object was part of: decides whether losing it could change
+/// the verdict (docs/checker.md, "Incomplete is not consistent").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ProblemScope {
+    /// `pgd_list` itself or an entry's page: a page table may go unchecked.
+    PgdList,
+    /// The owner mm recorded in a pgd_list entry's page (`pt_mm`).
+    PgdOwner,
+    /// `init_task.tasks`: thread-group leaders.
+    TaskList,
+    /// One group's thread list (`signal->thread_head` or `thread_group`).
+    Threads,
+    /// One task_struct's fields.
+    Task,
+    /// An mm_struct's `pgd` pointer.
+    Mm,
+    /// Per-CPU state: `nr_cpu_ids`, `__per_cpu_offset`, `cpu_tlbstate`, current.
+    Cpu,
+}
+
+impl ProblemScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProblemScope::PgdList => "pgd_list",
+            ProblemScope::PgdOwner => "pgd_owner",
+            ProblemScope::TaskList => "task_list",
+            ProblemScope::Threads => "threads",
+            ProblemScope::Task => "task",
+            ProblemScope::Mm => "mm",
+            ProblemScope::Cpu => "cpu",
+        }
+    }
+
+    /// Whether losing it can hide a page table from the check. Every pgd
+    /// `pgd_alloc()` makes is put on `pgd_list` by `pgd_ctor()`
+    /// (arch/x86/mm/pgtable.c; x86-64 has SHARED_KERNEL_PMD 0, and kernels
+    /// without that macro add unconditionally), and threads share their
+    /// leader's mm: so with `pgd_list` walked to its head, a lost task, thread
+    /// list, mm pointer or CPU state only changes who is named. An mm whose
+    /// pgd cannot be found on `pgd_list` is reported as an unreadable table,
+    /// which does make the result incomplete.
+    pub fn can_change_verdict(self) -> bool {
+        matches!(self, ProblemScope::PgdList)
+    }
+}
+
 /// A problem met while reading kernel objects that did not stop the
-/// analysis but makes its result incomplete.
+/// analysis but makes its result incomplete, or its attribution partial.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadProblem {
     /// What was being read ("task list", "pgd_list", "CPU 3 cpu_tlbstate").
     pub what: String,
     /// The error, with the address it happened at.
     pub detail: String,
+    pub scope: ProblemScope,
+    /// The read failed because the dump does not hold the page (filtered
+    /// out, or never recorded), not because the kernel's data was bad.
+    pub not_in_dump: bool,
+}
+
+impl ReadProblem {
+    pub fn new(scope: ProblemScope, what: impl Into<String>, detail: impl Into<String>) -> Self {
+        ReadProblem {
+            what: what.into(),
+            detail: detail.into(),
+            scope,
+            not_in_dump: false,
+        }
+    }
+
+    /// The same problem, caused (or not) by a page missing from the dump.
+    pub fn not_in_dump(mut self, yes: bool) -> Self {
+        self.not_in_dump = yes;
+        self
+    }
 }
 
 /// The crashed kernel: dump + debuginfo + layout.

@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use crate::analysis::crash::Crash;
+use crate::analysis::lost::filter_loss;
 use crate::analysis::replay::Replay;
 use crate::analysis::{Analysis, CheckedTable, Finding};
 use crate::arch::x86_64::paging::{Walk, WalkOutcome};
@@ -24,8 +25,19 @@ pub struct Report {
     pub crash: Option<CrashJson>,
     pub replay: Option<ReplayJson>,
     pub problems: Vec<ProblemJson>,
+    /// When the dump's page filter removed what the check reads.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lost_to_filter: Option<FilterLossJson>,
     pub warnings: Vec<String>,
     pub summary: SummaryJson,
+}
+
+#[derive(Serialize)]
+pub struct FilterLossJson {
+    pub dump_level: i32,
+    pub excludes: Vec<&'static str>,
+    pub objects: usize,
+    pub advice: String,
 }
 
 #[derive(Serialize)]
@@ -37,6 +49,9 @@ pub struct DumpJson {
     pub build_id: Option<String>,
     pub cpus: usize,
     pub vmlinux: String,
+    /// makedumpfile's `-d` from the kdump header; absent for ELF.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dump_level: Option<i32>,
 }
 
 #[derive(Serialize)]
@@ -97,6 +112,12 @@ pub struct FindingJson {
 pub struct ProblemJson {
     pub what: String,
     pub detail: String,
+    /// What the lost object was part of (`pgd_list`, `threads`, ...).
+    pub scope: &'static str,
+    /// `verdict` when losing it could hide a page table, else `attribution`.
+    pub affects: &'static str,
+    /// The dump does not hold the page the read needed.
+    pub not_in_dump: bool,
 }
 
 #[derive(Serialize)]
@@ -106,6 +127,9 @@ pub struct SummaryJson {
     pub diverged: usize,
     pub findings: usize,
     pub verdict: &'static str,
+    /// Every page table was read but some tasks, threads, mms or CPU states
+    /// were not: the verdict stands, the tasks named may be short.
+    pub partial_attribution: bool,
 }
 
 fn table_json(t: &CheckedTable) -> TableJson {
@@ -161,6 +185,7 @@ pub fn report(
             build_id: facts.build_id.clone(),
             cpus: facts.cpus,
             vmlinux: facts.vmlinux.clone(),
+            dump_level: facts.dump_level,
         },
         kernel: KernelJson {
             paging_levels: facts.paging_levels,
@@ -187,8 +212,21 @@ pub fn report(
             .map(|p| ProblemJson {
                 what: p.what.clone(),
                 detail: p.detail.clone(),
+                scope: p.scope.as_str(),
+                affects: if p.scope.can_change_verdict() {
+                    "verdict"
+                } else {
+                    "attribution"
+                },
+                not_in_dump: p.not_in_dump,
             })
             .collect(),
+        lost_to_filter: filter_loss(a, facts.dump_level).map(|f| FilterLossJson {
+            dump_level: f.dump_level,
+            excludes: f.excludes,
+            objects: f.objects,
+            advice: f.advice,
+        }),
         warnings: facts.warnings.clone(),
         summary: SummaryJson {
             page_tables: a.compared_tables(),
@@ -196,6 +234,7 @@ pub fn report(
             diverged: a.diverged_tables(),
             findings: a.findings.len(),
             verdict: a.verdict().as_str(),
+            partial_attribution: a.partial_attribution(),
         },
     }
 }

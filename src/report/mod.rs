@@ -25,6 +25,8 @@ pub struct DumpFacts {
     pub has_sync_fix: bool,
     pub vmlinux: String,
     pub warnings: Vec<String>,
+    /// makedumpfile's `-d` from the kdump header (`None` for ELF).
+    pub dump_level: Option<i32>,
 }
 
 impl DumpFacts {
@@ -49,6 +51,7 @@ impl DumpFacts {
             has_sync_fix: k.has_sync_fix(),
             vmlinux: k.vmlinux.path().display().to_string(),
             warnings,
+            dump_level: d.dump_level,
         }
     }
 }

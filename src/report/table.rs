@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
 use crate::analysis::crash::Crash;
+use crate::analysis::lost::{describe_lost, filter_loss};
 use crate::analysis::replay::Replay;
 use crate::analysis::{Analysis, Finding, FindingKind, Verdict};
 use crate::arch::x86_64::paging::{Walk, WalkOutcome};
@@ -209,6 +210,24 @@ pub fn render(
         .iter()
         .filter(|t| t.status == crate::analysis::TableStatus::Unreadable)
         .collect();
+    if a.partial_attribution() {
+        let _ = writeln!(
+            out,
+            "\npartial attribution: {} could not be read; every page table was found (pgd_list read to its head) and read, so the verdict stands, but the tasks named per page table may be short",
+            describe_lost(a)
+        );
+    }
+    if let Some(f) = filter_loss(a, facts.dump_level) {
+        let _ = writeln!(
+            out,
+            "{}lost to the dump's filter: {} of the objects below are in pages this dump does not hold, and its makedumpfile filter (dump_level {}: excludes {}) removed them; {}",
+            if a.partial_attribution() { "" } else { "\n" },
+            f.objects,
+            f.dump_level,
+            f.excludes.join(", "),
+            f.advice
+        );
+    }
     if !unreadable.is_empty() || !a.problems.is_empty() {
         let _ = writeln!(out, "\ncould not read:");
         for t in unreadable {
