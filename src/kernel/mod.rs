@@ -155,9 +155,54 @@ impl<'d> Kernel<'d> {
         self.xlate.translate(self.mem, va)
     }
 
-    /// Whether the kernel carries the 2025 sync fix: an out-of-line
-    /// `arch_sync_kernel_mappings` on x86-64 (include/linux/pgalloc.h).
+    /// Whether the kernel carries the 2025 sync fix. `p?d_populate_kernel()`
+    /// are macros (include/linux/pgalloc.h) and leave no symbol or DWARF
+    /// entry (none in the 5.10.223 ... 7.3.4 vmlinux files); the fix's other
+    /// half, x86-64's out-of-line `arch_sync_kernel_mappings()` (commit
+    /// 6659d0279980, v6.17; in 6.1.151+ and 6.12 stable), is a symbol. x86-64
+    /// had an unrelated one before: added in v5.8 ("x86/mm/64: Implement
+    /// arch_sync_kernel_mappings()") and removed in v5.10 by 58a18fe95e83
+    /// ("x86/mm/64: Do not sync vmalloc/ioremap mappings"), so on 5.8 and 5.9
+    /// the symbol is not the fix. Only the release can tell those apart.
     pub fn has_sync_fix(&self) -> bool {
-        self.symbols.arch_sync_kernel_mappings
+        let release = self
+            .dump
+            .vmcoreinfo
+            .as_ref()
+            .and_then(|i| i.osrelease.as_deref());
+        self.symbols.arch_sync_kernel_mappings && !release.is_some_and(predates_sync_fix_symbol)
+    }
+}
+
+/// Whether `release` ("5.9.16-1-amd64") is 5.8 or 5.9, whose x86-64
+/// `arch_sync_kernel_mappings()` predates the 2025 fix (see
+/// [`Kernel::has_sync_fix`]). Unparsable releases are not.
+pub fn predates_sync_fix_symbol(release: &str) -> bool {
+    let mut parts = release.split(|c: char| !c.is_ascii_digit());
+    let major = parts.next().and_then(|p| p.parse::<u32>().ok());
+    let minor = parts.next().and_then(|p| p.parse::<u32>().ok());
+    matches!((major, minor), (Some(5), Some(8 | 9)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::predates_sync_fix_symbol;
+
+    #[test]
+    fn only_5_8_and_5_9_have_the_older_arch_sync_kernel_mappings() {
+        for r in ["5.8.0-3-amd64", "5.9.16", "5.9"] {
+            assert!(predates_sync_fix_symbol(r), "{r}");
+        }
+        for r in [
+            "5.10.0-32-cloud-amd64",
+            "6.1.0-57-cloud-amd64",
+            "6.12.117+deb12-cloud-amd64",
+            "7.3.4+deb13-cloud-amd64",
+            "5.80.1",
+            "",
+            "linux",
+        ] {
+            assert!(!predates_sync_fix_symbol(r), "{r}");
+        }
     }
 }

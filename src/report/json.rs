@@ -374,6 +374,9 @@ pub struct ReplayJson {
     pub calls: Vec<ReplayCallJson>,
     pub after: ReplayAfterJson,
     pub fault: Option<ReplayFaultJson>,
+    /// The dump's kernel already has `p?d_populate_kernel()` and
+    /// `arch_sync_kernel_mappings()`: a missing slot bypassed them.
+    pub kernel_has_fix: bool,
 }
 
 fn replay_json(r: &Replay) -> ReplayJson {
@@ -400,5 +403,6 @@ fn replay_json(r: &Replay) -> ReplayJson {
             before: walk_json(b),
             after: walk_json(a),
         }),
+        kernel_has_fix: r.kernel_has_fix,
     }
 }

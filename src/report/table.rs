@@ -321,6 +321,12 @@ fn render_replay(out: &mut String, r: &Replay, before: &Analysis) {
         "\nreplay with the fixed kernel's populate_kernel model (ARCH_PAGE_TABLE_SYNC_MASK: {}):",
         r.mask_name
     );
+    if r.kernel_has_fix {
+        let _ = writeln!(
+            out,
+            "  this kernel already has the fix (arch_sync_kernel_mappings, p?d_populate_kernel): it syncs every slot installed through p?d_populate_kernel(), so a slot missing in the dump was installed by a path that bypassed it"
+        );
+    }
     if r.calls.is_empty() {
         let _ = writeln!(
             out,
