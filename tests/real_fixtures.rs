@@ -1,5 +1,5 @@
 //! Real-kernel reproductions (fixtures/real/*: `pgsync-dump extract` of dumps
-//! the harness took from Debian's 6.1 and 6.12 kernels in QEMU) checked
+//! the harness took from Debian's 5.10, 6.1, 6.12 and 7.3 kernels in QEMU) checked
 //! against what drgn found on the ORIGINAL multi-hundred-MB dumps
 //! (expected.json, written by harness/referee_expected.py).
 
@@ -154,5 +154,43 @@ fn replay_on_real_reproductions_syncs_what_drgn_saw_missing() {
                 "{name}: the fault address maps after the sync: {f}"
             );
         }
+    }
+}
+
+/// Whether each real kernel carries the 2025 sync fix, as its own symbol
+/// table says (`readelf -s` of the Debian -dbg vmlinux: 5.10.223 has no
+/// `arch_sync_kernel_mappings`, only `sync_global_pgds_l4`; 6.1.192 and
+/// 7.3.4 have it, 6.1 through the 6.1.151+ stable backport), and the replay
+/// says so.
+#[test]
+fn real_kernels_say_whether_they_have_the_sync_fix() {
+    let known = [
+        ("5.10-bug-4l", false),
+        ("6.1-bug-4l", true),
+        ("6.1-healthy-5l", true),
+        ("6.12-bug-5l", true),
+        ("6.12-mismatch-4l", true),
+        ("7.3-bug-5l", true),
+    ];
+    let dirs = real_dirs();
+    for (name, has_fix) in known {
+        let dir = fixtures_dir().join("real").join(name);
+        assert!(dirs.contains(&dir), "fixtures/real/{name} is missing");
+        let r = run(&[
+            "analyze",
+            "--format",
+            "json",
+            "--replay",
+            dir.join("vmcore").to_str().unwrap(),
+        ]);
+        let v: Value = serde_json::from_str(&r.stdout).unwrap();
+        assert_eq!(v["kernel"]["has_sync_fix"], has_fix, "{name}");
+        assert_eq!(v["replay"]["kernel_has_fix"], has_fix, "{name}");
+        let table = run(&["analyze", "--replay", dir.join("vmcore").to_str().unwrap()]);
+        assert_eq!(
+            table.stdout.contains("this kernel already has the fix"),
+            has_fix,
+            "{name}"
+        );
     }
 }
