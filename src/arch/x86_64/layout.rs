@@ -359,9 +359,6 @@ mod tests {
         let s = PagingMode::FiveLevel.pgd_index(vmb);
         assert_eq!(s, PgdIndex(486));
         assert_eq!(l.regions_in_slot(s), vec![Region::Vmemmap]);
-        assert_eq!(
-            l.regions_in_slot(PgdIndex(s.0 + 1)),
-            vec![Region::Unused]
-        );
+        assert_eq!(l.regions_in_slot(PgdIndex(s.0 + 1)), vec![Region::Unused]);
     }
 }
