@@ -100,7 +100,7 @@ impl Builder<'_, '_> {
                             format!("mm_struct {mm:#x}"),
                             format!("mm->pgd: {e}"),
                         )
-                        .not_in_dump(e.is_missing_from_dump()),
+                        .missing_page(e.missing_paddr()),
                     );
                     None
                 }
@@ -169,7 +169,7 @@ pub fn collect(k: &Kernel<'_>) -> Result<Collected, KernelError> {
         }
         Err(e) => b.problems.push(
             ReadProblem::new(ProblemScope::PgdList, "pgd_list", e.to_string())
-                .not_in_dump(e.is_missing_from_dump()),
+                .missing_page(e.missing_paddr()),
         ),
     }
 

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::dump::PhysicalMemory;
 use crate::dump::kdump::dump_level_excludes;
 use crate::kernel::ProblemScope;
 
@@ -23,8 +24,8 @@ pub struct FilterLoss {
     pub dump_level: i32,
     /// The page kinds that value excludes.
     pub excludes: Vec<&'static str>,
-    /// Lost objects (problems, unreadable page tables) whose page is not in
-    /// the dump.
+    /// Lost objects (problems, unreadable page tables) whose page the
+    /// filter left out (RAM the dump does not hold).
     pub objects: usize,
     /// What to capture with instead.
     pub advice: String,
@@ -60,14 +61,26 @@ pub fn describe_lost(a: &Analysis) -> String {
 }
 
 /// When the dump's filter (a kdump `dump_level` other than 0) left out pages
-/// the check needed: which, and what to capture with instead. `None` when
-/// nothing was lost to a missing page, or the dump records no filter (ELF).
-pub fn filter_loss(a: &Analysis, dump_level: Option<i32>) -> Option<FilterLoss> {
+/// the check needed: which, and what to capture with instead. Only pages
+/// `mem` says were RAM left out by the filter count (not holes, not pages
+/// past the dump's end). `None` when there are none, or the dump records no
+/// filter (ELF).
+pub fn filter_loss(
+    a: &Analysis,
+    dump_level: Option<i32>,
+    mem: &dyn PhysicalMemory,
+) -> Option<FilterLoss> {
     let dump_level = dump_level.filter(|&l| l != 0)?;
-    let objects = a.problems.iter().filter(|p| p.not_in_dump).count()
+    let filtered = |pa: Option<u64>| pa.is_some_and(|pa| mem.left_out_by_filter(pa));
+    let objects = a
+        .problems
+        .iter()
+        .filter(|p| filtered(p.missing_paddr))
+        .count()
         + a.tables
             .iter()
             .filter(|t| t.status == TableStatus::Unreadable && t.not_in_dump)
+            .filter(|t| filtered(Some(t.pgd_pa)))
             .count();
     if objects == 0 {
         return None;
@@ -88,7 +101,23 @@ mod tests {
     use super::*;
     use crate::analysis::{Reference, Verdict};
     use crate::arch::x86_64::PgdIndex;
+    use crate::dump::{PhysRange, ReadError};
     use crate::kernel::ReadProblem;
+
+    /// Memory whose pages below 0x10000 were left out by a filter; others
+    /// are holes.
+    struct Filtered;
+    impl PhysicalMemory for Filtered {
+        fn read(&self, paddr: u64, _: &mut [u8]) -> Result<(), ReadError> {
+            Err(ReadError::NotInDump { paddr })
+        }
+        fn ranges(&self) -> Vec<PhysRange> {
+            Vec::new()
+        }
+        fn left_out_by_filter(&self, paddr: u64) -> bool {
+            paddr < 0x10000
+        }
+    }
 
     fn analysis(problems: Vec<ReadProblem>) -> Analysis {
         Analysis {
@@ -113,13 +142,14 @@ mod tests {
                 format!("threads of task {n:#x}"),
                 "not in the dump",
             )
-            .not_in_dump(true)
+            .missing_page(Some(n * 0x1000))
         };
-        let a = analysis(vec![lost(1), lost(2)]);
+        // Two pages the filter left out, one hole beyond RAM.
+        let a = analysis(vec![lost(1), lost(2), lost(0x20)]);
         assert_eq!(a.verdict(), Verdict::Consistent);
         assert!(a.partial_attribution());
-        assert_eq!(describe_lost(&a), "2 thread list(s)");
-        let f = filter_loss(&a, Some(31)).expect("filtered");
+        assert_eq!(describe_lost(&a), "3 thread list(s)");
+        let f = filter_loss(&a, Some(31), &Filtered).expect("filtered");
         assert_eq!(f.objects, 2);
         assert_eq!(
             f.excludes,
@@ -131,19 +161,25 @@ mod tests {
                 "free pages"
             ]
         );
-        assert_eq!(filter_loss(&a, Some(0)), None);
-        assert_eq!(filter_loss(&a, None), None);
+        assert_eq!(filter_loss(&a, Some(0), &Filtered), None);
+        assert_eq!(filter_loss(&a, None, &Filtered), None);
+        let holes = analysis(vec![lost(0x20)]);
+        assert_eq!(filter_loss(&holes, Some(31), &Filtered), None);
     }
 
     #[test]
     fn a_broken_pgd_list_makes_it_incomplete() {
         let a = analysis(vec![
             ReadProblem::new(ProblemScope::Threads, "threads", "x"),
-            ReadProblem::new(ProblemScope::PgdList, "pgd_list", "entry #3 ...").not_in_dump(true),
+            ReadProblem::new(ProblemScope::PgdList, "pgd_list", "entry #3 ...")
+                .missing_page(Some(0x3000)),
         ]);
         assert_eq!(a.verdict(), Verdict::Incomplete);
         assert!(!a.partial_attribution());
         assert_eq!(describe_lost(&a), "1 pgd_list link(s), 1 thread list(s)");
-        assert_eq!(filter_loss(&a, Some(8)).map(|f| f.objects), Some(1));
+        assert_eq!(
+            filter_loss(&a, Some(8), &Filtered).map(|f| f.objects),
+            Some(1)
+        );
     }
 }

@@ -40,6 +40,10 @@ impl PhysicalMemory for KdumpReader {
     fn ranges(&self) -> Vec<PhysRange> {
         self.ram_ranges()
     }
+
+    fn left_out_by_filter(&self, paddr: u64) -> bool {
+        self.filtered_out(paddr / PAGE_SIZE as u64)
+    }
 }
 
 /// True when `bytes` start like a kdump-compressed file.
@@ -192,6 +196,11 @@ impl PhysicalMemory for SplitMemory {
             .first()
             .map(|p| p.ram_ranges())
             .unwrap_or_default()
+    }
+
+    fn left_out_by_filter(&self, paddr: u64) -> bool {
+        let pfn = paddr / PAGE_SIZE as u64;
+        self.part_for(pfn).is_some_and(|p| p.filtered_out(pfn))
     }
 }
 

@@ -74,6 +74,15 @@ pub trait PhysicalMemory: Send + Sync {
     fn will_need(&self, paddr: u64, len: u64) {
         let _ = (paddr, len);
     }
+
+    /// Whether the page at `paddr` was RAM that the dump's producer left
+    /// out on purpose: a kdump file's first bitmap marks it, its second
+    /// (makedumpfile's `-d` filter) does not. False where a format cannot
+    /// tell (ELF) or the page is simply beyond what the dump describes.
+    fn left_out_by_filter(&self, paddr: u64) -> bool {
+        let _ = paddr;
+        false
+    }
 }
 
 impl<T: PhysicalMemory + ?Sized> PhysicalMemory for &T {
@@ -85,6 +94,9 @@ impl<T: PhysicalMemory + ?Sized> PhysicalMemory for &T {
     }
     fn will_need(&self, paddr: u64, len: u64) {
         (**self).will_need(paddr, len)
+    }
+    fn left_out_by_filter(&self, paddr: u64) -> bool {
+        (**self).left_out_by_filter(paddr)
     }
 }
 

@@ -39,8 +39,12 @@ pub enum KernelError {
 }
 
 impl KernelError {
-    /// True when the error is a read of a page the dump does not hold.
-    pub fn is_missing_from_dump(&self) -> bool {
-        matches!(self, KernelError::Read { source, .. } if source.is_missing_from_dump())
+    /// The physical address the dump does not hold, when the error is a
+    /// read of such a page.
+    pub fn missing_paddr(&self) -> Option<u64> {
+        match self {
+            KernelError::Read { source, .. } => source.missing_paddr(),
+            _ => None,
+        }
     }
 }

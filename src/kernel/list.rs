@@ -17,8 +17,9 @@ pub struct ListBreak {
     /// Number of entries read before the break.
     pub after: usize,
     pub detail: String,
-    /// The break was a read of a page the dump does not hold.
-    pub not_in_dump: bool,
+    /// The break was a read of the page at this physical address, which
+    /// the dump does not hold.
+    pub missing_paddr: Option<u64>,
 }
 
 /// The nodes (addresses of the embedded list_heads, head excluded) of the
@@ -51,21 +52,21 @@ pub fn walk_list_each(
     let mut seen = HashSet::new();
     let mut prev = head;
     let next_of = |node: u64| k.read_u64(node.wrapping_add(k.offsets.list_next));
-    let stop_why = |after: usize, detail: String, not_in_dump: bool| {
+    let stop_why = |after: usize, detail: String, missing_paddr: Option<u64>| {
         (
             after,
             Some(ListBreak {
                 after,
                 detail,
-                not_in_dump,
+                missing_paddr,
             }),
         )
     };
-    let stop = |after: usize, detail: String| stop_why(after, detail, false);
+    let stop = |after: usize, detail: String| stop_why(after, detail, None);
     let mut cur = match next_of(head) {
         Ok(n) => n,
         Err(e) => {
-            let missing = e.is_missing_from_dump();
+            let missing = e.missing_paddr();
             return stop_why(0, format!("{name} head at {head:#x}: {e}"), missing);
         }
     };
@@ -95,7 +96,7 @@ pub fn walk_list_each(
                 cur = n;
             }
             Err(e) => {
-                let missing = e.is_missing_from_dump();
+                let missing = e.missing_paddr();
                 return stop_why(
                     count,
                     format!(

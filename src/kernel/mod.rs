@@ -83,6 +83,8 @@ pub struct ReadProblem {
     /// The read failed because the dump does not hold the page (filtered
     /// out, or never recorded), not because the kernel's data was bad.
     pub not_in_dump: bool,
+    /// That page's physical address, when known.
+    pub missing_paddr: Option<u64>,
 }
 
 impl ReadProblem {
@@ -92,12 +94,15 @@ impl ReadProblem {
             detail: detail.into(),
             scope,
             not_in_dump: false,
+            missing_paddr: None,
         }
     }
 
-    /// The same problem, caused (or not) by a page missing from the dump.
-    pub fn not_in_dump(mut self, yes: bool) -> Self {
-        self.not_in_dump = yes;
+    /// The same problem, caused by the dump not holding the page at
+    /// `paddr` (when `Some`).
+    pub fn missing_page(mut self, paddr: Option<u64>) -> Self {
+        self.not_in_dump = paddr.is_some();
+        self.missing_paddr = paddr;
         self
     }
 }

@@ -74,7 +74,7 @@ impl Kernel<'_> {
             Some(Err(e)) => {
                 problems.push(
                     ReadProblem::new(ProblemScope::Cpu, "nr_cpu_ids", e.to_string())
-                        .not_in_dump(e.is_missing_from_dump()),
+                        .missing_page(e.missing_paddr()),
                 );
                 from_notes.min(array_len)
             }
@@ -107,7 +107,7 @@ impl Kernel<'_> {
                             format!("CPU {cpu} __per_cpu_offset"),
                             e.to_string(),
                         )
-                        .not_in_dump(e.is_missing_from_dump()),
+                        .missing_page(e.missing_paddr()),
                     ),
                 }
             }
@@ -125,7 +125,7 @@ impl Kernel<'_> {
                             format!("CPU {cpu} cpu_tlbstate.loaded_mm"),
                             e.to_string(),
                         )
-                        .not_in_dump(e.is_missing_from_dump()),
+                        .missing_page(e.missing_paddr()),
                     ),
                 }
             }

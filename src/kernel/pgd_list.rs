@@ -69,7 +69,7 @@ impl Kernel<'_> {
                             "pgd_list",
                             format!("owner of pgd {pgd_va:#x} ({}): {e}", o.via),
                         )
-                        .not_in_dump(e.is_missing_from_dump()),
+                        .missing_page(e.missing_paddr()),
                     );
                     0
                 }
@@ -84,7 +84,7 @@ impl Kernel<'_> {
         if let Some(b) = brk {
             walk.problems.push(
                 ReadProblem::new(ProblemScope::PgdList, "pgd_list", b.detail)
-                    .not_in_dump(b.not_in_dump),
+                    .missing_page(b.missing_paddr),
             );
         }
         Ok(walk)

@@ -108,7 +108,7 @@ impl Kernel<'_> {
                         let detail = format!("task->signal unreadable: {e}");
                         problems.push(
                             ReadProblem::new(ProblemScope::Threads, what(), detail)
-                                .not_in_dump(e.is_missing_from_dump()),
+                                .missing_page(e.missing_paddr()),
                         );
                         return vec![];
                     }
@@ -143,7 +143,7 @@ impl Kernel<'_> {
         if let Some(b) = brk {
             problems.push(
                 ReadProblem::new(ProblemScope::Threads, what(), b.detail)
-                    .not_in_dump(b.not_in_dump),
+                    .missing_page(b.missing_paddr),
             );
         }
         nodes
@@ -190,7 +190,7 @@ impl Kernel<'_> {
         if let Some(b) = brk {
             walk.problems.push(
                 ReadProblem::new(ProblemScope::TaskList, "task list", b.detail)
-                    .not_in_dump(b.not_in_dump),
+                    .missing_page(b.missing_paddr),
             );
         }
         Ok(walk)
@@ -227,7 +227,7 @@ impl GroupWalk {
                 Ok(t) => self.walk.tasks.push(t),
                 Err(e) => self.walk.problems.push(
                     ReadProblem::new(ProblemScope::Task, format!("task {addr:#x}"), e.to_string())
-                        .not_in_dump(e.is_missing_from_dump()),
+                        .missing_page(e.missing_paddr()),
                 ),
             }
         }

@@ -5,7 +5,6 @@
 use serde::Serialize;
 
 use crate::analysis::crash::Crash;
-use crate::analysis::lost::filter_loss;
 use crate::analysis::replay::Replay;
 use crate::analysis::{Analysis, CheckedTable, Finding};
 use crate::arch::x86_64::paging::{Walk, WalkOutcome};
@@ -221,11 +220,11 @@ pub fn report(
                 not_in_dump: p.not_in_dump,
             })
             .collect(),
-        lost_to_filter: filter_loss(a, facts.dump_level).map(|f| FilterLossJson {
+        lost_to_filter: facts.filter_loss.as_ref().map(|f| FilterLossJson {
             dump_level: f.dump_level,
-            excludes: f.excludes,
+            excludes: f.excludes.clone(),
             objects: f.objects,
-            advice: f.advice,
+            advice: f.advice.clone(),
         }),
         warnings: facts.warnings.clone(),
         summary: SummaryJson {

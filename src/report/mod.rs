@@ -27,6 +27,9 @@ pub struct DumpFacts {
     pub warnings: Vec<String>,
     /// makedumpfile's `-d` from the kdump header (`None` for ELF).
     pub dump_level: Option<i32>,
+    /// What that filter removed of what the check reads
+    /// ([`crate::analysis::Outcome::filter_loss`]).
+    pub filter_loss: Option<crate::analysis::lost::FilterLoss>,
 }
 
 impl DumpFacts {
@@ -52,6 +55,7 @@ impl DumpFacts {
             vmlinux: k.vmlinux.path().display().to_string(),
             warnings,
             dump_level: d.dump_level,
+            filter_loss: None,
         }
     }
 }

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
 use crate::analysis::crash::Crash;
-use crate::analysis::lost::{describe_lost, filter_loss};
+use crate::analysis::lost::describe_lost;
 use crate::analysis::replay::Replay;
 use crate::analysis::{Analysis, Finding, FindingKind, Verdict};
 use crate::arch::x86_64::paging::{Walk, WalkOutcome};
@@ -217,7 +217,7 @@ pub fn render(
             describe_lost(a)
         );
     }
-    if let Some(f) = filter_loss(a, facts.dump_level) {
+    if let Some(f) = &facts.filter_loss {
         let _ = writeln!(
             out,
             "{}lost to the dump's filter: {} of the objects below are in pages this dump does not hold, and its makedumpfile filter (dump_level {}: excludes {}) removed them; {}",
