@@ -3,15 +3,16 @@
 //! per-CPU state, and the kernel log ([`printk`]). Every struct layout comes from DWARF ([`offsets`]), every
 //! address from the symbol table plus KASLR, or from VMCOREINFO.
 
-pub mod error;
-pub mod list;
+pub(crate) mod error;
+pub(crate) mod list;
 pub mod offsets;
-pub mod percpu;
-pub mod pgd_list;
+pub(crate) mod percpu;
+pub(crate) mod pgd_list;
 pub mod printk;
-pub mod setup;
+pub(crate) mod setup;
+#[doc(hidden)] // public for the dwarf_types fuzz body
 pub mod symbols;
-pub mod tasks;
+pub(crate) mod tasks;
 
 use crate::arch::x86_64::{KernelLayout, KernelTranslator, TranslateError};
 use crate::debuginfo::Vmlinux;
@@ -19,11 +20,10 @@ use crate::dump::{CrashDump, PhysicalMemory};
 
 pub use error::KernelError;
 pub use offsets::Offsets;
-pub use percpu::CpuState;
-pub use pgd_list::PgdListEntry;
-pub use printk::{KernelLog, LogRecord, format_dmesg};
-pub use symbols::KernelSymbols;
-pub use tasks::{Task, TaskWalk};
+pub(crate) use percpu::CpuState;
+pub(crate) use printk::LogRecord;
+pub(crate) use symbols::KernelSymbols;
+pub(crate) use tasks::Task;
 
 /// A problem met while reading kernel objects that did not stop the
 /// analysis but makes its result incomplete.
@@ -57,11 +57,11 @@ pub struct Kernel<'d> {
 }
 
 impl<'d> Kernel<'d> {
-    pub fn memory(&self) -> &'d dyn PhysicalMemory {
+    pub(crate) fn memory(&self) -> &'d dyn PhysicalMemory {
         self.mem
     }
 
-    pub fn read(&self, va: u64, buf: &mut [u8]) -> Result<(), TranslateError> {
+    pub(crate) fn read(&self, va: u64, buf: &mut [u8]) -> Result<(), TranslateError> {
         self.xlate.read(self.mem, va, buf)
     }
 
@@ -69,14 +69,14 @@ impl<'d> Kernel<'d> {
         self.xlate.read_u64(self.mem, va)
     }
 
-    pub fn read_u32(&self, va: u64) -> Result<u32, TranslateError> {
+    pub(crate) fn read_u32(&self, va: u64) -> Result<u32, TranslateError> {
         let mut b = [0u8; 4];
         self.read(va, &mut b)?;
         Ok(u32::from_le_bytes(b))
     }
 
     /// Reads an integer member of `size` bytes (1, 2, 4 or 8), zero-extended.
-    pub fn read_uint(&self, va: u64, size: u64) -> Result<u64, TranslateError> {
+    pub(crate) fn read_uint(&self, va: u64, size: u64) -> Result<u64, TranslateError> {
         let mut b = [0u8; 8];
         let n = (size as usize).clamp(1, 8);
         self.read(va, &mut b[..n])?;
@@ -90,7 +90,7 @@ impl<'d> Kernel<'d> {
 
     /// Whether the kernel carries the 2025 sync fix: an out-of-line
     /// `arch_sync_kernel_mappings` on x86-64 (include/linux/pgalloc.h).
-    pub fn has_sync_fix(&self) -> bool {
+    pub(crate) fn has_sync_fix(&self) -> bool {
         self.symbols.arch_sync_kernel_mappings
     }
 }

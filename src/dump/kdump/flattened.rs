@@ -17,7 +17,7 @@ use super::super::{DumpError, DumpFile};
 use super::source::{ByteSource, OutOfRange, be_i64};
 
 pub const FLAT_SIGNATURE: &[u8; 12] = b"makedumpfile";
-pub const FLAT_HEADER_SIZE: u64 = 4096;
+pub(crate) const FLAT_HEADER_SIZE: u64 = 4096;
 const TYPE_FLAT_HEADER: i64 = 1;
 const VERSION_FLAT_HEADER: i64 = 1;
 const RECORD_HEADER_SIZE: u64 = 16;
@@ -45,7 +45,10 @@ pub struct FlattenedSource {
 impl FlattenedSource {
     /// Indexes the records. `warnings` receives non-fatal problems (a stream
     /// cut short before its end marker).
-    pub fn open(file: DumpFile, warnings: &mut Vec<String>) -> Result<FlattenedSource, DumpError> {
+    pub(crate) fn open(
+        file: DumpFile,
+        warnings: &mut Vec<String>,
+    ) -> Result<FlattenedSource, DumpError> {
         let bytes = file.bytes();
         if (bytes.len() as u64) < FLAT_HEADER_SIZE {
             return Err(file.malformed(
@@ -162,12 +165,8 @@ impl FlattenedSource {
         })
     }
 
-    pub fn file(&self) -> &DumpFile {
+    pub(crate) fn file(&self) -> &DumpFile {
         &self.file
-    }
-
-    pub fn pieces(&self) -> usize {
-        self.pieces.len()
     }
 }
 

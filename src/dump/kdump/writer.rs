@@ -10,7 +10,7 @@ use super::cache::PAGE_SIZE;
 use super::header::*;
 
 /// An LZO1X compressor supplied by the caller (this crate only decodes LZO).
-pub type LzoCompressor = fn(&[u8]) -> Option<Vec<u8>>;
+pub(crate) type LzoCompressor = fn(&[u8]) -> Option<Vec<u8>>;
 
 #[derive(Debug, Clone, Copy)]
 pub enum Compression {
@@ -34,7 +34,7 @@ impl Compression {
 
     /// The compressed page, or `None` to store it raw (when compression
     /// fails or does not shrink it, as makedumpfile does).
-    pub fn compress(self, page: &[u8]) -> Option<Vec<u8>> {
+    pub(crate) fn compress(self, page: &[u8]) -> Option<Vec<u8>> {
         let c = match self {
             Compression::None => return None,
             Compression::Zlib => {
