@@ -15,7 +15,8 @@ mod cache;
 pub mod flattened;
 #[doc(hidden)] // public for the kdump tests and fuzz bodies that build headers
 pub mod header;
-pub(crate) mod lzo;
+pub mod lzo;
+mod open;
 mod reader;
 pub(crate) mod source;
 mod sub_header;
