@@ -20,7 +20,6 @@ mod open;
 mod reader;
 pub(crate) mod source;
 mod sub_header;
-pub mod writer;
 
 use std::path::PathBuf;
 

@@ -49,7 +49,7 @@ impl Region {
 }
 
 /// Start of the kernel text mapping (`__START_KERNEL_map`).
-pub(crate) const START_KERNEL_MAP: u64 = 0xffff_ffff_8000_0000;
+pub const START_KERNEL_MAP: u64 = 0xffff_ffff_8000_0000;
 /// Default `KERNEL_IMAGE_SIZE` with KASLR (arch/x86/include/asm/page_64_types.h).
 pub(crate) const DEFAULT_KERNEL_IMAGE_SIZE: u64 = 1 << 30;
 

@@ -15,7 +15,7 @@
 /// Why a stream did not decode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub(crate) enum LzoError {
+pub enum LzoError {
     /// The input ended inside an instruction.
     InputOverrun { at: usize },
     /// The output would exceed the buffer (the page).
@@ -139,7 +139,7 @@ impl Output<'_> {
 /// Decodes one LZO1X stream into `out`; returns the number of bytes
 /// written. The whole input must be consumed (as liblzo's
 /// `lzo1x_decompress_safe`, which makedumpfile and crash use, requires).
-pub(crate) fn decompress(input: &[u8], out: &mut [u8]) -> Result<usize, LzoError> {
+pub fn decompress(input: &[u8], out: &mut [u8]) -> Result<usize, LzoError> {
     let mut ip = Input { b: input, pos: 0 };
     let mut op = Output { b: out, pos: 0 };
     // `state`: literals copied after the previous instruction (4 = "4 or
