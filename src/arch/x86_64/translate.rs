@@ -71,20 +71,20 @@ pub struct KernelTranslator {
 
 impl KernelTranslator {
     /// Physical address of a kernel-text address (`__pa_symbol`).
-    pub fn text_pa(&self, va: u64) -> Option<u64> {
+    pub(crate) fn text_pa(&self, va: u64) -> Option<u64> {
         let off = va.checked_sub(START_KERNEL_MAP)?;
         (off < DEFAULT_KERNEL_IMAGE_SIZE).then(|| off.wrapping_add(self.phys_base))
     }
 
     /// Physical address of a direct-map address (`__va` inverse).
-    pub fn direct_map_pa(&self, va: u64) -> Option<u64> {
+    pub(crate) fn direct_map_pa(&self, va: u64) -> Option<u64> {
         let (base, size) = self.direct_map?;
         let off = va.checked_sub(base)?;
         (off < size).then_some(off)
     }
 
     /// Direct-map virtual address of a physical address (`__va`).
-    pub fn phys_to_direct(&self, pa: u64) -> Option<u64> {
+    pub(crate) fn phys_to_direct(&self, pa: u64) -> Option<u64> {
         let (base, size) = self.direct_map?;
         // `page_offset_base` is read from the dump: a corrupt one near the
         // top of the address space must not overflow.
@@ -95,12 +95,16 @@ impl KernelTranslator {
         }
     }
 
-    pub fn walk(&self, mem: &dyn PhysicalMemory, va: u64) -> Walk {
+    pub(crate) fn walk(&self, mem: &dyn PhysicalMemory, va: u64) -> Walk {
         walk(mem, self.mode, self.sme_mask, self.root_pa, va)
     }
 
     /// Translates one kernel virtual address.
-    pub fn translate(&self, mem: &dyn PhysicalMemory, va: u64) -> Result<u64, TranslateError> {
+    pub(crate) fn translate(
+        &self,
+        mem: &dyn PhysicalMemory,
+        va: u64,
+    ) -> Result<u64, TranslateError> {
         if let Some(pa) = self.text_pa(va).or_else(|| self.direct_map_pa(va)) {
             return Ok(pa);
         }
@@ -124,7 +128,7 @@ impl KernelTranslator {
     }
 
     /// Reads kernel virtual memory, page by page.
-    pub fn read(
+    pub(crate) fn read(
         &self,
         mem: &dyn PhysicalMemory,
         va: u64,
@@ -142,7 +146,11 @@ impl KernelTranslator {
         Ok(())
     }
 
-    pub fn read_u64(&self, mem: &dyn PhysicalMemory, va: u64) -> Result<u64, TranslateError> {
+    pub(crate) fn read_u64(
+        &self,
+        mem: &dyn PhysicalMemory,
+        va: u64,
+    ) -> Result<u64, TranslateError> {
         let mut b = [0u8; 8];
         self.read(mem, va, &mut b)?;
         Ok(u64::from_le_bytes(b))
