@@ -170,7 +170,7 @@ impl<'d> Kernel<'d> {
     /// arch_sync_kernel_mappings()") and removed in v5.10 by 58a18fe95e83
     /// ("x86/mm/64: Do not sync vmalloc/ioremap mappings"), so on 5.8 and 5.9
     /// the symbol is not the fix. Only the release can tell those apart.
-    pub(crate) fn has_sync_fix(&self) -> bool {
+    pub fn has_sync_fix(&self) -> bool {
         let release = self
             .dump
             .vmcoreinfo
