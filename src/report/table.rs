@@ -140,9 +140,29 @@ pub fn render_to_width(
     width: Option<u16>,
 ) -> String {
     let mut out = String::new();
-    push_line(&mut out, width, &verdict_line(a));
+    render_header(&mut out, facts, a, width);
+    if !a.findings.is_empty() {
+        render_findings(&mut out, facts, a, width);
+        render_evidence(&mut out, a, width);
+    }
+    if let Some(c) = crash {
+        render_crash(&mut out, c, width);
+    }
+    if let Some(r) = replay {
+        render_replay(&mut out, r, a, width);
+    }
+    render_losses(&mut out, facts, a, width);
+    for w in &facts.warnings {
+        push_line(&mut out, width, &format!("warning: {w}"));
+    }
+    out
+}
+
+/// The verdict, what the dump is, and what was compared.
+fn render_header(out: &mut String, facts: &DumpFacts, a: &Analysis, width: Option<u16>) {
+    push_line(out, width, &verdict_line(a));
     push_line(
-        &mut out,
+        out,
         width,
         &format!(
             "dump {} ({}{}), {}, {}-level paging, KASLR offset {}, {} CPU(s); vmlinux {}",
@@ -160,7 +180,7 @@ pub fn render_to_width(
         ),
     );
     push_line(
-        &mut out,
+        out,
         width,
         &format!(
             "checked {} page tables of {} tasks against init_mm ({} at {}, {} kernel slots present, slots {}..511 compared); sync fix (arch_sync_kernel_mappings) {}",
@@ -177,80 +197,82 @@ pub fn render_to_width(
             }
         ),
     );
+}
 
-    if !a.findings.is_empty() {
-        let mut groups: BTreeMap<(u16, FindingKind), Vec<&Finding>> = BTreeMap::new();
-        for f in &a.findings {
-            groups.entry((f.slot.0, f.kind)).or_default().push(f);
-        }
-        let columns = [
-            Column::whole("slot"),
-            Column::whole("kind"),
-            Column::whole("regions").secondary(1),
-            Column::whole("address range"),
-            Column::whole("page tables").secondary(2),
-            Column::prose("tasks"),
-            // Also in the evidence table below.
-            Column::whole("init_mm entry").secondary(0),
-        ];
-        let mut rows = Vec::new();
-        for ((slot, kind), fs) in &groups {
-            let f0 = fs[0];
-            let end = f0
-                .va_start
-                .wrapping_add((1u64 << (if facts.paging_levels == 5 { 48 } else { 39 })) - 1);
-            rows.push(vec![
-                slot.to_string(),
-                kind.as_str().to_string(),
-                regions(f0),
-                format!("{}-{}", hex(f0.va_start), hex(end)),
-                format!("{} of {}", fs.len(), a.compared_tables()),
-                task_list(fs, a),
-                hex(f0.expected.0),
-            ]);
-        }
-        let t = layout::render(Frame::Boxed, &columns, &rows, width);
-        let _ = writeln!(out, "\n{t}");
+/// One row per (slot, kind): the regions, the range, how many tables, which tasks.
+fn render_findings(out: &mut String, facts: &DumpFacts, a: &Analysis, width: Option<u16>) {
+    let mut groups: BTreeMap<(u16, FindingKind), Vec<&Finding>> = BTreeMap::new();
+    for f in &a.findings {
+        groups.entry((f.slot.0, f.kind)).or_default().push(f);
+    }
+    let columns = [
+        Column::whole("slot"),
+        Column::whole("kind"),
+        Column::whole("regions").secondary(1),
+        Column::whole("address range"),
+        Column::whole("page tables").secondary(2),
+        Column::prose("tasks"),
+        // Also in the evidence table below.
+        Column::whole("init_mm entry").secondary(0),
+    ];
+    let mut rows = Vec::new();
+    for ((slot, kind), fs) in &groups {
+        let f0 = fs[0];
+        let end = f0
+            .va_start
+            .wrapping_add((1u64 << (if facts.paging_levels == 5 { 48 } else { 39 })) - 1);
+        rows.push(vec![
+            slot.to_string(),
+            kind.as_str().to_string(),
+            regions(f0),
+            format!("{}-{}", hex(f0.va_start), hex(end)),
+            format!("{} of {}", fs.len(), a.compared_tables()),
+            task_list(fs, a),
+            hex(f0.expected.0),
+        ]);
+    }
+    let t = layout::render(Frame::Boxed, &columns, &rows, width);
+    let _ = writeln!(out, "\n{t}");
+}
 
-        // What a reader checks first: which page table, where the entry is,
-        // what it holds; init_mm's side is the same for every row of a slot.
-        let columns = [
-            Column::whole("slot"),
-            Column::whole("pgd (va)"),
-            Column::whole("pgd (pa)").secondary(2),
-            Column::whole("entry at (pa)"),
-            Column::whole("entry"),
-            Column::whole("init_mm entry at (pa)").secondary(0),
-            Column::whole("init_mm entry").secondary(1),
-        ];
-        let mut rows = Vec::new();
-        for f in a.findings.iter().take(EVIDENCE_SHOWN) {
-            rows.push(vec![
-                f.slot.0.to_string(),
-                hex(f.pgd_va),
-                hex(f.pgd_pa),
-                hex(f.actual_pa),
-                hex(f.actual.0),
-                hex(f.expected_pa),
-                hex(f.expected.0),
-            ]);
-        }
-        let e = layout::render(Frame::Boxed, &columns, &rows, width);
-        let _ = writeln!(out, "evidence (raw entries as read from the dump):\n{e}");
-        if a.findings.len() > EVIDENCE_SHOWN {
-            let _ = writeln!(
-                out,
-                "... {} more findings; --format json lists all",
-                a.findings.len() - EVIDENCE_SHOWN
-            );
-        }
+/// The raw entries behind the findings, as read from the dump.
+fn render_evidence(out: &mut String, a: &Analysis, width: Option<u16>) {
+    // What a reader checks first: which page table, where the entry is,
+    // what it holds; init_mm's side is the same for every row of a slot.
+    let columns = [
+        Column::whole("slot"),
+        Column::whole("pgd (va)"),
+        Column::whole("pgd (pa)").secondary(2),
+        Column::whole("entry at (pa)"),
+        Column::whole("entry"),
+        Column::whole("init_mm entry at (pa)").secondary(0),
+        Column::whole("init_mm entry").secondary(1),
+    ];
+    let mut rows = Vec::new();
+    for f in a.findings.iter().take(EVIDENCE_SHOWN) {
+        rows.push(vec![
+            f.slot.0.to_string(),
+            hex(f.pgd_va),
+            hex(f.pgd_pa),
+            hex(f.actual_pa),
+            hex(f.actual.0),
+            hex(f.expected_pa),
+            hex(f.expected.0),
+        ]);
     }
-    if let Some(c) = crash {
-        render_crash(&mut out, c, width);
+    let e = layout::render(Frame::Boxed, &columns, &rows, width);
+    let _ = writeln!(out, "evidence (raw entries as read from the dump):\n{e}");
+    if a.findings.len() > EVIDENCE_SHOWN {
+        let _ = writeln!(
+            out,
+            "... {} more findings; --format json lists all",
+            a.findings.len() - EVIDENCE_SHOWN
+        );
     }
-    if let Some(r) = replay {
-        render_replay(&mut out, r, a, width);
-    }
+}
+
+/// What could not be read, and what the dump's filter removed.
+fn render_losses(out: &mut String, facts: &DumpFacts, a: &Analysis, width: Option<u16>) {
     let unreadable: Vec<_> = a
         .tables
         .iter()
@@ -278,7 +300,7 @@ pub fn render_to_width(
         let _ = writeln!(out, "\ncould not read:");
         for t in unreadable {
             push_line(
-                &mut out,
+                out,
                 width,
                 &format!(
                     "  page table {} (mm {}): {}",
@@ -289,13 +311,9 @@ pub fn render_to_width(
             );
         }
         for p in &a.problems {
-            push_line(&mut out, width, &format!("  {}: {}", p.what, p.detail));
+            push_line(out, width, &format!("  {}: {}", p.what, p.detail));
         }
     }
-    for w in &facts.warnings {
-        push_line(&mut out, width, &format!("warning: {w}"));
-    }
-    out
 }
 
 /// "PGD 0x1f2e3067@0x11e10dc8 -> PUD ... -> pa 0x..." for one walk.
