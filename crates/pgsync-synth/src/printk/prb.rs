@@ -1,6 +1,8 @@
 //! The lockless ring buffer (5.10+, kernel/printk/printk_ringbuffer.c),
 //! written record by record as `prb_reserve()` and `data_alloc()` would.
 
+use std::collections::{BTreeSet, VecDeque};
+
 use super::super::SynthError;
 use super::super::layouts::Layouts;
 use super::super::memory::PhysMem;
@@ -114,131 +116,195 @@ fn write_rb_header(
     Ok(())
 }
 
-/// Stores `recs` in a ring buffer as the kernel would, oldest first, and
-/// writes its final state.
-pub fn write_prb(
-    mem: &mut PhysMem,
-    pa: &dyn Fn(u64) -> u64,
-    l: &Layouts,
-    p: &PrbPlace,
-    recs: &[Rec],
-) -> Result<PrbOutcome, SynthError> {
-    let o = prb_offsets(l)?;
-    let count = 1u64 << p.count_bits;
-    let size = 1u64 << p.size_bits;
-    let wraps = |lpos: u64| lpos >> p.size_bits;
-    let index = |lpos: u64| lpos & (size - 1);
-    // Bootstrap (_DEFINE_PRINTKRB): the last descriptor is reusable with
-    // DESC0_ID, infos[0].seq = -count, head = tail = DESC0_ID, BLK0_LPOS.
-    let desc0 = 0u64.wrapping_sub(count + 1) & ID_MASK;
-    let mut descs: Vec<Option<Desc>> = vec![None; count as usize];
-    descs[(count - 1) as usize] = Some(Desc {
-        id: desc0,
-        state: REUSABLE,
-        begin: FAILED_LPOS,
-        next: FAILED_LPOS,
-        rec: None,
-    });
-    let mut head_id = desc0;
-    let mut tail_id = desc0;
-    let mut head_lpos = size.wrapping_neg();
-    let mut tail_lpos = head_lpos;
-    // The data ring's bytes (old blocks stay as garbage).
-    let mut data = vec![0u8; size as usize];
-    // Records with data, oldest first: (begin, next, record index).
-    let mut blocks: std::collections::VecDeque<(u64, u64, usize)> = Default::default();
-    let mut dropped_recs = std::collections::BTreeSet::new();
-    let mut wrapping = std::collections::BTreeSet::new();
-    let slot = |id: u64| (id & (count - 1)) as usize;
+/// The ring as the kernel leaves it after storing records one by one.
+struct Ring {
+    count: u64,
+    size_bits: u32,
+    descs: Vec<Option<Desc>>,
+    head_id: u64,
+    tail_id: u64,
+    head_lpos: u64,
+    tail_lpos: u64,
+    /// The data ring's bytes (old blocks stay as garbage).
+    data: Vec<u8>,
+    /// Records with data, oldest first: (begin, next, record index).
+    blocks: VecDeque<(u64, u64, usize)>,
+    /// Records whose data block wraps around the end of the text ring.
+    wrapping: BTreeSet<usize>,
+}
 
-    for (k, rec) in recs.iter().enumerate() {
+impl Ring {
+    /// Bootstrap (_DEFINE_PRINTKRB): the last descriptor is reusable with
+    /// DESC0_ID, infos[0].seq = -count, head = tail = DESC0_ID, BLK0_LPOS.
+    fn new(p: &PrbPlace) -> Ring {
+        let count = 1u64 << p.count_bits;
+        let size = 1u64 << p.size_bits;
+        let desc0 = 0u64.wrapping_sub(count + 1) & ID_MASK;
+        let mut descs: Vec<Option<Desc>> = vec![None; count as usize];
+        descs[(count - 1) as usize] = Some(Desc {
+            id: desc0,
+            state: REUSABLE,
+            begin: FAILED_LPOS,
+            next: FAILED_LPOS,
+            rec: None,
+        });
+        let head_lpos = size.wrapping_neg();
+        Ring {
+            count,
+            size_bits: p.size_bits,
+            descs,
+            head_id: desc0,
+            tail_id: desc0,
+            head_lpos,
+            tail_lpos: head_lpos,
+            data: vec![0u8; size as usize],
+            blocks: VecDeque::new(),
+            wrapping: BTreeSet::new(),
+        }
+    }
+
+    fn size(&self) -> u64 {
+        1u64 << self.size_bits
+    }
+
+    fn slot(&self, id: u64) -> usize {
+        (id & (self.count - 1)) as usize
+    }
+
+    fn wraps(&self, lpos: u64) -> u64 {
+        lpos >> self.size_bits
+    }
+
+    /// Stores record `k` as `prb_reserve()` and `prb_commit()` would.
+    fn store(&mut self, k: usize, rec: &Rec) -> Result<(), SynthError> {
         if rec.text.len() > 1024 {
             return Err(SynthError::Plan(
                 "a printk record longer than 1024 bytes".into(),
             ));
         }
-        // desc_reserve(): the new id's slot is the tail's: push the tail.
-        let id = head_id.wrapping_add(1) & ID_MASK;
-        if id.wrapping_sub(count) & ID_MASK == tail_id {
-            let t = slot(tail_id);
-            if let Some(d) = descs[t].as_mut() {
-                if d.state != REUSABLE && d.begin & 1 == 0 {
-                    // data_push_tail(desc.next): drop every older block too.
-                    while let Some(&(b, n, ri)) = blocks.front() {
-                        if (d.next.wrapping_sub(n) as i64) < 0 {
-                            break;
-                        }
-                        let _ = b;
-                        tail_lpos = n;
-                        blocks.pop_front();
-                        dropped_recs.insert(ri);
-                    }
-                }
-                d.state = REUSABLE;
-                if let Some(ri) = d.rec {
-                    dropped_recs.insert(ri);
-                }
-            }
-            tail_id = tail_id.wrapping_add(1) & ID_MASK;
-        }
-        // data_alloc()
-        let text = rec.text.as_bytes();
-        let (begin, next) = if text.is_empty() {
-            (EMPTY_LINE_LPOS, EMPTY_LINE_LPOS)
-        } else {
-            let blk = (text.len() as u64 + 8).div_ceil(8) * 8;
-            let begin = head_lpos;
-            let mut next = begin.wrapping_add(blk);
-            if wraps(begin) != wraps(next) {
-                next = (next & !(size - 1)).wrapping_add(blk);
-            }
-            // data_push_tail(next - size): make room.
-            let need = next.wrapping_sub(size);
-            while (need.wrapping_sub(tail_lpos) as i64) > 0 {
-                let Some((_, n, ri)) = blocks.pop_front() else {
-                    return Err(SynthError::Plan("text data ring too small".into()));
-                };
-                tail_lpos = n;
-                dropped_recs.insert(ri);
-                if let Some(d) = descs.iter_mut().flatten().find(|d| d.rec == Some(ri)) {
-                    d.state = REUSABLE;
-                }
-            }
-            let b = index(begin) as usize;
-            data[b..b + 8].copy_from_slice(&id.to_le_bytes());
-            let at = if wraps(begin) != wraps(next) {
-                wrapping.insert(k);
-                data[0..8].copy_from_slice(&id.to_le_bytes());
-                8
-            } else {
-                b + 8
-            };
-            data[at..at + text.len()].copy_from_slice(text);
-            head_lpos = next;
-            blocks.push_back((begin, next, k));
-            (begin, next)
-        };
-        descs[slot(id)] = Some(Desc {
+        let id = self.head_id.wrapping_add(1) & ID_MASK;
+        self.desc_reserve(id);
+        let (begin, next) = self.data_alloc(k, id, rec.text.as_bytes())?;
+        let slot = self.slot(id);
+        self.descs[slot] = Some(Desc {
             id,
             state: FINALIZED,
             begin,
             next,
             rec: Some(k),
         });
-        head_id = id;
+        self.head_id = id;
+        Ok(())
     }
-    // The newest record is committed, not yet finalized.
-    if let Some(d) = descs[slot(head_id)].as_mut() {
-        if d.rec.is_some() && d.state == FINALIZED {
-            d.state = COMMITTED;
+
+    /// desc_reserve(): when the new id's slot is the tail's, push the tail.
+    fn desc_reserve(&mut self, id: u64) {
+        if id.wrapping_sub(self.count) & ID_MASK != self.tail_id {
+            return;
+        }
+        let t = self.slot(self.tail_id);
+        if let Some(d) = self.descs[t].as_mut() {
+            if d.state != REUSABLE && d.begin & 1 == 0 {
+                // data_push_tail(desc.next): drop every older block too.
+                while let Some(&(_, n, _)) = self.blocks.front() {
+                    if (d.next.wrapping_sub(n) as i64) < 0 {
+                        break;
+                    }
+                    self.tail_lpos = n;
+                    self.blocks.pop_front();
+                }
+            }
+            d.state = REUSABLE;
+        }
+        self.tail_id = self.tail_id.wrapping_add(1) & ID_MASK;
+    }
+
+    /// data_alloc(): the block's (begin, next) positions, pushing the data
+    /// tail to make room, with the id also at the ring's start when the
+    /// block wraps.
+    fn data_alloc(&mut self, k: usize, id: u64, text: &[u8]) -> Result<(u64, u64), SynthError> {
+        if text.is_empty() {
+            return Ok((EMPTY_LINE_LPOS, EMPTY_LINE_LPOS));
+        }
+        let size = self.size();
+        let blk = (text.len() as u64 + 8).div_ceil(8) * 8;
+        let begin = self.head_lpos;
+        let mut next = begin.wrapping_add(blk);
+        if self.wraps(begin) != self.wraps(next) {
+            next = (next & !(size - 1)).wrapping_add(blk);
+        }
+        // data_push_tail(next - size): make room.
+        let need = next.wrapping_sub(size);
+        while (need.wrapping_sub(self.tail_lpos) as i64) > 0 {
+            let Some((_, n, ri)) = self.blocks.pop_front() else {
+                return Err(SynthError::Plan("text data ring too small".into()));
+            };
+            self.tail_lpos = n;
+            if let Some(d) = self.descs.iter_mut().flatten().find(|d| d.rec == Some(ri)) {
+                d.state = REUSABLE;
+            }
+        }
+        let b = (begin & (size - 1)) as usize;
+        self.data[b..b + 8].copy_from_slice(&id.to_le_bytes());
+        let at = if self.wraps(begin) != self.wraps(next) {
+            self.wrapping.insert(k);
+            self.data[0..8].copy_from_slice(&id.to_le_bytes());
+            8
+        } else {
+            b + 8
+        };
+        self.data[at..at + text.len()].copy_from_slice(text);
+        self.head_lpos = next;
+        self.blocks.push_back((begin, next, k));
+        Ok((begin, next))
+    }
+
+    /// The newest record is committed, not yet finalized.
+    fn commit_newest(&mut self) {
+        let slot = self.slot(self.head_id);
+        if let Some(d) = self.descs[slot].as_mut() {
+            if d.rec.is_some() && d.state == FINALIZED {
+                d.state = COMMITTED;
+            }
         }
     }
 
-    // Write the arrays. Untouched infos keep the bootstrap sequence numbers.
-    for (i, d) in descs.iter().enumerate() {
+    /// Survivors: ids tail..=head whose descriptor is committed/finalized.
+    fn survivors(&self, recs: &[Rec]) -> Vec<Stored> {
+        let mut survivors = Vec::new();
+        let mut id = self.tail_id;
+        loop {
+            if let Some(d) = self.descs[self.slot(id)].filter(|d| d.id == id) {
+                if let (Some(ri), true) = (d.rec, d.state == COMMITTED || d.state == FINALIZED) {
+                    survivors.push(Stored {
+                        seq: ri as u64,
+                        rec: recs[ri].clone(),
+                    });
+                }
+            }
+            if id == self.head_id {
+                break;
+            }
+            id = id.wrapping_add(1) & ID_MASK;
+        }
+        survivors
+    }
+}
+
+/// Writes the descriptor and info arrays. Untouched infos keep the
+/// bootstrap sequence numbers.
+fn write_arrays(
+    mem: &mut PhysMem,
+    pa: &dyn Fn(u64) -> u64,
+    o: &PrbOffsets,
+    p: &PrbPlace,
+    ring: &Ring,
+    recs: &[Rec],
+) {
+    for (i, d) in ring.descs.iter().enumerate() {
         let dva = p.descs + i as u64 * o.desc_size;
         let iva = p.infos + i as u64 * o.info_size;
-        let boot_seq = if i == 0 { count.wrapping_neg() } else { 0 };
+        let boot_seq = if i == 0 { ring.count.wrapping_neg() } else { 0 };
         let Some(d) = d else {
             mem.write_u64(pa(iva + o.seq), boot_seq);
             continue;
@@ -262,29 +328,40 @@ pub fn write_prb(
             mem.write(pa(iva + o.device), dev.as_bytes());
         }
     }
-    mem.write(pa(p.data), &data);
-    write_rb_header(mem, pa, l, p, head_id, tail_id, head_lpos, tail_lpos)?;
+}
 
-    // Survivors: ids tail..=head whose descriptor is committed/finalized.
-    let mut survivors = Vec::new();
-    let mut id = tail_id;
-    loop {
-        if let Some(d) = descs[slot(id)].filter(|d| d.id == id) {
-            if let (Some(ri), true) = (d.rec, d.state == COMMITTED || d.state == FINALIZED) {
-                survivors.push(Stored {
-                    seq: ri as u64,
-                    rec: recs[ri].clone(),
-                });
-            }
-        }
-        if id == head_id {
-            break;
-        }
-        id = id.wrapping_add(1) & ID_MASK;
+/// Stores `recs` in a ring buffer as the kernel would, oldest first, and
+/// writes its final state.
+pub fn write_prb(
+    mem: &mut PhysMem,
+    pa: &dyn Fn(u64) -> u64,
+    l: &Layouts,
+    p: &PrbPlace,
+    recs: &[Rec],
+) -> Result<PrbOutcome, SynthError> {
+    let o = prb_offsets(l)?;
+    let mut ring = Ring::new(p);
+    for (k, rec) in recs.iter().enumerate() {
+        ring.store(k, rec)?;
     }
+    ring.commit_newest();
+    write_arrays(mem, pa, &o, p, &ring, recs);
+    mem.write(pa(p.data), &ring.data);
+    let (head_id, tail_id) = (ring.head_id, ring.tail_id);
+    write_rb_header(
+        mem,
+        pa,
+        l,
+        p,
+        head_id,
+        tail_id,
+        ring.head_lpos,
+        ring.tail_lpos,
+    )?;
+    let survivors = ring.survivors(recs);
     let wrapping_block = survivors
         .iter()
-        .any(|s| wrapping.contains(&(s.seq as usize)));
+        .any(|s| ring.wrapping.contains(&(s.seq as usize)));
     Ok(PrbOutcome {
         dropped: recs.len() as u64 - survivors.len() as u64,
         survivors,
