@@ -4,7 +4,7 @@
 //! symbols and VMCOREINFO that describe them. Everything is written through
 //! the [`Layouts`] the DWARF is made from.
 //!
-//! [`build_machine`] runs the steps in a fixed order over one [`Builder`]
+//! [`build_machine`] runs the steps in a fixed order over one `Builder`
 //! (the random stream, the memory, the image and the allocators they
 //! share); each step lives with its concern: `image` (symbols and
 //! variables), `page_tables` (init_mm's table, the text map, KASAN, the

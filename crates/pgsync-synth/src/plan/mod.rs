@@ -1,5 +1,5 @@
 //! What a synthetic machine looks like: a serializable [`Plan`], the committed
-//! [`scenarios`], and seeded [`random_plan`]s for property tests.
+//! [`scenarios()`], and seeded [`random_plan`]s for property tests.
 //!
 //! A plan names everything that decides the expected analysis (which page
 //! tables exist, which slots are planted, who owns what); what does not

@@ -135,7 +135,7 @@ struct Ring {
 
 impl Ring {
     /// Bootstrap (_DEFINE_PRINTKRB): the last descriptor is reusable with
-    /// DESC0_ID, infos[0].seq = -count, head = tail = DESC0_ID, BLK0_LPOS.
+    /// DESC0_ID, `infos[0].seq = -count`, head = tail = DESC0_ID, BLK0_LPOS.
     fn new(p: &PrbPlace) -> Ring {
         let count = 1u64 << p.count_bits;
         let size = 1u64 << p.size_bits;
