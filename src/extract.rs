@@ -13,7 +13,7 @@ use crate::analysis::{self, AnalysisError, RunError};
 use crate::debuginfo::{SymbolKind, TypeError, Vmlinux};
 use crate::dump::CrashDump;
 use crate::dump::recording::RecordingMemory;
-use crate::kernel::offsets::{PgdListLinkage, ThreadLink};
+use crate::kernel::offsets::{Offsets, PgdListLinkage, ThreadLink};
 use crate::kernel::{Kernel, KernelError};
 use crate::model::mask::SyncMask;
 use crate::write::WriteError;
@@ -133,7 +133,27 @@ fn def(name: &'static str, size: Option<u64>, members: Vec<MemberDef>) -> Struct
     }
 }
 
+/// The reproduction's vmlinux: the struct layouts the analysis used as
+/// DWARF, every symbol the kernel layer looks up, and the original's
+/// build-id.
 fn minimal_vmlinux(k: &Kernel<'_>, v: &Vmlinux) -> Result<Vec<u8>, ExtractError> {
+    let layouts = used_layouts(k, v)?;
+    let debug = crate::write::dwarf::write_dwarf(&layouts, 5)?;
+    let (syms, sections) = wanted_symbols(v);
+    let build_id = build_id_bytes(v);
+    Ok(write_exec(
+        &ExecImage {
+            build_id: &build_id,
+            syms: &syms,
+            sections: &sections,
+            compress_debug: false,
+        },
+        &debug,
+    )?)
+}
+
+/// The structs and members the analysis read, at the offsets it used.
+fn used_layouts(k: &Kernel<'_>, v: &Vmlinux) -> Result<Layouts, ExtractError> {
     let types = v.types().map_err(KernelError::from)?;
     let size_of = |n: &str| types.struct_type(n).ok().map(|s| s.size);
     let o = &k.offsets;
@@ -142,6 +162,46 @@ fn minimal_vmlinux(k: &Kernel<'_>, v: &Vmlinux) -> Result<Vec<u8>, ExtractError>
         .member("prev")
         .map(|m| m.offset)
         .unwrap_or(if o.list_next == 0 { 8 } else { 0 });
+    let mut structs = vec![StructDef {
+        name: Some("list_head"),
+        is_union: false,
+        size: 16,
+        members: vec![
+            member("next", o.list_next, Ty::VoidPtr),
+            member("prev", prev, Ty::VoidPtr),
+        ],
+    }];
+    structs.extend(task_structs(o, &size_of));
+    structs.push(def(
+        "mm_struct",
+        size_of("mm_struct"),
+        vec![member("pgd", o.mm_pgd, Ty::VoidPtr)],
+    ));
+    structs.extend(pgd_list_structs(o));
+    if let Some(off) = o.tlb_loaded_mm {
+        structs.push(def(
+            "tlb_state",
+            size_of("tlb_state"),
+            vec![member("loaded_mm", off, Ty::VoidPtr)],
+        ));
+    }
+    if let Some(off) = o.pcpu_hot_current_task {
+        structs.push(def(
+            "pcpu_hot",
+            size_of("pcpu_hot"),
+            vec![member("current_task", off, Ty::VoidPtr)],
+        ));
+    }
+    Ok(Layouts {
+        typedefs: Vec::new(),
+        structs,
+        declared: Vec::new(),
+    })
+}
+
+/// `signal_struct` (when threads hang off its `thread_head`), then
+/// `task_struct` with the thread link the analysis followed.
+fn task_structs(o: &Offsets, size_of: &dyn Fn(&str) -> Option<u64>) -> Vec<StructDef> {
     let flags_ty = Ty::Base(if o.task.flags_size == 8 {
         Base::ULong
     } else {
@@ -161,15 +221,7 @@ fn minimal_vmlinux(k: &Kernel<'_>, v: &Vmlinux) -> Result<Vec<u8>, ExtractError>
         member("flags", o.task.flags, flags_ty),
         member("signal", o.task.signal, Ty::VoidPtr),
     ];
-    let mut structs = vec![StructDef {
-        name: Some("list_head"),
-        is_union: false,
-        size: 16,
-        members: vec![
-            member("next", o.list_next, Ty::VoidPtr),
-            member("prev", prev, Ty::VoidPtr),
-        ],
-    }];
+    let mut structs = Vec::new();
     match o.task.threads {
         ThreadLink::SignalThreadHead {
             task_thread_node,
@@ -187,69 +239,51 @@ fn minimal_vmlinux(k: &Kernel<'_>, v: &Vmlinux) -> Result<Vec<u8>, ExtractError>
         }
     }
     structs.push(def("task_struct", size_of("task_struct"), task));
-    structs.push(def(
-        "mm_struct",
-        size_of("mm_struct"),
-        vec![member("pgd", o.mm_pgd, Ty::VoidPtr)],
-    ));
-    // struct page, and struct ptdesc when the analysis went through it, so
-    // that the reader takes the same path (kernel/offsets.rs).
+    structs
+}
+
+/// struct page, and struct ptdesc when the analysis went through it, so
+/// that the reader takes the same path (kernel/offsets.rs).
+fn pgd_list_structs(o: &Offsets) -> Vec<StructDef> {
     let pl = o.pgd_list;
     match pl.via {
-        PgdListLinkage::PtdescPtListPtMm => {
-            structs.push(def(
+        PgdListLinkage::PtdescPtListPtMm => vec![
+            def(
                 "page",
                 Some(o.page_size),
                 vec![member("lru", pl.link, list_head())],
-            ));
-            structs.push(def(
+            ),
+            def(
                 "ptdesc",
                 Some(o.page_size),
                 vec![
                     member("pt_list", pl.link, list_head()),
                     member("pt_mm", pl.owner, Ty::VoidPtr),
                 ],
-            ));
-        }
-        PgdListLinkage::PageLruIndex => structs.push(def(
+            ),
+        ],
+        PgdListLinkage::PageLruIndex => vec![def(
             "page",
             Some(o.page_size),
             vec![
                 member("lru", pl.link, list_head()),
                 member("index", pl.owner, Ty::Base(Base::ULong)),
             ],
-        )),
-        PgdListLinkage::PageLruPtMm => structs.push(def(
+        )],
+        PgdListLinkage::PageLruPtMm => vec![def(
             "page",
             Some(o.page_size),
             vec![
                 member("lru", pl.link, list_head()),
                 member("pt_mm", pl.owner, Ty::VoidPtr),
             ],
-        )),
+        )],
     }
-    if let Some(off) = o.tlb_loaded_mm {
-        structs.push(def(
-            "tlb_state",
-            size_of("tlb_state"),
-            vec![member("loaded_mm", off, Ty::VoidPtr)],
-        ));
-    }
-    if let Some(off) = o.pcpu_hot_current_task {
-        structs.push(def(
-            "pcpu_hot",
-            size_of("pcpu_hot"),
-            vec![member("current_task", off, Ty::VoidPtr)],
-        ));
-    }
-    let layouts = Layouts {
-        typedefs: Vec::new(),
-        structs,
-        declared: Vec::new(),
-    };
-    let debug = crate::write::dwarf::write_dwarf(&layouts, 5)?;
+}
 
-    // Every symbol the kernel layer looks up, at its link address.
+/// Every symbol the kernel layer looks up, at its link address, and the
+/// sections that span them.
+fn wanted_symbols(v: &Vmlinux) -> (Vec<ExecSymbol>, BTreeMap<ExecSection, (u64, u64)>) {
     let map = v.find_symbols(crate::kernel::symbols::WANTED);
     let mut syms: Vec<ExecSymbol> = map
         .iter()
@@ -279,8 +313,12 @@ fn minimal_vmlinux(k: &Kernel<'_>, v: &Vmlinux) -> Result<Vec<u8>, ExtractError>
         let end = (e.0 + e.1).max(s.link + s.size.max(8));
         *e = (start, end - start);
     }
-    let build_id: Vec<u8> = v
-        .build_id()
+    (syms, sections)
+}
+
+/// The original's build-id as bytes (empty when it has none).
+fn build_id_bytes(v: &Vmlinux) -> Vec<u8> {
+    v.build_id()
         .map(|h| {
             (0..h.len() / 2)
                 .filter_map(|i| {
@@ -289,14 +327,5 @@ fn minimal_vmlinux(k: &Kernel<'_>, v: &Vmlinux) -> Result<Vec<u8>, ExtractError>
                 })
                 .collect()
         })
-        .unwrap_or_default();
-    Ok(write_exec(
-        &ExecImage {
-            build_id: &build_id,
-            syms: &syms,
-            sections: &sections,
-            compress_debug: false,
-        },
-        &debug,
-    )?)
+        .unwrap_or_default()
 }

@@ -67,16 +67,22 @@ pub fn compare(boundary: usize, init: &[u64], table: &[u64]) -> Vec<(usize, &'st
         .collect()
 }
 
-pub fn expected(plan: &Plan, m: &Machine) -> Result<Value, SynthError> {
-    let layout = kernel_layout(plan, m)?;
-    let boundary = plan.slot_of(plan.page_offset_base) as usize;
-    let qemu = plan.notes == NoteStyle::Qemu;
+/// The page tables the analyzer lists, its findings and its counts.
+#[derive(Default)]
+struct TableCensus {
+    /// (pgd VA, JSON) per listed table.
+    tables: Vec<(u64, Value)>,
+    findings: Vec<ExpectedFinding>,
+    diverged: usize,
+    unreadable: usize,
+    listed: usize,
+}
 
-    let mut tables = Vec::new();
-    let mut findings: Vec<ExpectedFinding> = Vec::new();
-    let mut n_diverged = 0;
-    let mut n_unreadable = 0;
-    let mut n_listed = 0;
+/// Every table a source names (task, pgd_list, a CPU's loaded mm, CR3),
+/// compared with init_mm's; sorted by pgd VA, findings by slot.
+fn census_tables(plan: &Plan, m: &Machine, boundary: usize) -> TableCensus {
+    let qemu = plan.notes == NoteStyle::Qemu;
+    let mut c = TableCensus::default();
     // Users of each mm, grouped in one pass (large plans).
     let mut users_of: Vec<Vec<(u32, &str)>> = vec![Vec::new(); plan.mms.len()];
     for x in &plan.tasks {
@@ -112,16 +118,16 @@ pub fn expected(plan: &Plan, m: &Machine) -> Result<Value, SynthError> {
         let status = if mm_plan.role == MmRole::Efi {
             "skipped"
         } else if !t.in_dump {
-            n_unreadable += 1;
+            c.unreadable += 1;
             "unreadable"
         } else {
             let diffs = compare(boundary, &m.init_entries, &t.entries);
             if diffs.is_empty() {
                 "consistent"
             } else {
-                n_diverged += 1;
+                c.diverged += 1;
                 for (s, kind) in diffs {
-                    findings.push(ExpectedFinding {
+                    c.findings.push(ExpectedFinding {
                         kind,
                         slot: s as u16,
                         pgd_va: t.pgd_va,
@@ -135,9 +141,9 @@ pub fn expected(plan: &Plan, m: &Machine) -> Result<Value, SynthError> {
             }
         };
         if status != "skipped" {
-            n_listed += 1;
+            c.listed += 1;
         }
-        tables.push((
+        c.tables.push((
             t.pgd_va,
             json!({
                 "pgd_va": hex(t.pgd_va),
@@ -149,32 +155,35 @@ pub fn expected(plan: &Plan, m: &Machine) -> Result<Value, SynthError> {
             }),
         ));
     }
-    tables.sort_by_key(|t| t.0);
-    findings.sort_by_key(|f| (f.slot, f.pgd_va));
+    c.tables.sort_by_key(|t| t.0);
+    c.findings.sort_by_key(|f| (f.slot, f.pgd_va));
+    c
+}
 
-    let verdict = if findings.iter().any(|f| f.kind != "missing") {
+/// The verdict and exit code the findings and unreadable tables give.
+fn verdict_of(c: &TableCensus) -> (&'static str, i32) {
+    let verdict = if c.findings.iter().any(|f| f.kind != "missing") {
         "inconsistent"
-    } else if !findings.is_empty() {
+    } else if !c.findings.is_empty() {
         "missing-sync"
-    } else if n_unreadable > 0 {
+    } else if c.unreadable > 0 {
         "incomplete"
     } else {
         "consistent"
     };
-    let exit_code = if !findings.is_empty() {
+    let exit_code = if !c.findings.is_empty() {
         1
     } else if verdict == "incomplete" {
         3
     } else {
         0
     };
-    let md = mode(plan);
-    let present = (boundary..512)
-        .filter(|&s| m.init_entries[s] & P != 0)
-        .count();
-    let crash = crash_json(plan, m, &layout)?;
-    let replay = replay_json(plan, m, boundary)?;
-    let (log, dmesg) = match &m.log {
+    (verdict, exit_code)
+}
+
+/// The `log` object and the `dmesg` lines (null without a log).
+fn log_json(m: &Machine) -> (Value, Value) {
+    match &m.log {
         Some(l) => {
             let lines = dmesg_lines(&l.survivors);
             (
@@ -192,7 +201,36 @@ pub fn expected(plan: &Plan, m: &Machine) -> Result<Value, SynthError> {
             )
         }
         None => (Value::Null, Value::Null),
-    };
+    }
+}
+
+/// One finding as the analyzer reports it, with the slot's regions.
+fn finding_json(f: &ExpectedFinding, md: PagingMode, layout: &KernelLayout) -> Value {
+    json!({
+        "kind": f.kind,
+        "pgd_index": f.slot,
+        "va_start": hex(md.slot_start(PgdIndex(f.slot))),
+        "regions": layout.regions_in_slot(PgdIndex(f.slot)).iter().map(|r| r.name()).collect::<Vec<_>>(),
+        "pgd_va": hex(f.pgd_va),
+        "mm": hex(f.mm),
+        "pids": f.pids,
+        "expected": hex(f.expected),
+        "actual": hex(f.actual),
+    })
+}
+
+pub fn expected(plan: &Plan, m: &Machine) -> Result<Value, SynthError> {
+    let layout = kernel_layout(plan, m)?;
+    let boundary = plan.slot_of(plan.page_offset_base) as usize;
+    let census = census_tables(plan, m, boundary);
+    let (verdict, exit_code) = verdict_of(&census);
+    let md = mode(plan);
+    let present = (boundary..512)
+        .filter(|&s| m.init_entries[s] & P != 0)
+        .count();
+    let crash = crash_json(plan, m, &layout)?;
+    let replay = replay_json(plan, m, boundary)?;
+    let (log, dmesg) = log_json(m);
     Ok(json!({
         "exit_code": exit_code,
         "crash": crash,
@@ -215,23 +253,13 @@ pub fn expected(plan: &Plan, m: &Machine) -> Result<Value, SynthError> {
             "pgd_pa": hex(m.init_pgd_pa),
             "present_kernel_slots": present,
         },
-        "page_tables": tables.into_iter().map(|t| t.1).collect::<Vec<_>>(),
-        "findings": findings.iter().map(|f| json!({
-            "kind": f.kind,
-            "pgd_index": f.slot,
-            "va_start": hex(md.slot_start(PgdIndex(f.slot))),
-            "regions": layout.regions_in_slot(PgdIndex(f.slot)).iter().map(|r| r.name()).collect::<Vec<_>>(),
-            "pgd_va": hex(f.pgd_va),
-            "mm": hex(f.mm),
-            "pids": f.pids,
-            "expected": hex(f.expected),
-            "actual": hex(f.actual),
-        })).collect::<Vec<_>>(),
+        "page_tables": census.tables.into_iter().map(|t| t.1).collect::<Vec<_>>(),
+        "findings": census.findings.iter().map(|f| finding_json(f, md, &layout)).collect::<Vec<_>>(),
         "summary": {
-            "page_tables": n_listed,
+            "page_tables": census.listed,
             "tasks": 1 + plan.tasks.len(),
-            "diverged": n_diverged,
-            "findings": findings.len(),
+            "diverged": census.diverged,
+            "findings": census.findings.len(),
             "verdict": verdict,
         },
     }))

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use object::{Object, ObjectSection, ObjectSymbol};
 
+use super::kernel::Machine;
 use super::plan::{MmRole, PgdOwner, Plan, scenarios};
 use super::{build_with_machine, random_plan};
 use pgsync_dump::arch::x86_64::paging::{PagingMode, WalkOutcome, walk};
@@ -160,12 +161,221 @@ fn tmpdir(name: &str) -> PathBuf {
     d
 }
 
-/// Checks one plan end to end through outside readers.
-fn read_back(plan: &Plan) {
-    let (built, m) = build_with_machine(plan).unwrap_or_else(|e| panic!("{}: {e}", plan.name));
+/// Struct name -> (size, flattened member offsets), as [`dwarf_structs`] reads them.
+type Structs = BTreeMap<String, (u64, BTreeMap<String, u64>)>;
+
+/// What one plan's read-back checks share: the plan, the machine the
+/// builder made, the dump reader, and the vmlinux's symbols and structs.
+struct ReadBack<'a> {
+    plan: &'a Plan,
+    m: &'a Machine,
+    r: Reader,
+    root_va: u64,
+    syms: BTreeMap<String, u64>,
+    types: Structs,
+}
+
+impl ReadBack<'_> {
+    /// Runtime address of an image symbol.
+    fn rt(&self, n: &str) -> u64 {
+        self.syms[n].wrapping_add(self.plan.kaslr_offset)
+    }
+
+    /// A member offset from the DWARF.
+    fn off(&self, s: &str, f: &str) -> u64 {
+        *self
+            .types
+            .get(s)
+            .unwrap_or_else(|| panic!("no struct {s}"))
+            .1
+            .get(f)
+            .unwrap_or_else(|| panic!("no {s}.{f}"))
+    }
+
+    /// The text map translates through the walk like the arithmetic, and
+    /// the variables hold the plan's values.
+    fn check_image_variables(&self) {
+        let (plan, r) = (self.plan, &self.r);
+        for n in [
+            "init_mm",
+            "init_task",
+            "page_offset_base",
+            "pgd_list",
+            "__per_cpu_offset",
+            "_stext",
+        ] {
+            assert_eq!(
+                r.pa(self.rt(n)),
+                self.rt(n) - 0xffff_ffff_8000_0000 + plan.phys_base,
+                "{n}"
+            );
+        }
+        if plan.pgd_symbols {
+            assert_eq!(self.rt("init_top_pgt"), self.root_va);
+        }
+        assert_eq!(r.u64(self.rt("page_offset_base")), plan.page_offset_base);
+        assert_eq!(r.u64(self.rt("vmalloc_base")), plan.vmalloc_base);
+        assert_eq!(r.u64(self.rt("vmemmap_base")), plan.vmemmap_base);
+        assert_eq!(r.u64(self.rt("max_pfn")), plan.ram_bytes / 4096);
+        assert_eq!(r.u32(self.rt("nr_cpu_ids")) as usize, plan.cpus.len());
+        if let Some(&a) = self.syms.get("__pgtable_l5_enabled") {
+            assert_eq!(r.u32(a + plan.kaslr_offset), u32::from(plan.levels == 5));
+        }
+    }
+
+    /// Struct layouts, read with gimli, agree with the builder's.
+    fn check_layouts(&self) {
+        let (plan, m, types) = (self.plan, self.m, &self.types);
+        for (s, f) in [
+            ("task_struct", "pid"),
+            ("task_struct", "tasks"),
+            ("task_struct", "comm"),
+            ("mm_struct", "pgd"),
+            ("page", "lru"),
+        ] {
+            assert_eq!(
+                self.off(s, f),
+                m.layouts.off(s, f).expect("layout"),
+                "{s}.{f}"
+            );
+        }
+        assert_eq!(types["page"].0, m.layouts.size("page").expect("size"));
+        assert_eq!(
+            types.contains_key("ptdesc"),
+            plan.pgd_owner == PgdOwner::Ptdesc
+        );
+        assert_eq!(
+            types["page"].1.contains_key("pt_mm"),
+            plan.pgd_owner == PgdOwner::PagePtMm
+        );
+        // init_mm.pgd -> init_top_pgt.
+        assert_eq!(
+            self.r
+                .u64(self.rt("init_mm") + self.off("mm_struct", "pgd")),
+            self.root_va
+        );
+    }
+
+    /// Walks pgd_list through the vmemmap, with offsets from DWARF: each
+    /// node's mm points at the pgd of its page, and the list holds exactly
+    /// the tables on it.
+    fn check_pgd_list(&self) {
+        let (plan, r) = (self.plan, &self.r);
+        let (lru, owner) = match plan.pgd_owner {
+            PgdOwner::PagePtMm => (self.off("page", "lru"), self.off("page", "pt_mm")),
+            PgdOwner::Ptdesc => (self.off("ptdesc", "pt_list"), self.off("ptdesc", "pt_mm")),
+            PgdOwner::PageIndex => (self.off("page", "lru"), self.off("page", "index")),
+        };
+        let page_size = self.types["page"].0;
+        let head = self.rt("pgd_list");
+        let mut node = r.u64(head);
+        let mut seen = BTreeSet::new();
+        while node != head {
+            let page = node - lru;
+            let pfn = (page - plan.vmemmap_base) / page_size;
+            let mm = r.u64(page + owner);
+            // The pgd in the direct map, and mm->pgd pointing at it.
+            let pgd_va = plan.page_offset_base + pfn * 4096;
+            assert_eq!(r.u64(mm + self.off("mm_struct", "pgd")), pgd_va);
+            seen.insert(mm);
+            // next->prev comes back here.
+            assert_eq!(r.u64(r.u64(node) + 8), node);
+            node = r.u64(node);
+            assert!(seen.len() <= plan.mms.len(), "pgd_list loops");
+        }
+        let on_list: BTreeSet<u64> = self
+            .m
+            .tables
+            .iter()
+            .filter(|t| t.on_pgd_list)
+            .map(|t| t.mm_va)
+            .collect();
+        assert_eq!(seen, on_list);
+    }
+
+    /// The tasks list from init_task: the leaders in plan order, each with
+    /// its flags and mm.
+    fn check_tasks_list(&self) {
+        let (plan, r) = (self.plan, &self.r);
+        let o_tasks = self.off("task_struct", "tasks");
+        let init_task = self.rt("init_task");
+        let mut t = r.u64(init_task + o_tasks) - o_tasks;
+        let mut leaders = Vec::new();
+        while t != init_task {
+            let pid = r.u32(t + self.off("task_struct", "pid"));
+            let mm = r.u64(t + self.off("task_struct", "mm"));
+            let flags = r.u32(t + self.off("task_struct", "flags"));
+            let p = plan.tasks.iter().find(|x| x.pid == pid).expect("known pid");
+            assert_eq!(flags & 0x0020_0000 != 0, p.kthread);
+            assert_eq!(mm, p.mm.map_or(0, |i| self.m.tables[i].mm_va));
+            leaders.push(pid);
+            t = r.u64(t + o_tasks) - o_tasks;
+        }
+        let want: Vec<u32> = plan
+            .tasks
+            .iter()
+            .filter(|x| x.pid == x.tgid)
+            .map(|x| x.pid)
+            .collect();
+        assert_eq!(leaders, want);
+    }
+
+    /// Per-cpu: cpu_tlbstate.loaded_mm and current_task for each CPU.
+    fn check_percpu(&self) {
+        let (plan, r) = (self.plan, &self.r);
+        let pcpu = |n: &str| {
+            self.syms[n].wrapping_add(if plan.percpu == super::PercpuScheme::Relative {
+                plan.kaslr_offset
+            } else {
+                0
+            })
+        };
+        for (i, c) in plan.cpus.iter().enumerate() {
+            let offset = r.u64(self.rt("__per_cpu_offset") + 8 * i as u64);
+            let loaded = r.u64(
+                pcpu("cpu_tlbstate").wrapping_add(offset) + self.off("tlb_state", "loaded_mm"),
+            );
+            let want = match c.loaded {
+                super::Loaded::InitMm => self.rt("init_mm"),
+                super::Loaded::Mm(k) => self.m.tables[k].mm_va,
+            };
+            assert_eq!(loaded, want, "cpu {i}");
+            let cur = r.u64(pcpu("current_task").wrapping_add(offset));
+            if let Some(pid) = c.current {
+                assert_eq!(r.u32(cur + self.off("task_struct", "pid")), pid);
+            }
+        }
+    }
+
+    /// Top-level entries in the dump equal what expected.json was derived from.
+    fn check_top_level_entries(&self) {
+        let r = &self.r;
+        for tb in &self.m.tables {
+            let mut b = [0u8; 8];
+            let res = r.dump.memory().read(tb.pgd_pa, &mut b);
+            if !tb.in_dump {
+                assert!(res.is_err());
+                continue;
+            }
+            for s in 256..512u64 {
+                assert_eq!(
+                    r.dump.memory().read_u64(tb.pgd_pa + 8 * s).expect("pgd"),
+                    tb.entries[s as usize]
+                );
+            }
+            if tb.role == MmRole::Efi {
+                assert!(!tb.on_pgd_list);
+            }
+        }
+    }
+}
+
+/// Opens the vmcore with pgsync-dump's reader and checks what its headers
+/// and VMCOREINFO say; returns a reader walking init_top_pgt and its VA.
+fn open_dump(plan: &Plan, vmcore: &[u8], m: &Machine) -> (Reader, u64) {
     let dir = tmpdir(&plan.name);
     let core = dir.join("vmcore");
-    std::fs::write(&core, &built.vmcore).expect("write");
+    std::fs::write(&core, vmcore).expect("write");
     let d = dump::open(std::slice::from_ref(&core)).expect("vmcore opens");
     assert!(d.warnings.is_empty(), "{:?}", d.warnings);
     assert_eq!(d.cpus.len(), plan.cpus.len());
@@ -184,169 +394,35 @@ fn read_back(plan: &Plan) {
     } else {
         PagingMode::FourLevel
     };
-    let r = Reader {
-        dump: d,
-        mode,
-        root,
-    };
     std::fs::remove_dir_all(&dir).ok();
+    (
+        Reader {
+            dump: d,
+            mode,
+            root,
+        },
+        root_va,
+    )
+}
 
-    // The text map translates through the walk like the arithmetic.
-    let syms = symbols(&built.vmlinux);
-    let rt = |n: &str| syms[n].wrapping_add(plan.kaslr_offset);
-    for n in [
-        "init_mm",
-        "init_task",
-        "page_offset_base",
-        "pgd_list",
-        "__per_cpu_offset",
-        "_stext",
-    ] {
-        assert_eq!(
-            r.pa(rt(n)),
-            rt(n) - 0xffff_ffff_8000_0000 + plan.phys_base,
-            "{n}"
-        );
-    }
-    if plan.pgd_symbols {
-        assert_eq!(rt("init_top_pgt"), root_va);
-    }
-    assert_eq!(r.u64(rt("page_offset_base")), plan.page_offset_base);
-    assert_eq!(r.u64(rt("vmalloc_base")), plan.vmalloc_base);
-    assert_eq!(r.u64(rt("vmemmap_base")), plan.vmemmap_base);
-    assert_eq!(r.u64(rt("max_pfn")), plan.ram_bytes / 4096);
-    assert_eq!(r.u32(rt("nr_cpu_ids")) as usize, plan.cpus.len());
-    if let Some(&a) = syms.get("__pgtable_l5_enabled") {
-        assert_eq!(r.u32(a + plan.kaslr_offset), u32::from(plan.levels == 5));
-    }
-
-    // Struct layouts, read with gimli, agree with the builder's.
-    let types = dwarf_structs(&built.vmlinux);
-    let off = |s: &str, f: &str| -> u64 {
-        *types
-            .get(s)
-            .unwrap_or_else(|| panic!("no struct {s}"))
-            .1
-            .get(f)
-            .unwrap_or_else(|| panic!("no {s}.{f}"))
+/// Checks one plan end to end through outside readers.
+fn read_back(plan: &Plan) {
+    let (built, m) = build_with_machine(plan).unwrap_or_else(|e| panic!("{}: {e}", plan.name));
+    let (r, root_va) = open_dump(plan, &built.vmcore, &m);
+    let rb = ReadBack {
+        plan,
+        m: &m,
+        r,
+        root_va,
+        syms: symbols(&built.vmlinux),
+        types: dwarf_structs(&built.vmlinux),
     };
-    for (s, f) in [
-        ("task_struct", "pid"),
-        ("task_struct", "tasks"),
-        ("task_struct", "comm"),
-        ("mm_struct", "pgd"),
-        ("page", "lru"),
-    ] {
-        assert_eq!(off(s, f), m.layouts.off(s, f).expect("layout"), "{s}.{f}");
-    }
-    assert_eq!(types["page"].0, m.layouts.size("page").expect("size"));
-    assert_eq!(
-        types.contains_key("ptdesc"),
-        plan.pgd_owner == PgdOwner::Ptdesc
-    );
-    assert_eq!(
-        types["page"].1.contains_key("pt_mm"),
-        plan.pgd_owner == PgdOwner::PagePtMm
-    );
-
-    // init_mm.pgd -> init_top_pgt.
-    assert_eq!(r.u64(rt("init_mm") + off("mm_struct", "pgd")), root_va);
-
-    // Walk pgd_list through the vmemmap, with offsets from DWARF.
-    let (lru, owner) = match plan.pgd_owner {
-        PgdOwner::PagePtMm => (off("page", "lru"), off("page", "pt_mm")),
-        PgdOwner::Ptdesc => (off("ptdesc", "pt_list"), off("ptdesc", "pt_mm")),
-        PgdOwner::PageIndex => (off("page", "lru"), off("page", "index")),
-    };
-    let page_size = types["page"].0;
-    let head = rt("pgd_list");
-    let mut node = r.u64(head);
-    let mut seen = BTreeSet::new();
-    while node != head {
-        let page = node - lru;
-        let pfn = (page - plan.vmemmap_base) / page_size;
-        let mm = r.u64(page + owner);
-        // The pgd in the direct map, and mm->pgd pointing at it.
-        let pgd_va = plan.page_offset_base + pfn * 4096;
-        assert_eq!(r.u64(mm + off("mm_struct", "pgd")), pgd_va);
-        seen.insert(mm);
-        // next->prev comes back here.
-        assert_eq!(r.u64(r.u64(node) + 8), node);
-        node = r.u64(node);
-        assert!(seen.len() <= plan.mms.len(), "pgd_list loops");
-    }
-    let on_list: BTreeSet<u64> = m
-        .tables
-        .iter()
-        .filter(|t| t.on_pgd_list)
-        .map(|t| t.mm_va)
-        .collect();
-    assert_eq!(seen, on_list);
-
-    // The tasks list from init_task, then each mm and its pgd.
-    let o_tasks = off("task_struct", "tasks");
-    let init_task = rt("init_task");
-    let mut t = r.u64(init_task + o_tasks) - o_tasks;
-    let mut leaders = Vec::new();
-    while t != init_task {
-        let pid = r.u32(t + off("task_struct", "pid"));
-        let mm = r.u64(t + off("task_struct", "mm"));
-        let flags = r.u32(t + off("task_struct", "flags"));
-        let p = plan.tasks.iter().find(|x| x.pid == pid).expect("known pid");
-        assert_eq!(flags & 0x0020_0000 != 0, p.kthread);
-        assert_eq!(mm, p.mm.map_or(0, |i| m.tables[i].mm_va));
-        leaders.push(pid);
-        t = r.u64(t + o_tasks) - o_tasks;
-    }
-    let want: Vec<u32> = plan
-        .tasks
-        .iter()
-        .filter(|x| x.pid == x.tgid)
-        .map(|x| x.pid)
-        .collect();
-    assert_eq!(leaders, want);
-
-    // Per-cpu: cpu_tlbstate.loaded_mm and current_task for each CPU.
-    let pcpu = |n: &str| {
-        syms[n].wrapping_add(if plan.percpu == super::PercpuScheme::Relative {
-            plan.kaslr_offset
-        } else {
-            0
-        })
-    };
-    for (i, c) in plan.cpus.iter().enumerate() {
-        let offset = r.u64(rt("__per_cpu_offset") + 8 * i as u64);
-        let loaded =
-            r.u64(pcpu("cpu_tlbstate").wrapping_add(offset) + off("tlb_state", "loaded_mm"));
-        let want = match c.loaded {
-            super::Loaded::InitMm => rt("init_mm"),
-            super::Loaded::Mm(k) => m.tables[k].mm_va,
-        };
-        assert_eq!(loaded, want, "cpu {i}");
-        let cur = r.u64(pcpu("current_task").wrapping_add(offset));
-        if let Some(pid) = c.current {
-            assert_eq!(r.u32(cur + off("task_struct", "pid")), pid);
-        }
-    }
-
-    // Top-level entries in the dump equal what expected.json was derived from.
-    for tb in &m.tables {
-        let mut b = [0u8; 8];
-        let res = r.dump.memory().read(tb.pgd_pa, &mut b);
-        if !tb.in_dump {
-            assert!(res.is_err());
-            continue;
-        }
-        for s in 256..512u64 {
-            assert_eq!(
-                r.dump.memory().read_u64(tb.pgd_pa + 8 * s).expect("pgd"),
-                tb.entries[s as usize]
-            );
-        }
-        if tb.role == MmRole::Efi {
-            assert!(!tb.on_pgd_list);
-        }
-    }
+    rb.check_image_variables();
+    rb.check_layouts();
+    rb.check_pgd_list();
+    rb.check_tasks_list();
+    rb.check_percpu();
+    rb.check_top_level_entries();
 }
 
 #[test]
