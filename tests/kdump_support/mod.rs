@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use pgsync_dump::dump::kdump::writer::elf_note;
-use pgsync_dump::dump::{CrashDump, PhysicalMemory, ReadError};
+use pgsync_dump::dump::{CrashDump, PhysAddr, PhysicalMemory, ReadError};
 
 pub const PAGE: usize = 4096;
 /// RAM of the oracle machine, as pfn ranges; pfns 24..32 are a hole.
@@ -207,7 +207,7 @@ pub fn fixtures() -> PathBuf {
 /// Reads one page, mapping errors to a comparable value.
 pub fn page_of(m: &dyn PhysicalMemory, pfn: u64) -> Result<Vec<u8>, ReadError> {
     let mut b = vec![0u8; PAGE];
-    m.read(pfn * PAGE as u64, &mut b).map(|()| b)
+    m.read(PhysAddr::new(pfn * PAGE as u64), &mut b).map(|()| b)
 }
 
 /// Every page `dump` holds equals the reference; returns (pages equal,
