@@ -15,6 +15,7 @@ mod cache;
 pub mod flattened;
 pub mod header;
 pub mod lzo;
+mod open;
 mod reader;
 pub mod source;
 mod sub_header;

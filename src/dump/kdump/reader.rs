@@ -9,23 +9,15 @@ use super::bitmap::Bitmap;
 use super::cache::{PAGE_SIZE, PageCache};
 use super::header::*;
 use super::lzo;
+use super::open::{
+    descriptors_in_file, index_pages, locate_bitmaps, max_mapnr, pfn_range, read_main_header,
+    read_sub_header, warn_if_incomplete,
+};
 use super::source::ByteSource;
-use super::sub_header::{no_sub_header, read_sub_header_notes};
+use super::sub_header::read_sub_header_notes;
 
 /// Largest zstd window accepted for a 4 KiB page: 1 MiB (log 20).
 const ZSTD_MAX_WINDOW_LOG: u32 = 20;
-
-/// Sub-header bytes each header_version defines.
-fn sub_header_len(version: i32) -> usize {
-    match version {
-        ..=1 => 12,
-        2 => 32,
-        3 => 48,
-        4 => 64,
-        5 => 80,
-        _ => SUB_HEADER_SIZE,
-    }
-}
 
 /// Decoders reused across pages, and the cache, behind one lock.
 struct State {
@@ -36,6 +28,28 @@ struct State {
     snappy: snap::raw::Decoder,
     input: Vec<u8>,
     page: Box<[u8; PAGE_SIZE]>,
+}
+
+impl State {
+    fn new() -> State {
+        // A page needs no window above 4 KiB; a bigger one is refused rather
+        // than allocated (the context fails only when out of memory).
+        let zstd = zstd::bulk::Decompressor::new().ok().and_then(|mut d| {
+            d.set_parameter(zstd::zstd_safe::DParameter::WindowLogMax(
+                ZSTD_MAX_WINDOW_LOG,
+            ))
+            .ok()
+            .map(|_| d)
+        });
+        State {
+            cache: PageCache::default(),
+            zlib: flate2::Decompress::new(true),
+            zstd,
+            snappy: snap::raw::Decoder::new(),
+            input: vec![0u8; PAGE_SIZE],
+            page: Box::new([0u8; PAGE_SIZE]),
+        }
+    }
 }
 
 /// One kdump-compressed file, opened and indexed.
@@ -69,229 +83,31 @@ impl KdumpReader {
     /// sub-header points to. `warnings` receives non-fatal problems.
     pub fn open(src: Box<dyn ByteSource>, notes: &mut DumpNotes) -> Result<KdumpReader, DumpError> {
         let path = src.path().to_path_buf();
-        let malformed = |offset: u64, reason: String| DumpError::Malformed {
-            path: path.clone(),
-            offset,
-            reason,
-        };
-        let file_len = src.len();
-        let mut hb = [0u8; HEADER_SIZE];
-        src.read_at(0, &mut hb).map_err(|_| {
-            malformed(
-                0,
-                format!(
-                    "kdump header needs {HEADER_SIZE} bytes but the file has {file_len}: truncated"
-                ),
-            )
-        })?;
-        let header = DiskDumpHeader::parse(&hb);
-        if &header.signature == DISKDUMP_SIGNATURE {
-            return Err(DumpError::Unsupported {
-                path,
-                reason: "old diskdump (\"DISKDUMP\") dumps are not supported; only makedumpfile's \"KDUMP\" format".into(),
-            });
-        }
-        if &header.signature != KDUMP_SIGNATURE {
-            return Err(malformed(
-                0,
-                format!(
-                    "bad kdump signature {:02x?} (expected \"KDUMP   \")",
-                    header.signature
-                ),
-            ));
-        }
-        let version = header.header_version;
-        if !(1..=MAX_HEADER_VERSION).contains(&version) {
-            return Err(malformed(
-                off::VERSION,
-                format!("kdump header_version {version} is not one of 1..={MAX_HEADER_VERSION}"),
-            ));
-        }
-        let bs = header.block_size;
-        if bs <= 0 || (bs as u32).count_ones() != 1 {
-            return Err(malformed(
-                off::BLOCK_SIZE,
-                format!("block_size {bs} is not a power of two"),
-            ));
-        }
-        if bs as usize != PAGE_SIZE {
-            return Err(DumpError::Unsupported {
-                path,
-                reason: format!(
-                    "kdump block_size {bs} (the dumped machine's page size, at file offset {:#x}): only 4096-byte pages (x86-64) are supported",
-                    off::BLOCK_SIZE
-                ),
-            });
-        }
-        let bs = bs as u64;
-        let sub_blocks = header.sub_hdr_size;
-        let sub = if sub_blocks == 0 {
-            no_sub_header(&header, &path, notes)?
-        } else {
-            let need_sub = sub_header_len(version);
-            if sub_blocks < 0 || (sub_blocks as u64) * bs < need_sub as u64 {
-                return Err(malformed(
-                    off::SUB_HDR_SIZE,
-                    format!(
-                        "sub_hdr_size {sub_blocks} blocks cannot hold the {need_sub}-byte version-{version} sub-header"
-                    ),
-                ));
-            }
-            let mut sb = [0u8; SUB_HEADER_SIZE];
-            src.read_at(bs, &mut sb[..need_sub]).map_err(|_| {
-                malformed(
-                    bs,
-                    format!("kdump sub-header ({need_sub} bytes at {bs:#x}) runs past the end of the file ({file_len:#x} bytes): truncated"),
-                )
-            })?;
-            SubHeader::parse(&sb, version)
-        };
-
-        let max_mapnr = if version >= 6 && sub.max_mapnr_64 != 0 {
-            sub.max_mapnr_64
-        } else {
-            u64::from(header.max_mapnr)
-        };
-        let bitmap_offset = (1 + sub_blocks as u64) * bs;
-        let bitmap_len = u64::from(header.bitmap_blocks) * bs;
-        if !src.contains(bitmap_offset, bitmap_len) {
-            return Err(malformed(
-                bitmap_offset,
-                format!(
-                    "bitmaps ({} blocks at {bitmap_offset:#x}) run past the end of the file ({file_len:#x} bytes): truncated",
-                    header.bitmap_blocks
-                ),
-            ));
-        }
-        // A flattened stream can place its records far apart, so "inside
-        // the logical file" does not bound the bitmaps: they must also fit in
-        // the data the file really holds, or a few records at huge offsets
-        // would make the rank-table scan below read terabytes of holes (and
-        // size its table for them).
-        if bitmap_len > src.stored_len() {
-            return Err(malformed(
-                bitmap_offset,
-                format!(
-                    "bitmaps ({bitmap_len:#x} bytes) are larger than all the data the file holds ({:#x} bytes): corrupt bitmap_blocks {}",
-                    src.stored_len(),
-                    header.bitmap_blocks
-                ),
-            ));
-        }
-        let half = bitmap_len / 2;
-        if max_mapnr.div_ceil(8) > half {
-            return Err(malformed(
-                if version >= 6 && sub_blocks > 0 {
-                    bs + 96
-                } else {
-                    off::MAX_MAPNR
-                },
-                format!(
-                    "max_mapnr {max_mapnr:#x} needs {:#x} bytes per bitmap but bitmap_blocks {} gives {half:#x}",
-                    max_mapnr.div_ceil(8),
-                    header.bitmap_blocks
-                ),
-            ));
-        }
-
-        let split = version >= 2 && sub.split != 0;
-        let (start_pfn, end_pfn) = if split {
-            if version >= 6 {
-                (sub.start_pfn_64, sub.end_pfn_64)
-            } else {
-                (sub.start_pfn, sub.end_pfn)
-            }
-        } else {
-            (0, max_mapnr)
-        };
-        if start_pfn > end_pfn || end_pfn > max_mapnr {
-            return Err(malformed(
-                bs + if version >= 6 { 80 } else { 16 },
-                format!(
-                    "split pfn range {start_pfn:#x}..{end_pfn:#x} is not inside 0..{max_mapnr:#x}"
-                ),
-            ));
-        }
-
-        let incomplete = header.status & DUMP_DH_COMPRESSED_INCOMPLETE != 0;
-        if incomplete {
-            notes.warnings.push(format!(
-                "{}: the dump is marked incomplete (makedumpfile ran out of space while writing it): pages it did not write read as not in the dump",
-                path.display()
-            ));
-        }
-
-        let bitmap_err = |e: super::source::OutOfRange| {
-            malformed(
-                e.offset,
-                format!(
-                    "bitmap read of {:#x} bytes runs past the end of the file",
-                    e.len
-                ),
-            )
-        };
-        let present = Bitmap::build_unindexed(bitmap_offset, max_mapnr);
-        let dumpable = Bitmap::build(&*src, bitmap_offset + half, max_mapnr).map_err(bitmap_err)?;
-        let rank_base = dumpable.rank(&*src, start_pfn).map_err(bitmap_err)?;
-        let num_desc = dumpable.rank(&*src, end_pfn).map_err(bitmap_err)? - rank_base;
-        let desc_offset = bitmap_offset + bitmap_len;
-        let table_end = num_desc
-            .checked_mul(PAGE_DESC_SIZE)
-            .and_then(|n| n.checked_add(desc_offset));
-        let desc_in_file = match table_end {
-            Some(end) if end <= file_len => num_desc,
-            _ => {
-                let fit = file_len.saturating_sub(desc_offset) / PAGE_DESC_SIZE;
-                if !incomplete {
-                    return Err(malformed(
-                        desc_offset,
-                        format!(
-                            "page descriptor table ({num_desc} entries of {PAGE_DESC_SIZE} bytes at {desc_offset:#x}) runs past the end of the file ({file_len:#x} bytes): truncated"
-                        ),
-                    ));
-                }
-                notes.warnings.push(format!(
-                    "{}: only {fit} of {num_desc} page descriptors are in the file",
-                    path.display()
-                ));
-                fit
-            }
-        };
-
-        read_sub_header_notes(&*src, &sub, version, notes);
-
-        // A page needs no window above 4 KiB; a bigger one is refused rather
-        // than allocated (the context fails only when out of memory).
-        let zstd = zstd::bulk::Decompressor::new().ok().and_then(|mut d| {
-            d.set_parameter(zstd::zstd_safe::DParameter::WindowLogMax(
-                ZSTD_MAX_WINDOW_LOG,
-            ))
-            .ok()
-            .map(|_| d)
-        });
+        let header = read_main_header(&*src, &path)?;
+        let sub = read_sub_header(&*src, &path, &header, notes)?;
+        let max_mapnr = max_mapnr(&header, &sub);
+        let bitmaps = locate_bitmaps(&*src, &path, &header, max_mapnr)?;
+        let range = pfn_range(&path, &header, &sub, max_mapnr)?;
+        let incomplete = warn_if_incomplete(&header, &path, notes);
+        let index = index_pages(&*src, &path, &bitmaps, max_mapnr, &range)?;
+        let desc_in_file = descriptors_in_file(&path, src.len(), &index, incomplete, notes)?;
+        read_sub_header_notes(&*src, &sub, header.header_version, notes);
         Ok(KdumpReader {
             src,
             header,
             sub,
             max_mapnr,
-            start_pfn,
-            end_pfn,
-            split,
+            start_pfn: range.start_pfn,
+            end_pfn: range.end_pfn,
+            split: range.split,
             incomplete,
-            present,
-            dumpable,
-            desc_offset,
-            rank_base,
-            num_desc,
+            present: index.present,
+            dumpable: index.dumpable,
+            desc_offset: index.desc_offset,
+            rank_base: index.rank_base,
+            num_desc: index.num_desc,
             desc_in_file,
-            state: Mutex::new(State {
-                cache: PageCache::default(),
-                zlib: flate2::Decompress::new(true),
-                zstd,
-                snappy: snap::raw::Decoder::new(),
-                input: vec![0u8; PAGE_SIZE],
-                page: Box::new([0u8; PAGE_SIZE]),
-            }),
+            state: Mutex::new(State::new()),
         })
     }
 

@@ -186,6 +186,58 @@ pub fn read_log_buf(
     syms: &LogBufSymbols,
 ) -> Result<KernelLog, PrintkError> {
     let mut r = PagedReader::new(mem);
+    let vars = read_buffer_vars(&mut r, syms)?;
+    vars.check(layout.header_size)?;
+    let mut warnings = Vec::new();
+    // Every record is at least a header long: this bounds the walk.
+    let max_records = vars.buf_len / layout.header_size;
+    let (first_seq, remaining) = expected_records(&mut r, syms, &vars, max_records, &mut warnings);
+    let mut walk = LogBufWalk {
+        r,
+        layout,
+        vars,
+        remaining,
+        walked: 0,
+        seq: first_seq.unwrap_or(0),
+        idx: vars.first_idx,
+        wrapped: false,
+        head: vec![0u8; layout.header_size as usize],
+        records: Vec::new(),
+    };
+    // One step per record plus one wrap marker.
+    for _ in 0..=max_records + 1 {
+        if !walk.step(&mut warnings) {
+            break;
+        }
+    }
+    let mut records = walk.records;
+    sort_and_dedup(&mut records, &mut warnings);
+    Ok(KernelLog {
+        records,
+        warnings,
+        format: "log_buf",
+        layout_source: layout.source,
+    })
+}
+
+/// The values of the variables describing the buffer, as read.
+#[derive(Debug, Clone, Copy)]
+struct LogBufVars {
+    /// `log_buf`: where the buffer is.
+    buf: u64,
+    /// `log_buf_len`
+    buf_len: u64,
+    /// `log_first_idx`
+    first_idx: u64,
+    /// `log_next_idx`
+    next_idx: u64,
+}
+
+/// Reads `log_buf`, `log_buf_len`, `log_first_idx` and `log_next_idx`.
+fn read_buffer_vars(
+    r: &mut PagedReader<'_>,
+    syms: &LogBufSymbols,
+) -> Result<LogBufVars, PrintkError> {
     let read_err = |what: &str, va: u64| {
         let what = format!("{what} at {va:#x}");
         move |source| PrintkError::Read { what, source }
@@ -205,23 +257,52 @@ pub fn read_log_buf(
         r.read_u32(syms.log_next_idx)
             .map_err(read_err("log_next_idx", syms.log_next_idx))?,
     );
-    let corrupt = |detail: String| PrintkError::Corrupt {
-        what: "log_buf".into(),
-        detail,
-    };
-    if buf == 0 {
-        return Err(corrupt("the log_buf pointer is NULL".into()));
+    Ok(LogBufVars {
+        buf,
+        buf_len,
+        first_idx,
+        next_idx,
+    })
+}
+
+impl LogBufVars {
+    /// Rejects a NULL buffer, a length beyond the kernel's limit and
+    /// indexes with no room for a `header`-byte record header.
+    fn check(&self, header: u64) -> Result<(), PrintkError> {
+        let LogBufVars {
+            buf,
+            buf_len,
+            first_idx,
+            next_idx,
+        } = *self;
+        let corrupt = |detail: String| PrintkError::Corrupt {
+            what: "log_buf".into(),
+            detail,
+        };
+        if buf == 0 {
+            return Err(corrupt("the log_buf pointer is NULL".into()));
+        }
+        if buf_len < header || buf_len > MAX_LOG_BUF_LEN {
+            return Err(corrupt(format!("log_buf_len is {buf_len}")));
+        }
+        if first_idx + header > buf_len || next_idx + header > buf_len {
+            return Err(corrupt(format!(
+                "log_first_idx {first_idx} / log_next_idx {next_idx} past the {buf_len}-byte buffer"
+            )));
+        }
+        Ok(())
     }
-    let header = layout.header_size;
-    if buf_len < header || buf_len > MAX_LOG_BUF_LEN {
-        return Err(corrupt(format!("log_buf_len is {buf_len}")));
-    }
-    if first_idx + header > buf_len || next_idx + header > buf_len {
-        return Err(corrupt(format!(
-            "log_first_idx {first_idx} / log_next_idx {next_idx} past the {buf_len}-byte buffer"
-        )));
-    }
-    let mut warnings = Vec::new();
+}
+
+/// The first record's sequence number and, when the sequence variables can
+/// be read and agree with the buffer, how many records the walk should find.
+fn expected_records(
+    r: &mut PagedReader<'_>,
+    syms: &LogBufSymbols,
+    vars: &LogBufVars,
+    max_records: u64,
+    warnings: &mut Vec<String>,
+) -> (Option<u64>, Option<u64>) {
     let mut read_seq = |va: Option<u64>, name: &str| match va.map(|va| r.read_u64(va)) {
         Some(Ok(v)) => Some(v),
         Some(Err(e)) => {
@@ -232,8 +313,6 @@ pub fn read_log_buf(
     };
     let first_seq = read_seq(syms.log_first_seq, "log_first_seq");
     let next_seq = read_seq(syms.log_next_seq, "log_next_seq");
-    // Every record is at least a header long: this bounds the walk.
-    let max_records = buf_len / header;
     let mut remaining = match (first_seq, next_seq) {
         (Some(f), Some(n)) if n.wrapping_sub(f) <= max_records => Some(n.wrapping_sub(f)),
         (Some(f), Some(n)) => {
@@ -247,97 +326,129 @@ pub fn read_log_buf(
     if first_seq.is_none() {
         warnings.push("log_first_seq unknown: sequence numbers count from 0".into());
     }
-    if remaining.is_none() && first_idx == next_idx {
+    if remaining.is_none() && vars.first_idx == vars.next_idx {
         // log_store() always keeps room for one more header, so equal
         // indexes mean an empty log.
         remaining = Some(0);
     }
+    (first_seq, remaining)
+}
 
-    let mut records = Vec::new();
-    let mut walked = 0u64;
-    let mut seq = first_seq.unwrap_or(0);
-    let mut idx = first_idx;
-    let mut wrapped = false;
-    let mut head = vec![0u8; header as usize];
-    // One step per record plus one wrap marker.
-    for _ in 0..=max_records + 1 {
-        if remaining == Some(0) {
+/// The walk from `log_first_idx` record by record, as `log_next()` goes.
+struct LogBufWalk<'m, 'l> {
+    r: PagedReader<'m>,
+    layout: &'l LogBufLayout,
+    vars: LogBufVars,
+    /// Records still expected, when the sequence numbers tell it.
+    remaining: Option<u64>,
+    /// Records stepped over so far (read or not).
+    walked: u64,
+    seq: u64,
+    idx: u64,
+    /// Whether the walk went back to index 0 already.
+    wrapped: bool,
+    /// The current record's header.
+    head: Vec<u8>,
+    records: Vec<LogRecord>,
+}
+
+impl LogBufWalk<'_, '_> {
+    /// Takes the record at `idx` or wraps to the start; false when the walk
+    /// ends (at its end, or where the rest cannot be located).
+    fn step(&mut self, warnings: &mut Vec<String>) -> bool {
+        if self.reached_end(warnings) {
+            return false;
+        }
+        let idx = self.idx;
+        if idx + self.layout.header_size > self.vars.buf_len {
+            if self.wrapped {
+                warnings.push(format!(
+                    "record index {idx} past the buffer after a wrap: stopping"
+                ));
+                return false;
+            }
+            warnings.push(format!(
+                "record index {idx} leaves no room for a header: wrapping"
+            ));
+            self.idx = 0;
+            self.wrapped = true;
+            return true;
+        }
+        if let Err(e) = self.r.read(self.vars.buf + idx, &mut self.head) {
+            warnings.push(format!(
+                "record header at log_buf+{idx} unreadable ({e}): stopping, the rest cannot be located"
+            ));
+            return false;
+        }
+        let len = le(&self.head, self.layout.len, 2);
+        if len == 0 {
+            // The end-of-data marker: continue at the start (log_next()).
+            if self.wrapped {
+                warnings.push(format!("a second wrap marker at log_buf+{idx}: stopping"));
+                return false;
+            }
+            self.idx = 0;
+            self.wrapped = true;
+            return true;
+        }
+        self.take_record(len, warnings)
+    }
+
+    /// Whether the walk has found every record: the expected count, or
+    /// `log_next_idx`; warns when the two disagree.
+    fn reached_end(&self, warnings: &mut Vec<String>) -> bool {
+        let (idx, next_idx) = (self.idx, self.vars.next_idx);
+        if self.remaining == Some(0) {
             if idx != next_idx {
                 warnings.push(format!(
                     "log_next_seq reached at index {idx}, but log_next_idx is {next_idx}"
                 ));
             }
-            break;
+            return true;
         }
-        if idx == next_idx && walked > 0 {
-            if let Some(n) = remaining {
+        if idx == next_idx && self.walked > 0 {
+            if let Some(n) = self.remaining {
                 warnings.push(format!(
                     "log_next_idx reached with {n} record(s) still expected by log_next_seq"
                 ));
             }
-            break;
+            return true;
         }
-        if idx + header > buf_len {
-            if wrapped {
-                warnings.push(format!(
-                    "record index {idx} past the buffer after a wrap: stopping"
-                ));
-                break;
-            }
-            warnings.push(format!(
-                "record index {idx} leaves no room for a header: wrapping"
-            ));
-            idx = 0;
-            wrapped = true;
-            continue;
-        }
-        if let Err(e) = r.read(buf + idx, &mut head) {
-            warnings.push(format!(
-                "record header at log_buf+{idx} unreadable ({e}): stopping, the rest cannot be located"
-            ));
-            break;
-        }
-        let len = le(&head, layout.len, 2);
-        if len == 0 {
-            // The end-of-data marker: continue at the start (log_next()).
-            if wrapped {
-                warnings.push(format!("a second wrap marker at log_buf+{idx}: stopping"));
-                break;
-            }
-            idx = 0;
-            wrapped = true;
-            continue;
-        }
-        let text_len = le(&head, layout.text_len, 2);
-        let dict_len = le(&head, layout.dict_len, 2);
-        if len < header + text_len + dict_len || len % LOG_ALIGN != 0 || idx + len > buf_len {
+        false
+    }
+
+    /// Reads the record of `len` bytes whose header is in `head` and steps
+    /// past it; false when its lengths contradict each other or the buffer.
+    fn take_record(&mut self, len: u64, warnings: &mut Vec<String>) -> bool {
+        let (idx, seq, header) = (self.idx, self.seq, self.layout.header_size);
+        let (head, layout) = (&self.head, self.layout);
+        let text_len = le(head, layout.text_len, 2);
+        let dict_len = le(head, layout.dict_len, 2);
+        if len < header + text_len + dict_len
+            || len % LOG_ALIGN != 0
+            || idx + len > self.vars.buf_len
+        {
             warnings.push(format!(
                 "record at log_buf+{idx} (seq {seq}) has len {len}, text_len {text_len}, dict_len {dict_len}: stopping, the rest cannot be located"
             ));
-            break;
+            return false;
         }
         let mut text = vec![0u8; text_len as usize];
-        match r.read(buf + idx + header, &mut text) {
-            Ok(()) => records.push(LogRecord {
+        match self.r.read(self.vars.buf + idx + header, &mut text) {
+            Ok(()) => self.records.push(LogRecord {
                 seq,
-                ts_nsec: le(&head, layout.ts_nsec, 8),
-                level: layout.level.extract(&head),
-                facility: le(&head, layout.facility, 1) as u8,
-                caller_id: layout.caller_id.map(|o| le(&head, o, 4) as u32),
+                ts_nsec: le(head, layout.ts_nsec, 8),
+                level: layout.level.extract(head),
+                facility: le(head, layout.facility, 1) as u8,
+                caller_id: layout.caller_id.map(|o| le(head, o, 4) as u32),
                 text: String::from_utf8_lossy(&text).into_owned(),
             }),
             Err(e) => warnings.push(format!("text of seq {seq} unreadable: {e}")),
         }
-        walked += 1;
-        seq = seq.wrapping_add(1);
-        remaining = remaining.map(|n| n - 1);
-        idx += len;
+        self.walked += 1;
+        self.seq = seq.wrapping_add(1);
+        self.remaining = self.remaining.map(|n| n - 1);
+        self.idx += len;
+        true
     }
-    sort_and_dedup(&mut records, &mut warnings);
-    Ok(KernelLog {
-        records,
-        warnings,
-        format: "log_buf",
-        layout_source: layout.source,
-    })
 }
