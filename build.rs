@@ -45,15 +45,28 @@ fn main() {
     let commit = commit.unwrap_or_else(|| "unknown".to_string());
     println!("cargo:rustc-env=PGSYNC_GIT_COMMIT={commit}");
     if in_checkout {
-        // HEAD moves on commit and checkout; the index on staging.
-        for f in ["HEAD", "index"] {
-            if let Some(p) = git(&["rev-parse", "--git-path", f]) {
-                println!("cargo:rerun-if-changed={p}");
-            }
-        }
+        // HEAD moves on commit and checkout, the branch ref on commit (loose,
+        // or in packed-refs after a gc), the index on staging. Only files that
+        // exist are named: cargo reruns the script on every build for a
+        // missing one.
+        let mut watch = vec![
+            "HEAD".to_string(),
+            "index".to_string(),
+            "packed-refs".to_string(),
+        ];
         if let Some(r) = git(&["symbolic-ref", "-q", "HEAD"]) {
-            if let Some(p) = git(&["rev-parse", "--git-path", &r]) {
-                println!("cargo:rerun-if-changed={p}");
+            watch.push(r);
+        }
+        for f in watch {
+            if let Some(p) = git(&["rev-parse", "--git-path", &f]) {
+                let p = if Path::new(&p).is_absolute() {
+                    std::path::PathBuf::from(p)
+                } else {
+                    manifest_dir.join(p)
+                };
+                if p.exists() {
+                    println!("cargo:rerun-if-changed={}", p.display());
+                }
             }
         }
     }

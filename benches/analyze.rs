@@ -2,10 +2,10 @@
 //!
 //! `cargo bench --bench analyze` (harness = false; never run by `cargo test`).
 //!
-//! 1. Builds `synth::large_plan` (default 20,000 tasks in 5,000 mms, 5-level)
+//! 1. Builds `pgsync_synth::large_plan` (default 20,000 tasks in 5,000 mms, 5-level)
 //!    and the same shape twice as large, into a cache directory: the ELF
 //!    vmcore from the builder, then kdump-compressed zlib and zstd copies
-//!    written by `dump::kdump::writer` from the ELF's PT_LOADs and notes.
+//!    written by `write::kdump` from the ELF's PT_LOADs and notes.
 //!    The ELF is rebuilt every time (about a second) and compared with the
 //!    cached one; the kdump copies are reused while it is unchanged.
 //! 2. Checks that `analyze` of every file gives expected.json's summary.
@@ -35,12 +35,14 @@ use serde_json::{Value, json};
 
 use pgsync_dump::analysis::{collect, compare};
 use pgsync_dump::debuginfo::Vmlinux;
-use pgsync_dump::dump::kdump::writer::{Compression, KdumpSpec, write_kdump};
 use pgsync_dump::dump::notes::DumpNotes;
 use pgsync_dump::dump::{self, CrashDump, PhysAddr, PhysRange, PhysicalMemory, ReadError};
 use pgsync_dump::kernel::Kernel;
 use pgsync_dump::report::{self, DumpFacts};
-use pgsync_dump::synth;
+use pgsync_dump::write::elf::{CoreLayout, CoreSegment, write_core_segments};
+use pgsync_dump::write::kdump::{Compression, KdumpSpec, write_kdump};
+use pgsync_synth as synth;
+use pgsync_synth::formats::zstd_page;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -205,50 +207,21 @@ fn pad_elf(elf: &[u8], at: u64, len: u64) -> Res<Vec<u8>> {
         c.copy_from_slice(&v.to_le_bytes()[..c.len()]);
     }
     loads.push((at, len, &filler));
-    let phnum = 1 + loads.len();
-    let mut off = (64 + 56 * phnum + notes.len()).next_multiple_of(PAGE as usize) as u64;
-    let mut out = Vec::with_capacity(off as usize + elf.len() + len as usize);
-    out.extend_from_slice(b"\x7fELF\x02\x01\x01");
-    out.resize(16, 0);
-    out.extend_from_slice(&4u16.to_le_bytes()); // ET_CORE
-    out.extend_from_slice(&62u16.to_le_bytes()); // EM_X86_64
-    out.extend_from_slice(&1u32.to_le_bytes());
-    for v in [0u64, 64, 0] {
-        out.extend_from_slice(&v.to_le_bytes()); // entry, phoff, shoff
-    }
-    out.extend_from_slice(&0u32.to_le_bytes());
-    for v in [64u16, 56, phnum as u16, 64, 0, 0] {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    let phdr = |out: &mut Vec<u8>, ty: u32, off: u64, paddr: u64, filesz: u64, memsz: u64| {
-        out.extend_from_slice(&ty.to_le_bytes());
-        out.extend_from_slice(&(if ty == PT_LOAD { 7u32 } else { 0 }).to_le_bytes());
-        for v in [
-            off,
-            0,
+    let segments: Vec<CoreSegment<'_>> = loads
+        .iter()
+        .map(|&(paddr, memsz, data)| CoreSegment {
             paddr,
-            filesz,
+            vaddr: 0,
+            data,
             memsz,
-            if ty == PT_LOAD { PAGE } else { 0 },
-        ] {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
+        })
+        .collect();
+    let layout = CoreLayout {
+        segment_align: PAGE,
+        load_p_align: PAGE,
+        ..CoreLayout::default()
     };
-    let note_off = 64 + 56 * phnum as u64;
-    let n = notes.len() as u64;
-    phdr(&mut out, PT_NOTE, note_off, 0, n, n);
-    let mut placed = Vec::new();
-    for &(paddr, memsz, data) in &loads {
-        phdr(&mut out, PT_LOAD, off, paddr, data.len() as u64, memsz);
-        placed.push(off);
-        off = (off + data.len() as u64).next_multiple_of(PAGE);
-    }
-    out.extend_from_slice(notes);
-    for (&(_, _, data), &at) in loads.iter().zip(&placed) {
-        out.resize(at as usize, 0);
-        out.extend_from_slice(data);
-    }
-    Ok(out)
+    Ok(write_core_segments(notes, &segments, &layout)?)
 }
 
 // ---- the dumps ----
@@ -307,7 +280,7 @@ fn prepare(cfg: &Config, scale: usize, padded: bool) -> Res<Dumps> {
     let mut convert_s = Vec::new();
     for (fmt, name, comp) in [
         ("kdump-zlib", "vmcore.zlib", Compression::Zlib),
-        ("kdump-zstd", "vmcore.zstd", Compression::Zstd),
+        ("kdump-zstd", "vmcore.zstd", Compression::Zstd(zstd_page)),
     ] {
         let path = dir.join(name);
         if !path.exists() {

@@ -7,9 +7,11 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use pgsync_dump::dump::kdump::flattened::flatten;
-use pgsync_dump::dump::kdump::writer::{Compression, KdumpSpec, write_kdump};
 use pgsync_dump::dump::{self, PhysAddr, PhysicalMemory};
+use pgsync_dump::write::elf::{CoreLayout, CoreSegment, write_core_segments};
+use pgsync_dump::write::flatten::flatten;
+use pgsync_dump::write::kdump::{Compression, KdumpSpec, write_kdump};
+use pgsync_synth::formats::zstd_page;
 
 const PAGE: usize = 4096;
 
@@ -47,31 +49,16 @@ fn page(pfn: u64) -> Vec<u8> {
     p
 }
 
+/// One PT_LOAD of `pages` pages at physical 0 (no notes).
 fn elf(pages: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(pages as usize * PAGE + 8192);
-    out.extend_from_slice(b"\x7fELF\x02\x01\x01");
-    out.resize(16, 0);
-    out.extend_from_slice(&4u16.to_le_bytes());
-    out.extend_from_slice(&62u16.to_le_bytes());
-    out.extend_from_slice(&1u32.to_le_bytes());
-    for v in [0u64, 64, 0] {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    out.extend_from_slice(&0u32.to_le_bytes());
-    for v in [64u16, 56, 1, 64, 0, 0] {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    out.extend_from_slice(&1u32.to_le_bytes());
-    out.extend_from_slice(&7u32.to_le_bytes());
-    let size = pages * PAGE as u64;
-    for v in [4096u64, 0, 0, size, size, 4096] {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    out.resize(4096, 0);
-    for pfn in 0..pages {
-        out.extend_from_slice(&page(pfn));
-    }
-    out
+    let data: Vec<u8> = (0..pages).flat_map(page).collect();
+    let segment = CoreSegment {
+        paddr: 0,
+        vaddr: 0,
+        data: &data,
+        memsz: data.len() as u64,
+    };
+    write_core_segments(&[], &[segment], &CoreLayout::default()).expect("ELF written")
 }
 
 fn lzo(p: &[u8]) -> Option<Vec<u8>> {
@@ -161,7 +148,7 @@ fn main() {
     let mut files = vec![("elf".to_string(), elf_path)];
     for (name, c) in [
         ("zlib", Compression::Zlib),
-        ("zstd", Compression::Zstd),
+        ("zstd", Compression::Zstd(zstd_page)),
         ("lzo", Compression::Lzo(lzo)),
         ("snappy", Compression::Snappy),
     ] {

@@ -7,8 +7,8 @@ fn main() {
         a.next()
             .unwrap_or_else(|| format!("/tmp/pgsync-seed-{seed}")),
     );
-    let plan = pgsync_dump::synth::random_plan(seed);
-    if let Err(e) = pgsync_dump::synth::write_fixture(&plan, &dir) {
+    let plan = pgsync_synth::random_plan(seed);
+    if let Err(e) = pgsync_synth::write_fixture(&plan, &dir) {
         eprintln!("{e}");
         std::process::exit(2);
     }

@@ -16,10 +16,12 @@ use crate::dump::{CrashDump, PhysAddr};
 use crate::kernel::offsets::{PgdListLinkage, ThreadLink};
 use crate::kernel::{Kernel, KernelError};
 use crate::model::mask::SyncMask;
-use crate::synth::SynthError;
-use crate::synth::elf::{ExecImage, note, prstatus, qemu_cpu_state, write_core, write_exec};
-use crate::synth::kernel::{Sect, Sym, SymKind};
-use crate::synth::layouts::{Base, Layouts, Member, StructDef, Ty};
+use crate::write::WriteError;
+use crate::write::elf::{
+    ExecImage, ExecSection, ExecSymbol, ExecSymbolKind, write_core, write_exec,
+};
+use crate::write::layout::{Base, Layouts, MemberDef, StructDef, Ty};
+use crate::write::notes::{note, prstatus, qemu_cpu_state};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExtractError {
@@ -29,8 +31,8 @@ pub enum ExtractError {
     Analysis(#[from] AnalysisError),
     #[error("{0}")]
     Type(#[from] TypeError),
-    #[error("writing the reproduction: {0}")]
-    Write(#[from] SynthError),
+    #[error("writing the reproduction")]
+    Write(#[from] WriteError),
     #[error("{0}")]
     Other(String),
 }
@@ -111,8 +113,8 @@ fn notes(dump: &CrashDump) -> Result<Vec<u8>, ExtractError> {
     Ok(n)
 }
 
-fn member(name: &str, offset: u64, ty: Ty) -> Member {
-    Member {
+fn member(name: &str, offset: u64, ty: Ty) -> MemberDef {
+    MemberDef {
         name: Some(name.to_string()),
         offset,
         ty,
@@ -125,7 +127,7 @@ fn list_head() -> Ty {
 
 /// A struct with the given members; its size is the real one, or just large
 /// enough when that is unknown.
-fn def(name: &'static str, size: Option<u64>, members: Vec<Member>) -> StructDef {
+fn def(name: &'static str, size: Option<u64>, members: Vec<MemberDef>) -> StructDef {
     let end = members.iter().map(|m| m.offset + 8).max().unwrap_or(8);
     StructDef {
         name: Some(name),
@@ -249,32 +251,32 @@ fn minimal_vmlinux(k: &Kernel<'_>, v: &Vmlinux) -> Result<Vec<u8>, ExtractError>
         structs,
         declared: Vec::new(),
     };
-    let debug = crate::synth::dwarf::write_dwarf(&layouts, 5)?;
+    let debug = crate::write::dwarf::write_dwarf(&layouts, 5)?;
 
     // Every symbol the kernel layer looks up, at its link address.
     let map = v.find_symbols(crate::kernel::symbols::WANTED);
-    let mut syms: Vec<Sym> = map
+    let mut syms: Vec<ExecSymbol> = map
         .iter()
-        .map(|(name, s)| Sym {
+        .map(|(name, s)| ExecSymbol {
             name: name.to_string(),
             link: s.address,
             size: s.size,
             kind: match s.kind {
-                SymbolKind::Func => SymKind::Func,
-                SymbolKind::Object => SymKind::Object,
-                _ => SymKind::NoType,
+                SymbolKind::Func => ExecSymbolKind::Func,
+                SymbolKind::Object => ExecSymbolKind::Object,
+                _ => ExecSymbolKind::NoType,
             },
             sect: if s.kind == SymbolKind::Func {
-                Sect::Text
+                ExecSection::Text
             } else if s.address < 0x100_0000 {
-                Sect::Percpu
+                ExecSection::Percpu
             } else {
-                Sect::Data
+                ExecSection::Data
             },
         })
         .collect();
     syms.sort_by(|a, b| (a.link, &a.name).cmp(&(b.link, &b.name)));
-    let mut sections: BTreeMap<Sect, (u64, u64)> = BTreeMap::new();
+    let mut sections: BTreeMap<ExecSection, (u64, u64)> = BTreeMap::new();
     for s in &syms {
         let e = sections.entry(s.sect).or_insert((s.link & !0xfff, 0));
         let start = e.0.min(s.link & !0xfff);

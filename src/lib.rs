@@ -4,8 +4,10 @@
 //! Layers, data flowing one way (lower layers never name higher ones):
 //! [`dump`] (physical memory) -> [`arch::x86_64`] (paging, translation) ->
 //! [`debuginfo`] (symbols, DWARF types) -> [`kernel`] (tasks, mms, pgd_list) ->
-//! [`analysis`] (the checker) -> [`report`] (table, JSON). [`synth`] writes
-//! synthetic kernels and dumps (fixtures, property tests, `extract`).
+//! [`analysis`] (the checker) -> [`report`] (table, JSON). With the default
+//! `write` feature, `write` holds the writers (ELF core and exec files,
+//! notes, DWARF, kdump) that `extract` and the fixture builder
+//! (crates/pgsync-synth, not shipped) use.
 //!
 //! Used as a library, the check is four calls, the whole analysis five:
 //!
@@ -36,9 +38,11 @@ pub mod analysis;
 pub mod arch;
 pub mod debuginfo;
 pub mod dump;
+#[cfg(feature = "write")]
 pub mod extract;
 pub mod kernel;
 mod mapped;
 pub mod model;
 pub mod report;
-pub mod synth;
+#[cfg(feature = "write")]
+pub mod write;

@@ -85,6 +85,7 @@ pub enum Command {
     ///
     /// DIR/vmcore with only the pages the
     /// analysis reads, DIR/vmlinux with only the symbols and layouts it uses (same build-id).
+    #[cfg(feature = "write")]
     Extract {
         #[command(flatten)]
         dump: DumpArgs,

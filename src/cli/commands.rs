@@ -58,6 +58,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         } => analyze(&dump, format, &pids, replay, sync_mask.as_deref()),
         Command::Info { dump, format } => info(&dump, format),
         Command::Dmesg { dump } => dmesg(&dump),
+        #[cfg(feature = "write")]
         Command::Extract { dump, output } => extract(&dump, &output),
         Command::Tasks { dump, format } => tasks(&dump, format),
         Command::Vtop {
@@ -134,6 +135,7 @@ fn analyze(
     Ok(a.verdict().exit_code() as u8)
 }
 
+#[cfg(feature = "write")]
 fn extract(args: &DumpArgs, out: &Path) -> Result<u8> {
     let d = open_dump(&args.vmcore)?;
     let v = open_vmlinux(&d, args.vmlinux.as_deref())?;

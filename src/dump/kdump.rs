@@ -19,7 +19,6 @@ mod open;
 mod reader;
 pub mod source;
 mod sub_header;
-pub mod writer;
 
 use std::path::PathBuf;
 

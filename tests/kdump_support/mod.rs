@@ -5,8 +5,9 @@
 
 use std::path::PathBuf;
 
-use pgsync_dump::dump::kdump::writer::elf_note;
 use pgsync_dump::dump::{CrashDump, PhysAddr, PhysicalMemory, ReadError};
+use pgsync_dump::write::elf::{CoreLayout, CoreSegment, write_core_segments};
+use pgsync_dump::write::notes::note;
 
 pub const PAGE: usize = 4096;
 /// RAM of the oracle machine, as pfn ranges; pfns 24..32 are a hole.
@@ -115,71 +116,39 @@ pub fn oracle_page(pfn: u64) -> Vec<u8> {
 
 /// The oracle's notes: one (empty) NT_PRSTATUS and VMCOREINFO.
 pub fn oracle_notes() -> Vec<u8> {
-    let mut n = elf_note("CORE", 1, &[0u8; 336]);
-    n.extend(elf_note("VMCOREINFO", 0, ORACLE_VMCOREINFO.as_bytes()));
+    let mut n = note("CORE", 1, &[0u8; 336]);
+    n.extend(note("VMCOREINFO", 0, ORACLE_VMCOREINFO.as_bytes()));
     n
 }
 
 /// An ELF vmcore: ET_CORE, one PT_NOTE, one PT_LOAD per RAM range, p_vaddr
-/// in the direct map (makedumpfile derives PAGE_OFFSET from it).
+/// in the direct map (makedumpfile derives PAGE_OFFSET from it), segments
+/// page-aligned in the file as makedumpfile writes them.
 pub fn elf_vmcore(ram: &[(u64, u64)], notes: &[u8], page: &dyn Fn(u64) -> Vec<u8>) -> Vec<u8> {
-    let phnum = 1 + ram.len();
-    let note_off = 64 + 56 * phnum;
-    let mut data_off = (note_off + notes.len()).next_multiple_of(PAGE);
-    let mut out = Vec::new();
-    out.extend_from_slice(b"\x7fELF\x02\x01\x01");
-    out.resize(16, 0);
-    let u16s = |v: &mut Vec<u8>, x: u16| v.extend_from_slice(&x.to_le_bytes());
-    u16s(&mut out, 4); // ET_CORE
-    u16s(&mut out, 62); // EM_X86_64
-    out.extend_from_slice(&1u32.to_le_bytes());
-    out.extend_from_slice(&0u64.to_le_bytes()); // e_entry
-    out.extend_from_slice(&64u64.to_le_bytes()); // e_phoff
-    out.extend_from_slice(&0u64.to_le_bytes()); // e_shoff
-    out.extend_from_slice(&0u32.to_le_bytes()); // e_flags
-    for v in [64u16, 56, phnum as u16, 64, 0, 0] {
-        u16s(&mut out, v);
-    }
-    let phdr = |out: &mut Vec<u8>,
-                ty: u32,
-                flags: u32,
-                off: u64,
-                vaddr: u64,
-                paddr: u64,
-                size: u64,
-                align: u64| {
-        out.extend_from_slice(&ty.to_le_bytes());
-        out.extend_from_slice(&flags.to_le_bytes());
-        for v in [off, vaddr, paddr, size, size, align] {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
+    let data: Vec<Vec<u8>> = ram
+        .iter()
+        .map(|&(s, e)| (s..e).flat_map(page).collect())
+        .collect();
+    let segments: Vec<CoreSegment<'_>> = ram
+        .iter()
+        .zip(&data)
+        .map(|(&(s, _), bytes)| {
+            let pa = s * PAGE as u64;
+            CoreSegment {
+                paddr: pa,
+                vaddr: 0xffff_8880_0000_0000 + pa,
+                data: bytes,
+                memsz: bytes.len() as u64,
+            }
+        })
+        .collect();
+    let layout = CoreLayout {
+        segment_align: PAGE as u64,
+        note_p_align: 4,
+        load_p_align: PAGE as u64,
+        ..CoreLayout::default()
     };
-    phdr(&mut out, 4, 0, note_off as u64, 0, 0, notes.len() as u64, 4);
-    let mut loads = Vec::new();
-    for &(s, e) in ram {
-        let pa = s * PAGE as u64;
-        let size = (e - s) * PAGE as u64;
-        phdr(
-            &mut out,
-            1,
-            7,
-            data_off as u64,
-            0xffff_8880_0000_0000 + pa,
-            pa,
-            size,
-            PAGE as u64,
-        );
-        loads.push((s, e));
-        data_off += size as usize;
-    }
-    out.extend_from_slice(notes);
-    out.resize(out.len().next_multiple_of(PAGE), 0);
-    for (s, e) in loads {
-        for pfn in s..e {
-            out.extend_from_slice(&page(pfn));
-        }
-    }
-    out
+    write_core_segments(notes, &segments, &layout).expect("ELF vmcore written")
 }
 
 pub fn oracle_elf() -> Vec<u8> {

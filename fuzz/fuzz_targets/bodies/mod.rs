@@ -1,6 +1,6 @@
 //! The fuzz targets' bodies, shared by the libFuzzer binaries (one per
 //! target, `fuzz/fuzz_targets/*.rs`) and the regression test that replays
-//! every input a campaign found (`tests/fuzz_regressions.rs`): each `run`
+//! every input a campaign found (`tests/robustness/fuzz_regressions.rs`): each `run`
 //! takes the raw input bytes exactly as libFuzzer hands them over.
 #![allow(dead_code)]
 

@@ -1,0 +1,31 @@
+//! Writers, the counterpart of [`crate::dump`] (behind the default-on `write`
+//! feature, as `object` separates `read` from `write`): ELF core and exec
+//! files ([`elf`]), their notes ([`notes`]), DWARF from struct layouts
+//! ([`dwarf`], [`layout`]), kdump-compressed files ([`kdump`]) and
+//! makedumpfile's flattened form ([`flatten`]).
+//!
+//! `extract` writes its reproduction with them, and the fixture builder
+//! (crates/pgsync-synth) and the tests build every file they need on them:
+//! one writer of each kind in the workspace.
+
+pub mod dwarf;
+pub mod elf;
+pub mod flatten;
+pub mod kdump;
+pub mod layout;
+pub mod notes;
+
+/// Why a file could not be written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WriteError {
+    /// A struct layout refers to a type it does not define.
+    #[error("struct layout: {0}")]
+    Layout(String),
+    #[error("writing DWARF")]
+    Dwarf(#[from] gimli::write::Error),
+    #[error("writing ELF")]
+    Elf(#[from] object::write::Error),
+    #[error("compressing a debug section")]
+    Compress(#[source] std::io::Error),
+}

@@ -1,0 +1,11 @@
+//! Tests of the debuginfo layer (src/debuginfo): the vmlinux ELF reader, symbols, DWARF types; gcc as the outside oracle.
+//!
+//! One test binary per layer (`cargo test --test debuginfo`); each module tests
+//! what its name says, as drgn's tests/ mirror its sources.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod gcc_oracle;
+mod real_vmlinux;
+mod unit;
