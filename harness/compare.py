@@ -20,6 +20,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.environ.get("PGSYNC_HARNESS_DIR", "/work/.cache/pgsync-harness") + "/dumps"
@@ -62,14 +63,34 @@ def ours_truth(rep):
     return out
 
 
+# Peak RSS (KiB) of the last pgsync-dump run compare() made (harness/matrix.py).
+last_peak_rss_kb = None
+
+
+def run_measured(argv):
+    """subprocess.run(capture_output, text) plus the child's peak RSS in KiB
+    (GNU time's %M; None without /usr/bin/time)."""
+    if not os.path.exists("/usr/bin/time"):
+        done = subprocess.run(argv, capture_output=True, text=True)
+        done.peak_rss_kb = None
+        return done
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as f:
+        done = subprocess.run(["/usr/bin/time", "-q", "-f", "%M", "-o", f.name, *argv],
+                              capture_output=True, text=True)
+        text = f.read().strip().splitlines()
+    done.peak_rss_kb = int(text[-1]) if text and text[-1].isdigit() else None
+    return done
+
+
 def compare(d, fmt, ref, lossy):
     path = os.path.join(d, "vmcore." + fmt)
     if not os.path.exists(path):
         return None
+    global last_peak_rss_kb
     t0 = time.monotonic()
-    p = subprocess.run([BIN, "analyze", "--format", "json", "--vmlinux", os.path.join(d, "vmlinux"), path],
-                       capture_output=True, text=True)
+    p = run_measured([BIN, "analyze", "--format", "json", "--vmlinux", os.path.join(d, "vmlinux"), path])
     ms = (time.monotonic() - t0) * 1000
+    last_peak_rss_kb = p.peak_rss_kb
     if p.returncode not in (0, 1, 3):
         return [f"exit {p.returncode}: {p.stderr.strip()}"], ms, None
     try:

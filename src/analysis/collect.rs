@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::arch::x86_64::{PhysAddr, VirtAddr};
 use crate::kernel::percpu::resolve_cr3;
-use crate::kernel::{Kernel, KernelError, ReadProblem, Task};
+use crate::kernel::{Kernel, KernelError, ProblemScope, ReadProblem, Task};
 
 use super::{CheckedTable, TableStatus, TaskRef};
 
@@ -60,6 +60,7 @@ impl Builder<'_, '_> {
             cpus: BTreeSet::new(),
             status: TableStatus::Consistent,
             reason: None,
+            not_in_dump: false,
         }
     }
 
@@ -95,10 +96,14 @@ impl Builder<'_, '_> {
             match k.read_u64(mm.wrapping_add(k.offsets.mm_pgd)) {
                 Ok(p) => Some(p),
                 Err(e) => {
-                    self.problems.push(ReadProblem {
-                        what: format!("mm_struct {mm:#x}"),
-                        detail: format!("mm->pgd: {e}"),
-                    });
+                    self.problems.push(
+                        ReadProblem::new(
+                            ProblemScope::Mm,
+                            format!("mm_struct {mm:#x}"),
+                            format!("mm->pgd: {e}"),
+                        )
+                        .missing_page(e.missing_paddr()),
+                    );
                     None
                 }
             }
@@ -120,6 +125,7 @@ impl Builder<'_, '_> {
                     let mut t = Self::new_table(pgd_va, 0, Some(mm));
                     t.status = TableStatus::Unreadable;
                     t.reason = Some(format!("mm->pgd {pgd_va:#x} does not translate: {e}"));
+                    t.not_in_dump = e.is_missing_from_dump();
                     t
                 });
                 t.sources.insert(src);
@@ -163,10 +169,10 @@ pub fn collect(k: &Kernel<'_>) -> Result<Collected, KernelError> {
                 b.add_pgd(e.pgd_va, e.pgd_pa, owner, Source::PgdList, None);
             }
         }
-        Err(e) => b.problems.push(ReadProblem {
-            what: "pgd_list".into(),
-            detail: e.to_string(),
-        }),
+        Err(e) => b.problems.push(
+            ReadProblem::new(ProblemScope::PgdList, "pgd_list", e.to_string())
+                .missing_page(e.missing_paddr()),
+        ),
     }
 
     // Per-CPU loaded mm and CR3.

@@ -105,6 +105,7 @@ pub fn compare_in(
             Err(e) => {
                 t.status = TableStatus::Unreadable;
                 t.reason = Some(e.to_string());
+                t.not_in_dump = matches!(e, crate::dump::ReadError::NotInDump { .. });
                 continue;
             }
         };

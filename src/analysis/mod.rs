@@ -8,6 +8,7 @@
 pub mod collect;
 pub mod compare;
 pub mod crash;
+pub mod lost;
 pub mod oops;
 mod pipeline;
 pub mod replay;
@@ -71,6 +72,8 @@ pub struct CheckedTable {
     pub cpus: BTreeSet<u32>,
     pub status: TableStatus,
     pub reason: Option<String>,
+    /// Unreadable because the dump does not hold a page it needs.
+    pub not_in_dump: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -173,16 +176,27 @@ impl Analysis {
             Verdict::Inconsistent
         } else if !self.findings.is_empty() {
             Verdict::MissingSync
-        } else if !self.problems.is_empty()
-            || self
-                .tables
-                .iter()
-                .any(|t| t.status == TableStatus::Unreadable)
-        {
+        } else if self.verdict_at_risk() {
             Verdict::Incomplete
         } else {
             Verdict::Consistent
         }
+    }
+
+    /// Whether something lost could hide a difference: a page table that
+    /// could not be read, or a break in `pgd_list` (the list of every pgd;
+    /// [`ProblemScope::can_change_verdict`](crate::kernel::ProblemScope::can_change_verdict)).
+    pub fn verdict_at_risk(&self) -> bool {
+        self.tables
+            .iter()
+            .any(|t| t.status == TableStatus::Unreadable)
+            || self.problems.iter().any(|p| p.scope.can_change_verdict())
+    }
+
+    /// Every page table was read but some tasks, threads, mms or CPU states
+    /// were not: the verdict stands, the tasks named per table may be short.
+    pub fn partial_attribution(&self) -> bool {
+        !self.verdict_at_risk() && !self.problems.is_empty()
     }
 
     /// Page tables compared (the skipped ones are listed but not counted).

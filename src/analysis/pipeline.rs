@@ -35,6 +35,8 @@ pub struct Outcome {
     /// Why the kernel log was read only in part, or not at all, one line
     /// each for the report's warnings.
     pub log_warnings: Vec<String>,
+    /// What the dump's page filter removed of what the check reads.
+    pub filter_loss: Option<super::lost::FilterLoss>,
 }
 
 /// Why [`run`] stopped.
@@ -63,11 +65,13 @@ pub fn run(k: &Kernel<'_>, options: &Options) -> Result<Outcome, RunError> {
         None => None,
     };
     analysis.retain_pids(&options.pids);
+    let filter_loss = super::lost::filter_loss(&analysis, k.dump.dump_level, k.memory());
     Ok(Outcome {
         analysis,
         crash,
         replay,
         log_warnings,
+        filter_loss,
     })
 }
 

@@ -40,6 +40,11 @@ pub struct Replay {
     pub after: Analysis,
     /// The fault address in the crashing page table, before and after.
     pub fault: Option<(Walk, Walk)>,
+    /// The dump's kernel already has the 2025 fix ([`Kernel::has_sync_fix`]):
+    /// what the replay installs, that kernel would have synced itself, so
+    /// a slot missing in the dump was installed by a path that bypassed
+    /// `p?d_populate_kernel()`.
+    pub kernel_has_fix: bool,
 }
 
 pub fn replay(
@@ -113,5 +118,6 @@ pub fn replay(
         calls: report.calls,
         after,
         fault,
+        kernel_has_fix: k.has_sync_fix(),
     })
 }

@@ -122,6 +122,7 @@ fn analyze(
     );
     let mut facts = DumpFacts::from_kernel(&k);
     facts.warnings.extend(outcome.log_warnings.iter().cloned());
+    facts.filter_loss = outcome.filter_loss.clone();
     match format {
         Format::Json => {
             let r = report::json::report(&facts, a, crash, replayed);

@@ -43,6 +43,10 @@ impl PhysicalMemory for KdumpReader {
     fn ranges(&self) -> Vec<PhysRange> {
         self.ram_ranges()
     }
+
+    fn left_out_by_filter(&self, paddr: u64) -> bool {
+        self.filtered_out(paddr / PAGE_SIZE as u64)
+    }
 }
 
 /// True when `bytes` start like a kdump-compressed file.
@@ -93,6 +97,32 @@ fn warn_if_part(reader: &KdumpReader, notes: &mut DumpNotes) {
     }
 }
 
+/// The page kinds makedumpfile's `-d` bits leave out (makedumpfile.8,
+/// "-d dump_level": 1 zero pages, 2 cache pages without private data, 4
+/// cache pages with private data, 8 user process pages, 16 free pages).
+/// Zero pages are found by content; the others by the page's flags and
+/// `_mapcount`/`page_type`, read through the struct page layout
+/// makedumpfile knows for the kernel version.
+pub fn dump_level_excludes(dump_level: i32) -> Vec<&'static str> {
+    const KINDS: [(i32, &str); 5] = [
+        (1, "zero pages"),
+        (2, "page cache"),
+        (4, "private page cache"),
+        (8, "user data"),
+        (16, "free pages"),
+    ];
+    KINDS
+        .iter()
+        .filter(|(bit, _)| dump_level & bit != 0)
+        .map(|&(_, name)| name)
+        .collect()
+}
+
+/// The sub-header's `dump_level`, which header version 1 introduced.
+fn recorded_dump_level(reader: &KdumpReader) -> Option<i32> {
+    (reader.header.header_version >= 1).then_some(reader.sub.dump_level)
+}
+
 /// Opens a kdump-compressed file or a flattened stream.
 pub fn open(file: DumpFile) -> Result<CrashDump, DumpError> {
     let path = file.path().to_path_buf();
@@ -121,13 +151,18 @@ fn finish_open(
     } else {
         DumpFormat::Kdump
     };
-    Ok(CrashDump::new(
+    let dump_level = recorded_dump_level(&reader);
+    let dump = CrashDump::new(
         path,
         format,
         Some(reader.compression()),
         Box::new(reader),
         notes,
-    ))
+    );
+    Ok(match dump_level {
+        Some(level) => dump.with_dump_level(level),
+        None => dump,
+    })
 }
 
 /// The parts of a split dump, sorted by pfn range.
@@ -165,6 +200,11 @@ impl PhysicalMemory for SplitMemory {
             .first()
             .map(|p| p.ram_ranges())
             .unwrap_or_default()
+    }
+
+    fn left_out_by_filter(&self, paddr: u64) -> bool {
+        let pfn = paddr / PAGE_SIZE as u64;
+        self.part_for(pfn).is_some_and(|p| p.filtered_out(pfn))
     }
 }
 
@@ -290,6 +330,7 @@ pub fn open_split(files: Vec<DumpFile>) -> Result<CrashDump, DumpError> {
         }
     };
     let path = parts[0].2.clone();
+    let dump_level = recorded_dump_level(&parts[0].0);
     let mut readers = Vec::with_capacity(parts.len());
     let mut notes: Option<DumpNotes> = None;
     for (r, n, _) in parts {
@@ -301,11 +342,15 @@ pub fn open_split(files: Vec<DumpFile>) -> Result<CrashDump, DumpError> {
     }
     let mut notes = notes.unwrap_or_default();
     notes.warnings.extend(warnings);
-    Ok(CrashDump::new(
+    let dump = CrashDump::new(
         path,
         DumpFormat::KdumpSplit,
         Some(compression),
         Box::new(SplitMemory { parts: readers }),
         notes,
-    ))
+    );
+    Ok(match dump_level {
+        Some(level) => dump.with_dump_level(level),
+        None => dump,
+    })
 }

@@ -76,6 +76,15 @@ pub trait PhysicalMemory: Send + Sync {
     fn will_need(&self, paddr: PhysAddr, len: u64) {
         let _ = (paddr, len);
     }
+
+    /// Whether the page at `paddr` was RAM that the dump's producer left
+    /// out on purpose: a kdump file's first bitmap marks it, its second
+    /// (makedumpfile's `-d` filter) does not. False where a format cannot
+    /// tell (ELF) or the page is simply beyond what the dump describes.
+    fn left_out_by_filter(&self, paddr: u64) -> bool {
+        let _ = paddr;
+        false
+    }
 }
 
 impl<T: PhysicalMemory + ?Sized> PhysicalMemory for &T {
@@ -87,6 +96,9 @@ impl<T: PhysicalMemory + ?Sized> PhysicalMemory for &T {
     }
     fn will_need(&self, paddr: PhysAddr, len: u64) {
         (**self).will_need(paddr, len)
+    }
+    fn left_out_by_filter(&self, paddr: u64) -> bool {
+        (**self).left_out_by_filter(paddr)
     }
 }
 
@@ -163,6 +175,10 @@ pub struct CrashDump {
     pub cpus: Vec<CpuNote>,
     /// Non-fatal problems met while opening (e.g. an unreadable note).
     pub warnings: Vec<String>,
+    /// makedumpfile's page filter (`-d`), from the kdump header: which
+    /// kinds of pages were left out ([`kdump::dump_level_excludes`]).
+    /// `None` for ELF, which does not record it.
+    pub dump_level: Option<i32>,
     memory: Box<dyn PhysicalMemory>,
 }
 
@@ -185,8 +201,15 @@ impl CrashDump {
             vmcoreinfo: notes.vmcoreinfo,
             cpus: notes.cpus,
             warnings: notes.warnings,
+            dump_level: None,
             memory,
         }
+    }
+
+    /// The same dump, recording the kdump header's `dump_level`.
+    pub fn with_dump_level(mut self, dump_level: i32) -> CrashDump {
+        self.dump_level = Some(dump_level);
+        self
     }
 }
 

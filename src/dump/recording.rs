@@ -47,4 +47,8 @@ impl PhysicalMemory for RecordingMemory<'_> {
     fn will_need(&self, paddr: PhysAddr, len: u64) {
         self.inner.will_need(paddr, len)
     }
+
+    fn left_out_by_filter(&self, paddr: u64) -> bool {
+        self.inner.left_out_by_filter(paddr)
+    }
 }

@@ -38,3 +38,14 @@ pub enum KernelError {
     #[error(transparent)]
     Printk(#[from] super::printk::PrintkError),
 }
+
+impl KernelError {
+    /// The physical address the dump does not hold, when the error is a
+    /// read of such a page.
+    pub fn missing_paddr(&self) -> Option<u64> {
+        match self {
+            KernelError::Read { source, .. } => source.missing_paddr(),
+            _ => None,
+        }
+    }
+}

@@ -17,6 +17,9 @@ pub struct ListBreak {
     /// Number of entries read before the break.
     pub after: usize,
     pub detail: String,
+    /// The break was a read of the page at this physical address, which
+    /// the dump does not hold.
+    pub missing_paddr: Option<u64>,
 }
 
 /// The nodes (addresses of the embedded list_heads, head excluded) of the
@@ -49,10 +52,23 @@ pub fn walk_list_each(
     let mut seen = HashSet::new();
     let mut prev = head;
     let next_of = |node: u64| k.read_u64(node.wrapping_add(k.offsets.list_next));
-    let stop = |after: usize, detail: String| (after, Some(ListBreak { after, detail }));
+    let stop_why = |after: usize, detail: String, missing_paddr: Option<u64>| {
+        (
+            after,
+            Some(ListBreak {
+                after,
+                detail,
+                missing_paddr,
+            }),
+        )
+    };
+    let stop = |after: usize, detail: String| stop_why(after, detail, None);
     let mut cur = match next_of(head) {
         Ok(n) => n,
-        Err(e) => return stop(0, format!("{name} head at {head:#x}: {e}")),
+        Err(e) => {
+            let missing = e.missing_paddr();
+            return stop_why(0, format!("{name} head at {head:#x}: {e}"), missing);
+        }
     };
     while cur != head {
         if count >= max {
@@ -80,11 +96,13 @@ pub fn walk_list_each(
                 cur = n;
             }
             Err(e) => {
-                return stop(
+                let missing = e.missing_paddr();
+                return stop_why(
                     count,
                     format!(
                         "{name}: entry #{count} at {prev:#x} points to {cur:#x}, which cannot be read: {e}"
                     ),
+                    missing,
                 );
             }
         }

@@ -25,14 +25,86 @@ pub use printk::{KernelLog, LogRecord, format_dmesg};
 pub use symbols::KernelSymbols;
 pub use tasks::{Task, TaskWalk};
 
+/// What a lost object was part of: decides whether losing it could change
+/// the verdict (docs/checker.md, "Incomplete is not consistent").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ProblemScope {
+    /// `pgd_list` itself or an entry's page: a page table may go unchecked.
+    PgdList,
+    /// The owner mm recorded in a pgd_list entry's page (`pt_mm`).
+    PgdOwner,
+    /// `init_task.tasks`: thread-group leaders.
+    TaskList,
+    /// One group's thread list (`signal->thread_head` or `thread_group`).
+    Threads,
+    /// One task_struct's fields.
+    Task,
+    /// An mm_struct's `pgd` pointer.
+    Mm,
+    /// Per-CPU state: `nr_cpu_ids`, `__per_cpu_offset`, `cpu_tlbstate`, current.
+    Cpu,
+}
+
+impl ProblemScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProblemScope::PgdList => "pgd_list",
+            ProblemScope::PgdOwner => "pgd_owner",
+            ProblemScope::TaskList => "task_list",
+            ProblemScope::Threads => "threads",
+            ProblemScope::Task => "task",
+            ProblemScope::Mm => "mm",
+            ProblemScope::Cpu => "cpu",
+        }
+    }
+
+    /// Whether losing it can hide a page table from the check. Every pgd
+    /// `pgd_alloc()` makes is put on `pgd_list` by `pgd_ctor()`
+    /// (arch/x86/mm/pgtable.c; x86-64 has SHARED_KERNEL_PMD 0, and kernels
+    /// without that macro add unconditionally), and threads share their
+    /// leader's mm: so with `pgd_list` walked to its head, a lost task, thread
+    /// list, mm pointer or CPU state only changes who is named. An mm whose
+    /// pgd cannot be found on `pgd_list` is reported as an unreadable table,
+    /// which does make the result incomplete.
+    pub fn can_change_verdict(self) -> bool {
+        matches!(self, ProblemScope::PgdList)
+    }
+}
+
 /// A problem met while reading kernel objects that did not stop the
-/// analysis but makes its result incomplete.
+/// analysis but makes its result incomplete, or its attribution partial.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadProblem {
     /// What was being read ("task list", "pgd_list", "CPU 3 cpu_tlbstate").
     pub what: String,
     /// The error, with the address it happened at.
     pub detail: String,
+    pub scope: ProblemScope,
+    /// The read failed because the dump does not hold the page (filtered
+    /// out, or never recorded), not because the kernel's data was bad.
+    pub not_in_dump: bool,
+    /// That page's physical address, when known.
+    pub missing_paddr: Option<u64>,
+}
+
+impl ReadProblem {
+    pub fn new(scope: ProblemScope, what: impl Into<String>, detail: impl Into<String>) -> Self {
+        ReadProblem {
+            what: what.into(),
+            detail: detail.into(),
+            scope,
+            not_in_dump: false,
+            missing_paddr: None,
+        }
+    }
+
+    /// The same problem, caused by the dump not holding the page at
+    /// `paddr` (when `Some`).
+    pub fn missing_page(mut self, paddr: Option<u64>) -> Self {
+        self.not_in_dump = paddr.is_some();
+        self.missing_paddr = paddr;
+        self
+    }
 }
 
 /// The crashed kernel: dump + debuginfo + layout.
@@ -90,9 +162,54 @@ impl<'d> Kernel<'d> {
         self.xlate.translate(self.mem, va)
     }
 
-    /// Whether the kernel carries the 2025 sync fix: an out-of-line
-    /// `arch_sync_kernel_mappings` on x86-64 (include/linux/pgalloc.h).
+    /// Whether the kernel carries the 2025 sync fix. `p?d_populate_kernel()`
+    /// are macros (include/linux/pgalloc.h) and leave no symbol or DWARF
+    /// entry (none in the 5.10.223 ... 7.3.4 vmlinux files); the fix's other
+    /// half, x86-64's out-of-line `arch_sync_kernel_mappings()` (commit
+    /// 6659d0279980, v6.17; in 6.1.151+ and 6.12 stable), is a symbol. x86-64
+    /// had an unrelated one before: added in v5.8 ("x86/mm/64: Implement
+    /// arch_sync_kernel_mappings()") and removed in v5.10 by 58a18fe95e83
+    /// ("x86/mm/64: Do not sync vmalloc/ioremap mappings"), so on 5.8 and 5.9
+    /// the symbol is not the fix. Only the release can tell those apart.
     pub fn has_sync_fix(&self) -> bool {
-        self.symbols.arch_sync_kernel_mappings
+        let release = self
+            .dump
+            .vmcoreinfo
+            .as_ref()
+            .and_then(|i| i.osrelease.as_deref());
+        self.symbols.arch_sync_kernel_mappings && !release.is_some_and(predates_sync_fix_symbol)
+    }
+}
+
+/// Whether `release` ("5.9.16-1-amd64") is 5.8 or 5.9, whose x86-64
+/// `arch_sync_kernel_mappings()` predates the 2025 fix (see
+/// [`Kernel::has_sync_fix`]). Unparsable releases are not.
+pub fn predates_sync_fix_symbol(release: &str) -> bool {
+    let mut parts = release.split(|c: char| !c.is_ascii_digit());
+    let major = parts.next().and_then(|p| p.parse::<u32>().ok());
+    let minor = parts.next().and_then(|p| p.parse::<u32>().ok());
+    matches!((major, minor), (Some(5), Some(8 | 9)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::predates_sync_fix_symbol;
+
+    #[test]
+    fn only_5_8_and_5_9_have_the_older_arch_sync_kernel_mappings() {
+        for r in ["5.8.0-3-amd64", "5.9.16", "5.9"] {
+            assert!(predates_sync_fix_symbol(r), "{r}");
+        }
+        for r in [
+            "5.10.0-32-cloud-amd64",
+            "6.1.0-57-cloud-amd64",
+            "6.12.117+deb12-cloud-amd64",
+            "7.3.4+deb13-cloud-amd64",
+            "5.80.1",
+            "",
+            "linux",
+        ] {
+            assert!(!predates_sync_fix_symbol(r), "{r}");
+        }
     }
 }

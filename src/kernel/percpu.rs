@@ -2,7 +2,7 @@
 //! arch/x86/include/asm/tlbflush.h), its current task, and the CR3 the dump
 //! recorded. CPUs are counted by `nr_cpu_ids`, never NR_CPUS.
 
-use super::{Kernel, ReadProblem};
+use super::{Kernel, ProblemScope, ReadProblem};
 
 /// Hard cap on CPUs considered, whatever a corrupted `nr_cpu_ids` says
 /// (NR_CPUS is 8192 on Debian).
@@ -64,17 +64,18 @@ impl Kernel<'_> {
         match self.symbols.nr_cpu_ids.map(|a| self.read_u32(a)) {
             Some(Ok(n)) if u64::from(n) <= array_len && n > 0 => u64::from(n),
             Some(Ok(n)) => {
-                problems.push(ReadProblem {
-                    what: "nr_cpu_ids".into(),
-                    detail: format!("value {n} is outside 1..={array_len}; using the dump's {from_notes} CPU notes"),
-                });
+                problems.push(ReadProblem::new(
+                    ProblemScope::Cpu,
+                    "nr_cpu_ids",
+                    format!("value {n} is outside 1..={array_len}; using the dump's {from_notes} CPU notes"),
+                ));
                 from_notes.min(array_len)
             }
             Some(Err(e)) => {
-                problems.push(ReadProblem {
-                    what: "nr_cpu_ids".into(),
-                    detail: e.to_string(),
-                });
+                problems.push(
+                    ReadProblem::new(ProblemScope::Cpu, "nr_cpu_ids", e.to_string())
+                        .missing_page(e.missing_paddr()),
+                );
                 from_notes.min(array_len)
             }
             None => from_notes.min(array_len),
@@ -100,10 +101,14 @@ impl Kernel<'_> {
                 // reads as an error like any other).
                 match self.read_u64(array.wrapping_add(cpu * 8)) {
                     Ok(off) => st.per_cpu_offset = Some(off),
-                    Err(e) => walk.problems.push(ReadProblem {
-                        what: format!("CPU {cpu} __per_cpu_offset"),
-                        detail: e.to_string(),
-                    }),
+                    Err(e) => walk.problems.push(
+                        ReadProblem::new(
+                            ProblemScope::Cpu,
+                            format!("CPU {cpu} __per_cpu_offset"),
+                            e.to_string(),
+                        )
+                        .missing_page(e.missing_paddr()),
+                    ),
                 }
             }
             if let (Some(base), Some(sym), Some(lm)) = (
@@ -114,10 +119,14 @@ impl Kernel<'_> {
                 let va = sym.base.wrapping_add(base).wrapping_add(lm);
                 match self.read_u64(va) {
                     Ok(mm) => st.loaded_mm = Some(mm),
-                    Err(e) => walk.problems.push(ReadProblem {
-                        what: format!("CPU {cpu} cpu_tlbstate.loaded_mm"),
-                        detail: e.to_string(),
-                    }),
+                    Err(e) => walk.problems.push(
+                        ReadProblem::new(
+                            ProblemScope::Cpu,
+                            format!("CPU {cpu} cpu_tlbstate.loaded_mm"),
+                            e.to_string(),
+                        )
+                        .missing_page(e.missing_paddr()),
+                    ),
                 }
             }
             if let Some(base) = st.per_cpu_offset {

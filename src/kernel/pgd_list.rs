@@ -7,7 +7,7 @@
 use crate::arch::x86_64::{PhysAddr, VirtAddr};
 
 use super::list::{MAX_LIST_ENTRIES, walk_list_each};
-use super::{Kernel, KernelError, ReadProblem};
+use super::{Kernel, KernelError, ProblemScope, ReadProblem};
 
 /// One pgd found on `pgd_list`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,13 +50,14 @@ impl Kernel<'_> {
         let (_, brk) = walk_list_each(self, head, "pgd_list", MAX_LIST_ENTRIES, |node| {
             let page = node.wrapping_sub(o.link);
             let Some(pfn) = self.page_to_pfn(page) else {
-                walk.problems.push(ReadProblem {
-                    what: "pgd_list".into(),
-                    detail: format!(
+                walk.problems.push(ReadProblem::new(
+                    ProblemScope::PgdList,
+                    "pgd_list",
+                    format!(
                         "entry {node:#x}: struct page {page:#x} is not in the vmemmap at {:#x} (sizeof(struct page) = {})",
                         self.layout.vmemmap_base, self.offsets.page_size
                     ),
-                });
+                ));
                 return;
             };
             let pgd_pa = pfn << 12;
@@ -67,10 +68,14 @@ impl Kernel<'_> {
             let owner_mm = match self.read_u64(page.wrapping_add(o.owner)) {
                 Ok(mm) => mm,
                 Err(e) => {
-                    walk.problems.push(ReadProblem {
-                        what: "pgd_list".into(),
-                        detail: format!("owner of pgd {pgd_va:#x} ({}): {e}", o.via),
-                    });
+                    walk.problems.push(
+                        ReadProblem::new(
+                            ProblemScope::PgdOwner,
+                            "pgd_list",
+                            format!("owner of pgd {pgd_va:#x} ({}): {e}", o.via),
+                        )
+                        .missing_page(e.missing_paddr()),
+                    );
                     0
                 }
             };
@@ -82,10 +87,10 @@ impl Kernel<'_> {
             });
         });
         if let Some(b) = brk {
-            walk.problems.push(ReadProblem {
-                what: "pgd_list".into(),
-                detail: b.detail,
-            });
+            walk.problems.push(
+                ReadProblem::new(ProblemScope::PgdList, "pgd_list", b.detail)
+                    .missing_page(b.missing_paddr),
+            );
         }
         Ok(walk)
     }

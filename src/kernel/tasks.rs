@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use super::list::{MAX_LIST_ENTRIES, walk_list_bounded, walk_list_each};
 use super::offsets::ThreadLink;
-use super::{Kernel, KernelError, ReadProblem};
+use super::{Kernel, KernelError, ProblemScope, ReadProblem};
 
 /// `PF_KTHREAD` (include/linux/sched.h).
 pub const PF_KTHREAD: u64 = 0x0020_0000;
@@ -106,10 +106,10 @@ impl Kernel<'_> {
                     Ok(_) => return vec![],
                     Err(e) => {
                         let detail = format!("task->signal unreadable: {e}");
-                        problems.push(ReadProblem {
-                            what: what(),
-                            detail,
-                        });
+                        problems.push(
+                            ReadProblem::new(ProblemScope::Threads, what(), detail)
+                                .missing_page(e.missing_paddr()),
+                        );
                         return vec![];
                     }
                 };
@@ -131,21 +131,20 @@ impl Kernel<'_> {
             return vec![];
         }
         if *budget == 0 {
-            problems.push(ReadProblem {
-                what: what(),
-                detail: format!(
-                    "not walked: the task walk already read {MAX_LIST_ENTRIES} list entries"
-                ),
-            });
+            problems.push(ReadProblem::new(
+                ProblemScope::Threads,
+                what(),
+                format!("not walked: the task walk already read {MAX_LIST_ENTRIES} list entries"),
+            ));
             return vec![];
         }
         let (nodes, brk) = walk_list_bounded(self, head, &name, *budget);
         *budget -= nodes.len().min(*budget);
         if let Some(b) = brk {
-            problems.push(ReadProblem {
-                what: what(),
-                detail: b.detail,
-            });
+            problems.push(
+                ReadProblem::new(ProblemScope::Threads, what(), b.detail)
+                    .missing_page(b.missing_paddr),
+            );
         }
         nodes
             .into_iter()
@@ -189,10 +188,10 @@ impl Kernel<'_> {
         );
         let mut walk = state.walk;
         if let Some(b) = brk {
-            walk.problems.push(ReadProblem {
-                what: "task list".into(),
-                detail: b.detail,
-            });
+            walk.problems.push(
+                ReadProblem::new(ProblemScope::TaskList, "task list", b.detail)
+                    .missing_page(b.missing_paddr),
+            );
         }
         Ok(walk)
     }
@@ -226,10 +225,10 @@ impl GroupWalk {
             }
             match k.read_task(addr) {
                 Ok(t) => self.walk.tasks.push(t),
-                Err(e) => self.walk.problems.push(ReadProblem {
-                    what: format!("task {addr:#x}"),
-                    detail: e.to_string(),
-                }),
+                Err(e) => self.walk.problems.push(
+                    ReadProblem::new(ProblemScope::Task, format!("task {addr:#x}"), e.to_string())
+                        .missing_page(e.missing_paddr()),
+                ),
             }
         }
     }

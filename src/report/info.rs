@@ -21,6 +21,12 @@ pub struct InfoReport {
     pub compression: Option<&'static str>,
     /// CPUs whose state the dump holds.
     pub cpus: usize,
+    /// makedumpfile's `-d` from the kdump header; absent for ELF.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dump_level: Option<i32>,
+    /// The page kinds `dump_level` leaves out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dump_level_excludes: Option<Vec<&'static str>>,
     pub format: &'static str,
     /// The kernel view, when the vmlinux was found and the view set up.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -68,6 +74,8 @@ impl InfoReport {
             build_id: info.and_then(|i| i.build_id.clone()),
             compression: d.compression,
             cpus: d.cpus.len(),
+            dump_level: d.dump_level,
+            dump_level_excludes: d.dump_level.map(crate::dump::kdump::dump_level_excludes),
             format: d.format.as_str(),
             kernel,
             kernel_error,

@@ -24,8 +24,19 @@ pub struct Report {
     pub crash: Option<CrashJson>,
     pub replay: Option<ReplayJson>,
     pub problems: Vec<ProblemJson>,
+    /// When the dump's page filter removed what the check reads.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lost_to_filter: Option<FilterLossJson>,
     pub warnings: Vec<String>,
     pub summary: SummaryJson,
+}
+
+#[derive(Serialize)]
+pub struct FilterLossJson {
+    pub dump_level: i32,
+    pub excludes: Vec<&'static str>,
+    pub objects: usize,
+    pub advice: String,
 }
 
 #[derive(Serialize)]
@@ -37,6 +48,9 @@ pub struct DumpJson {
     pub build_id: Option<String>,
     pub cpus: usize,
     pub vmlinux: String,
+    /// makedumpfile's `-d` from the kdump header; absent for ELF.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dump_level: Option<i32>,
 }
 
 #[derive(Serialize)]
@@ -97,6 +111,12 @@ pub struct FindingJson {
 pub struct ProblemJson {
     pub what: String,
     pub detail: String,
+    /// What the lost object was part of (`pgd_list`, `threads`, ...).
+    pub scope: &'static str,
+    /// `verdict` when losing it could hide a page table, else `attribution`.
+    pub affects: &'static str,
+    /// The dump does not hold the page the read needed.
+    pub not_in_dump: bool,
 }
 
 #[derive(Serialize)]
@@ -106,6 +126,9 @@ pub struct SummaryJson {
     pub diverged: usize,
     pub findings: usize,
     pub verdict: &'static str,
+    /// Every page table was read but some tasks, threads, mms or CPU states
+    /// were not: the verdict stands, the tasks named may be short.
+    pub partial_attribution: bool,
 }
 
 fn table_json(t: &CheckedTable) -> TableJson {
@@ -161,6 +184,7 @@ pub fn report(
             build_id: facts.build_id.clone(),
             cpus: facts.cpus,
             vmlinux: facts.vmlinux.clone(),
+            dump_level: facts.dump_level,
         },
         kernel: KernelJson {
             paging_levels: facts.paging_levels,
@@ -187,8 +211,21 @@ pub fn report(
             .map(|p| ProblemJson {
                 what: p.what.clone(),
                 detail: p.detail.clone(),
+                scope: p.scope.as_str(),
+                affects: if p.scope.can_change_verdict() {
+                    "verdict"
+                } else {
+                    "attribution"
+                },
+                not_in_dump: p.not_in_dump,
             })
             .collect(),
+        lost_to_filter: facts.filter_loss.as_ref().map(|f| FilterLossJson {
+            dump_level: f.dump_level,
+            excludes: f.excludes.clone(),
+            objects: f.objects,
+            advice: f.advice.clone(),
+        }),
         warnings: facts.warnings.clone(),
         summary: SummaryJson {
             page_tables: a.compared_tables(),
@@ -196,6 +233,7 @@ pub fn report(
             diverged: a.diverged_tables(),
             findings: a.findings.len(),
             verdict: a.verdict().as_str(),
+            partial_attribution: a.partial_attribution(),
         },
     }
 }
@@ -335,6 +373,9 @@ pub struct ReplayJson {
     pub calls: Vec<ReplayCallJson>,
     pub after: ReplayAfterJson,
     pub fault: Option<ReplayFaultJson>,
+    /// The dump's kernel already has `p?d_populate_kernel()` and
+    /// `arch_sync_kernel_mappings()`: a missing slot bypassed them.
+    pub kernel_has_fix: bool,
 }
 
 fn replay_json(r: &Replay) -> ReplayJson {
@@ -361,5 +402,6 @@ fn replay_json(r: &Replay) -> ReplayJson {
             before: walk_json(b),
             after: walk_json(a),
         }),
+        kernel_has_fix: r.kernel_has_fix,
     }
 }

@@ -26,6 +26,11 @@ pub struct DumpFacts {
     pub has_sync_fix: bool,
     pub vmlinux: String,
     pub warnings: Vec<String>,
+    /// makedumpfile's `-d` from the kdump header (`None` for ELF).
+    pub dump_level: Option<i32>,
+    /// What that filter removed of what the check reads
+    /// ([`crate::analysis::Outcome::filter_loss`]).
+    pub filter_loss: Option<crate::analysis::lost::FilterLoss>,
 }
 
 impl DumpFacts {
@@ -50,6 +55,8 @@ impl DumpFacts {
             has_sync_fix: k.has_sync_fix(),
             vmlinux: k.vmlinux.path().display().to_string(),
             warnings,
+            dump_level: d.dump_level,
+            filter_loss: None,
         }
     }
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::analysis::crash::Crash;
+use crate::analysis::lost::describe_lost;
 use crate::analysis::replay::Replay;
 use crate::analysis::{Analysis, Finding, FindingKind, Verdict};
 use crate::arch::x86_64::paging::{Walk, WalkOutcome};
@@ -255,6 +256,24 @@ pub fn render_to_width(
         .iter()
         .filter(|t| t.status == crate::analysis::TableStatus::Unreadable)
         .collect();
+    if a.partial_attribution() {
+        let _ = writeln!(
+            out,
+            "\npartial attribution: {} could not be read; every page table was found (pgd_list read to its head) and read, so the verdict stands, but the tasks named per page table may be short",
+            describe_lost(a)
+        );
+    }
+    if let Some(f) = &facts.filter_loss {
+        let _ = writeln!(
+            out,
+            "{}lost to the dump's filter: {} of the objects below are in pages this dump does not hold, and its makedumpfile filter (dump_level {}: excludes {}) removed them; {}",
+            if a.partial_attribution() { "" } else { "\n" },
+            f.objects,
+            f.dump_level,
+            f.excludes.join(", "),
+            f.advice
+        );
+    }
     if !unreadable.is_empty() || !a.problems.is_empty() {
         let _ = writeln!(out, "\ncould not read:");
         for t in unreadable {
@@ -369,6 +388,12 @@ fn render_replay(out: &mut String, r: &Replay, before: &Analysis, width: Option<
             r.mask_name
         ),
     );
+    if r.kernel_has_fix {
+        let _ = writeln!(
+            out,
+            "  this kernel already has the fix (arch_sync_kernel_mappings, p?d_populate_kernel): it syncs every slot installed through p?d_populate_kernel(), so a slot missing in the dump was installed by a path that bypassed it"
+        );
+    }
     if r.calls.is_empty() {
         let _ = writeln!(
             out,

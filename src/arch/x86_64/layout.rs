@@ -340,4 +340,26 @@ mod tests {
         assert_eq!(l.regions_in_slot(PgdIndex(469)), vec![Region::Vmemmap]);
         assert_eq!(l.regions_in_slot(PgdIndex(470)), vec![Region::Unused]);
     }
+
+    #[test]
+    fn five_level_randomized_vmemmap_is_one_slot() {
+        // 7.3.4 bug-5l (harness): with CONFIG_RANDOMIZE_MEMORY the vmemmap
+        // is sized to the direct map's pages, DIV_ROUND_UP(11 TB / 4 KiB *
+        // 64, 1 TB) = 1 TB (arch/x86/mm/kaslr.c), and the next region starts
+        // at vmemmap_base + 1 TB rounded up to a PUD: in 5-level one slot is
+        // 256 TB, so the slot after vmemmap_base's holds no region of
+        // kernel_randomize_memory(). The 512 TB of mm.rst is the unrandomized
+        // size (five_level_defaults). 4-level slots are 512 GB: there the
+        // same 1 TB spans two or three slots.
+        let pob = 0xff2e_1a80_0000_0000;
+        let vb = 0xffa0_4b00_0000_0000;
+        let vmb = 0xffe6_2e00_0000_0000;
+        let l = layout(PagingMode::FiveLevel, pob, vb, vmb);
+        assert!(l.randomized);
+        assert_eq!(l.vmemmap_size, TB);
+        let s = PagingMode::FiveLevel.pgd_index(vmb);
+        assert_eq!(s, PgdIndex(486));
+        assert_eq!(l.regions_in_slot(s), vec![Region::Vmemmap]);
+        assert_eq!(l.regions_in_slot(PgdIndex(s.0 + 1)), vec![Region::Unused]);
+    }
 }

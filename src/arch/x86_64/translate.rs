@@ -33,6 +33,17 @@ pub enum TranslateError {
 }
 
 impl TranslateError {
+    /// The physical address the dump does not hold, when that is the failure.
+    pub fn missing_paddr(&self) -> Option<u64> {
+        match self {
+            TranslateError::Read {
+                source: ReadError::NotInDump { paddr },
+                ..
+            } => Some(*paddr),
+            _ => None,
+        }
+    }
+
     /// True when the failure is "the dump does not hold this page" rather
     /// than "the kernel did not map this address".
     pub fn is_missing_from_dump(&self) -> bool {

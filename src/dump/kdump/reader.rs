@@ -153,6 +153,14 @@ impl KdumpReader {
     }
 
     /// The descriptor of a dumpable page, or why there is none.
+    /// RAM (first bitmap) that this file does not hold (second bitmap):
+    /// what makedumpfile's `-d` filter excluded. False on any bitmap error.
+    pub fn filtered_out(&self, pfn: u64) -> bool {
+        self.covers(pfn)
+            && self.present.test(&*self.src, pfn).unwrap_or(false)
+            && !self.dumpable.test(&*self.src, pfn).unwrap_or(true)
+    }
+
     fn descriptor(&self, pfn: u64, paddr: u64) -> Result<(PageDesc, u64), ReadError> {
         let io = |e: super::source::OutOfRange| ReadError::Corrupt {
             paddr,
