@@ -208,8 +208,7 @@ pub fn expected(plan: &Plan, m: &Machine) -> Result<Value, SynthError> {
             "vmemmap_base": hex(plan.vmemmap_base),
             // The symbol is written when the plan says so; 5.8/5.9's is
             // not the 2025 fix (Kernel::has_sync_fix).
-            "has_sync_fix": plan.has_sync_fix
-                && !crate::kernel::predates_sync_fix_symbol(&plan.osrelease),
+            "has_sync_fix": plan.has_sync_fix && !release_is_5_8_or_5_9(&plan.osrelease),
         },
         "reference": {
             "pgd_va": hex(m.init_pgd_va),
@@ -485,4 +484,14 @@ fn replay_json(plan: &Plan, m: &Machine, boundary: usize) -> Result<Value, Synth
         "after": {"verdict": verdict, "findings": findings, "diverged": diverged},
         "fault": fault,
     }))
+}
+
+/// The plan's own reading of the rule (kept apart from the reader's, so that a
+/// mistake there is not copied here): x86-64's `arch_sync_kernel_mappings()`
+/// of 5.8 and 5.9 predates the 2025 fix.
+fn release_is_5_8_or_5_9(release: &str) -> bool {
+    release.starts_with("5.8.")
+        || release.starts_with("5.9.")
+        || release == "5.8"
+        || release == "5.9"
 }

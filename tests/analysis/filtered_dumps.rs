@@ -103,6 +103,7 @@ fn thread_heads(k: &Kernel<'_>, a: &Analysis) -> Vec<(u64, u64)> {
                 .filter(|&s| s != 0)
                 .map(|s| (s + signal_thread_head, 16)),
             ThreadLink::ThreadGroup { task_thread_group } => Some((t.addr + task_thread_group, 16)),
+            other => panic!("the test does not know the thread linkage {other:?}"),
         })
         .collect();
     out.sort_unstable();
