@@ -72,7 +72,11 @@ dumps_in() {
 # values otherwise) counts as "same but for additive keys".
 # A path through a list applies to each element (problems.scope: every problem's scope).
 #   crash.explanation: issue 9, the crash explanation as a stable code.
-ADDED_KEYS=${ADDED_KEYS:-crash.explanation}
+#   dump.dump_level, dump_level, dump_level_excludes (info), problems.{scope,affects,
+#   not_in_dump}, lost_to_filter, summary.partial_attribution, replay.kernel_has_fix:
+#   issue 12 (what a filtered dump lost, and whether the kernel already has the fix).
+# Table output has no such allowance: a table that gains a line is listed as a difference.
+ADDED_KEYS=${ADDED_KEYS:-crash.explanation dump.dump_level dump_level dump_level_excludes problems.scope problems.affects problems.not_in_dump lost_to_filter summary.partial_attribution replay.kernel_has_fix}
 additive_only() { # old new
     python3 - "$1" "$2" "$ADDED_KEYS" <<'PY'
 import json, sys

@@ -16,7 +16,7 @@ use std::path::Path;
 use memmap2::{Advice, Mmap};
 
 /// Upper bound on a non-regular input (a pipe, a device) read into memory.
-pub const MAX_READ_INPUT: u64 = 4 << 30;
+pub(crate) const MAX_READ_INPUT: u64 = 4 << 30;
 
 /// Why an input file could not be opened.
 #[derive(Debug)]

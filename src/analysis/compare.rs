@@ -11,7 +11,7 @@ use super::collect::Collected;
 use super::{Analysis, AnalysisError, Finding, FindingKind, Reference, TableStatus};
 
 /// Classifies one slot: `None` when the two entries agree.
-pub fn classify(
+pub(crate) fn classify(
     reference: PageTableEntry,
     actual: PageTableEntry,
     sme_mask: u64,
@@ -61,7 +61,7 @@ pub fn compare(k: &Kernel<'_>, collected: Collected) -> Result<Analysis, Analysi
 
 /// Compares the collected tables as they are in `mem`: the dump itself, or
 /// an overlay of it on which the populate_kernel model has run (replay).
-pub fn compare_in(
+pub(crate) fn compare_in(
     k: &Kernel<'_>,
     mem: &dyn PhysicalMemory,
     collected: Collected,

@@ -27,7 +27,7 @@ pub enum PgdSource {
 }
 
 impl PgdSource {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             PgdSource::Cr3 => "cr3",
             PgdSource::CpuLoadedMm => "cpu_loaded_mm",
@@ -89,7 +89,7 @@ impl Explanation {
     /// the crashing CPU ran on (`None` when that table is unknown),
     /// `init_mm_walk` the same address in init_mm's, `missing_finding` whether
     /// the check found the fault's slot missing in that table.
-    pub fn decide(
+    pub(crate) fn decide(
         fault_address: Option<u64>,
         slot: Option<PgdIndex>,
         crash_walk: Option<&Walk>,
@@ -155,7 +155,7 @@ pub struct Crash {
 
 impl Crash {
     /// The crashing table lacks the fault's slot while init_mm has it.
-    pub fn explained(&self) -> bool {
+    pub(crate) fn explained(&self) -> bool {
         self.explanation == Explanation::MissingSync
     }
 }

@@ -5,7 +5,9 @@
 //! CR3) and [`compare`] turns differences into [`Finding`]s. [`run`] is the
 //! whole chain: the check, the kernel log, the crash, the replay.
 
+#[doc(hidden)] // the stages of `run`, public for benches/analyze.rs to time them
 pub mod collect;
+#[doc(hidden)] // the stages of `run`, public for benches/analyze.rs to time them
 pub mod compare;
 pub mod crash;
 pub mod lost;
@@ -200,14 +202,14 @@ impl Analysis {
     }
 
     /// Page tables compared (the skipped ones are listed but not counted).
-    pub fn compared_tables(&self) -> usize {
+    pub(crate) fn compared_tables(&self) -> usize {
         self.tables
             .iter()
             .filter(|t| t.status != TableStatus::Skipped)
             .count()
     }
 
-    pub fn diverged_tables(&self) -> usize {
+    pub(crate) fn diverged_tables(&self) -> usize {
         self.tables
             .iter()
             .filter(|t| t.status == TableStatus::Diverged)
@@ -216,7 +218,7 @@ impl Analysis {
 
     /// Keeps only the page tables used by one of `pids`, and their findings.
     /// The check itself already ran over everything.
-    pub fn retain_pids(&mut self, pids: &[i32]) {
+    pub(crate) fn retain_pids(&mut self, pids: &[i32]) {
         if pids.is_empty() {
             return;
         }

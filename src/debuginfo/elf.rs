@@ -20,14 +20,14 @@ use super::DebugInfoError;
 type Header = FileHeader64<LittleEndian>;
 const LE: LittleEndian = LittleEndian;
 
-pub const SHT_SYMTAB: u32 = elf::SHT_SYMTAB.0;
-pub const SHT_NOTE: u32 = elf::SHT_NOTE.0;
-pub const SHT_NOBITS: u32 = elf::SHT_NOBITS.0;
-pub const SHF_COMPRESSED: u64 = elf::SHF_COMPRESSED.0;
+pub(crate) const SHT_SYMTAB: u32 = elf::SHT_SYMTAB.0;
+pub(crate) const SHT_NOTE: u32 = elf::SHT_NOTE.0;
+pub(crate) const SHT_NOBITS: u32 = elf::SHT_NOBITS.0;
+pub(crate) const SHF_COMPRESSED: u64 = elf::SHF_COMPRESSED.0;
 /// A decompressed debug section larger than this is refused: it bounds the
 /// allocation a corrupt `ch_size` could request (the real 6.1 vmlinux's
 /// largest section, `.debug_info`, is 163 MB).
-pub const MAX_DECOMPRESSED: u64 = 4 << 30;
+pub(crate) const MAX_DECOMPRESSED: u64 = 4 << 30;
 /// Deflate's largest expansion: each 258-byte match costs at least one bit
 /// pair, so no stream decodes to more than ~1032 times its size.
 const MAX_DEFLATE_RATIO: u64 = 1032;
@@ -36,7 +36,7 @@ const SHDR_SIZE: u64 = std::mem::size_of::<SectionHeader64<LittleEndian>>() as u
 
 /// One section header, as read from the file.
 #[derive(Debug, Clone)]
-pub struct Section {
+pub(crate) struct Section {
     pub name: String,
     pub sh_type: u32,
     pub flags: u64,
@@ -59,7 +59,7 @@ fn malformed(path: &Path, offset: u64, reason: impl Into<String>) -> DebugInfoEr
 
 /// Checks the ELF header (ELF64, little-endian, x86-64, ET_EXEC or ET_DYN)
 /// and reads the section table with resolved names.
-pub fn parse_sections(path: &Path, b: &[u8]) -> Result<Vec<Section>, DebugInfoError> {
+pub(crate) fn parse_sections(path: &Path, b: &[u8]) -> Result<Vec<Section>, DebugInfoError> {
     if b.len() < 4 || &b[..4] != b"\x7fELF" {
         return Err(DebugInfoError::NotElf {
             path: path.to_path_buf(),
@@ -174,7 +174,7 @@ pub fn parse_sections(path: &Path, b: &[u8]) -> Result<Vec<Section>, DebugInfoEr
 }
 
 /// The raw bytes of a section in the file (empty for SHT_NOBITS).
-pub fn section_bytes<'b>(
+pub(crate) fn section_bytes<'b>(
     path: &Path,
     b: &'b [u8],
     s: &Section,
@@ -204,14 +204,14 @@ pub fn section_bytes<'b>(
 
 /// The records of a `.symtab` section's bytes (`Elf64_Sym`, 24 bytes each;
 /// a trailing partial record is ignored).
-pub fn symbols(bytes: &[u8]) -> &[Sym64<LittleEndian>] {
+pub(crate) fn symbols(bytes: &[u8]) -> &[Sym64<LittleEndian>] {
     let whole = bytes.len() - bytes.len() % std::mem::size_of::<Sym64<LittleEndian>>();
     object::pod::slice_from_all_bytes(&bytes[..whole]).unwrap_or(&[])
 }
 
 /// Decompresses a SHF_COMPRESSED section (Elf64_Chdr + zlib stream) or a
 /// GNU-style `.zdebug_*` section ("ZLIB" + big-endian size + zlib stream).
-pub fn decompress(
+pub(crate) fn decompress(
     path: &Path,
     s: &Section,
     raw: &[u8],
@@ -279,7 +279,7 @@ pub fn decompress(
 
 /// The NT_GNU_BUILD_ID descriptor in a note section's bytes (`align` is the
 /// section's `sh_addralign`), if any.
-pub fn find_build_id(notes: &[u8], align: u64) -> Option<&[u8]> {
+pub(crate) fn find_build_id(notes: &[u8], align: u64) -> Option<&[u8]> {
     let mut iter = NoteIterator::<Header>::new(LE, align, notes).ok()?;
     // Each note advances the iterator by at least its 12-byte header, and
     // a malformed one ends the walk (an error, not a retry).

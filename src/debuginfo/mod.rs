@@ -1,5 +1,5 @@
-//! The kernel's debug information from a vmlinux: ELF symbols ([`symbols`]),
-//! build-id, DWARF struct layouts ([`types`]) and where to find the file
+//! The kernel's debug information from a vmlinux: ELF symbols ([`SymbolMap`]),
+//! build-id, DWARF struct layouts ([`TypeInfo`]) and where to find the file
 //! ([`finder`]).
 //!
 //! The file is memory-mapped once; symbol lookups and DWARF parsing read the
@@ -9,8 +9,8 @@
 
 mod elf;
 pub mod finder;
-pub mod symbols;
-pub mod types;
+pub(crate) mod symbols;
+pub(crate) mod types;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

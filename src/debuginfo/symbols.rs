@@ -42,10 +42,6 @@ impl SymbolMap {
         self.found.get(name).copied()
     }
 
-    pub fn contains(&self, name: &str) -> bool {
-        self.found.contains_key(name)
-    }
-
     pub fn len(&self) -> usize {
         self.found.len()
     }
@@ -54,7 +50,7 @@ impl SymbolMap {
         self.found.is_empty()
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&str, Symbol)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, Symbol)> {
         self.found.iter().map(|(k, v)| (k.as_str(), *v))
     }
 }

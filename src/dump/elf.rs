@@ -25,7 +25,7 @@ const MAX_FLATTENED_NOTES: u64 = 64 << 20;
 
 /// Physical memory backed by an ELF core file (or by the ELF file a
 /// flattened stream describes).
-pub struct ElfCore {
+pub(crate) struct ElfCore {
     src: Box<dyn ByteSource>,
     /// Sorted by `paddr`, non-overlapping: see [`layout`] for the rule.
     pieces: Vec<Piece>,
@@ -34,7 +34,7 @@ pub struct ElfCore {
 
 impl ElfCore {
     /// Parses the headers and notes of an ELF file.
-    pub fn open(file: DumpFile) -> Result<CrashDump, DumpError> {
+    pub(crate) fn open(file: DumpFile) -> Result<CrashDump, DumpError> {
         ElfCore::open_source(Box::new(file), DumpFormat::Elf, DumpNotes::default())
     }
 
@@ -42,7 +42,7 @@ impl ElfCore {
     /// may already carry warnings (from indexing a flattened stream).
     /// Program headers are found through `e_phoff` (QEMU 7.2 puts them at
     /// 192, not 64).
-    pub fn open_source(
+    pub(crate) fn open_source(
         src: Box<dyn ByteSource>,
         format: DumpFormat,
         mut notes: DumpNotes,

@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 
 use super::DumpError;
 pub(crate) use crate::mapped::Access;
-pub use crate::mapped::MAX_READ_INPUT;
 use crate::mapped::{FileBytes, OpenError};
 
 /// A dump file's bytes plus its path, for error messages.
@@ -56,11 +55,11 @@ impl DumpFile {
         })
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
-    pub fn bytes(&self) -> &[u8] {
+    pub(crate) fn bytes(&self) -> &[u8] {
         self.bytes.bytes()
     }
 
@@ -75,16 +74,12 @@ impl DumpFile {
         self.bytes.advise_range(access, offset, len);
     }
 
-    pub fn len(&self) -> u64 {
+    pub(crate) fn len(&self) -> u64 {
         self.bytes().len() as u64
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.bytes().is_empty()
-    }
-
     /// A malformed-input error at `offset` of this file.
-    pub fn malformed(&self, offset: u64, reason: impl Into<String>) -> DumpError {
+    pub(crate) fn malformed(&self, offset: u64, reason: impl Into<String>) -> DumpError {
         DumpError::Malformed {
             path: self.path.clone(),
             offset,

@@ -13,11 +13,12 @@
 mod bitmap;
 mod cache;
 pub mod flattened;
+#[doc(hidden)] // public for the kdump tests and fuzz bodies that build headers
 pub mod header;
 pub mod lzo;
 mod open;
 mod reader;
-pub mod source;
+pub(crate) mod source;
 mod sub_header;
 
 use std::path::PathBuf;
@@ -26,7 +27,7 @@ pub use cache::{CACHE_PAGES, PAGE_SIZE};
 pub use flattened::{FLAT_SIGNATURE, FlattenedSource};
 pub use header::KDUMP_SIGNATURE;
 pub use reader::KdumpReader;
-pub use source::ByteSource;
+pub(crate) use source::ByteSource;
 
 use super::file::Access;
 use super::notes::DumpNotes;
@@ -50,12 +51,12 @@ impl PhysicalMemory for KdumpReader {
 }
 
 /// True when `bytes` start like a kdump-compressed file.
-pub fn is_kdump(bytes: &[u8]) -> bool {
+pub(crate) fn is_kdump(bytes: &[u8]) -> bool {
     bytes.starts_with(KDUMP_SIGNATURE) || bytes.starts_with(header::DISKDUMP_SIGNATURE)
 }
 
 /// True when `bytes` start like a flattened makedumpfile stream.
-pub fn is_flattened(bytes: &[u8]) -> bool {
+pub(crate) fn is_flattened(bytes: &[u8]) -> bool {
     bytes.starts_with(FLAT_SIGNATURE)
 }
 
@@ -133,7 +134,10 @@ pub fn open(file: DumpFile) -> Result<CrashDump, DumpError> {
 
 /// Opens the kdump-compressed file an already indexed flattened stream
 /// describes; `notes` carries the indexing's warnings.
-pub fn open_flattened(src: FlattenedSource, mut notes: DumpNotes) -> Result<CrashDump, DumpError> {
+pub(crate) fn open_flattened(
+    src: FlattenedSource,
+    mut notes: DumpNotes,
+) -> Result<CrashDump, DumpError> {
     let path = src.file().path().to_path_buf();
     let reader = flattened_reader(src, &mut notes)?;
     finish_open(path, reader, true, notes)
@@ -166,15 +170,11 @@ fn finish_open(
 }
 
 /// The parts of a split dump, sorted by pfn range.
-pub struct SplitMemory {
+pub(crate) struct SplitMemory {
     parts: Vec<KdumpReader>,
 }
 
 impl SplitMemory {
-    pub fn parts(&self) -> &[KdumpReader] {
-        &self.parts
-    }
-
     fn part_for(&self, pfn: u64) -> Option<&KdumpReader> {
         let i = self
             .parts

@@ -5,14 +5,14 @@
 //! from the magic bytes (never from the file name) and also returns what the
 //! dump says about itself: VMCOREINFO and per-CPU notes.
 
-pub mod elf;
-pub mod file;
+pub(crate) mod elf;
+pub(crate) mod file;
 pub mod kdump;
 pub mod notes;
 pub mod progress;
-pub mod recording;
+pub(crate) mod recording;
 pub mod sparse;
-pub mod vmcoreinfo;
+pub(crate) mod vmcoreinfo;
 
 use std::path::{Path, PathBuf};
 
@@ -252,7 +252,7 @@ pub fn open_bytes(name: &Path, bytes: Vec<u8>) -> Result<CrashDump, DumpError> {
 }
 
 /// Detects the format of one opened file and reads it.
-pub fn open_file(file: DumpFile) -> Result<CrashDump, DumpError> {
+pub(crate) fn open_file(file: DumpFile) -> Result<CrashDump, DumpError> {
     let path = file.path().to_path_buf();
     let magic = file.bytes().get(..8).unwrap_or(file.bytes());
     if magic.starts_with(b"\x7fELF") {

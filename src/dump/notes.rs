@@ -5,7 +5,7 @@
 use super::vmcoreinfo::VmcoreInfo;
 
 /// NT_PRSTATUS (include/uapi/linux/elf.h).
-pub const NT_PRSTATUS: u32 = 1;
+pub(crate) const NT_PRSTATUS: u32 = 1;
 /// Offset of `pr_pid` in x86-64 `struct elf_prstatus`: `elf_siginfo` (12),
 /// `pr_cursig` (2) + pad (2), `pr_sigpend` (8), `pr_sighold` (8).
 const PRSTATUS_PID_OFFSET: usize = 32;
@@ -24,7 +24,7 @@ const QEMU_RSP_OFFSET: usize = 8 + 6 * 8;
 /// Most CPUs whose notes are kept: x86-64's largest NR_CPUS (MAXSMP).
 /// Without it, a note area of tiny PRSTATUS notes would cost ~6 bytes of
 /// memory per byte of file; further notes are counted in a warning.
-pub const MAX_CPU_NOTES: usize = 8192;
+pub(crate) const MAX_CPU_NOTES: usize = 8192;
 
 /// One note as found in the file.
 pub struct RawNote<'a> {

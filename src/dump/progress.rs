@@ -23,12 +23,12 @@ pub fn set_sink(sink: &'static dyn ProgressSink) {
 }
 
 /// A step in progress; ends when dropped.
-pub struct Step {
+pub(crate) struct Step {
     sink: Option<&'static dyn ProgressSink>,
 }
 
 /// Starts reporting a step of `total` units.
-pub fn step(what: &str, total: u64) -> Step {
+pub(crate) fn step(what: &str, total: u64) -> Step {
     let sink = SINK.get().copied();
     if let Some(s) = sink {
         s.begin(what, total);
@@ -37,7 +37,7 @@ pub fn step(what: &str, total: u64) -> Step {
 }
 
 impl Step {
-    pub fn set(&self, done: u64) {
+    pub(crate) fn set(&self, done: u64) {
         if let Some(s) = self.sink {
             s.set(done);
         }

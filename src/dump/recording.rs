@@ -8,13 +8,13 @@ use super::{PhysAddr, PhysRange, PhysicalMemory, ReadError};
 
 const PAGE_SHIFT: u32 = 12;
 
-pub struct RecordingMemory<'m> {
+pub(crate) struct RecordingMemory<'m> {
     inner: &'m dyn PhysicalMemory,
     pfns: Mutex<BTreeSet<u64>>,
 }
 
 impl<'m> RecordingMemory<'m> {
-    pub fn new(inner: &'m dyn PhysicalMemory) -> RecordingMemory<'m> {
+    pub(crate) fn new(inner: &'m dyn PhysicalMemory) -> RecordingMemory<'m> {
         RecordingMemory {
             inner,
             pfns: Mutex::new(BTreeSet::new()),
@@ -22,7 +22,7 @@ impl<'m> RecordingMemory<'m> {
     }
 
     /// Page frame numbers of every page a successful read touched.
-    pub fn pages_read(&self) -> BTreeSet<u64> {
+    pub(crate) fn pages_read(&self) -> BTreeSet<u64> {
         self.pfns.lock().map(|p| p.clone()).unwrap_or_default()
     }
 }

@@ -118,7 +118,7 @@ impl VmcoreInfo {
     /// The text form again (keys in a fixed order), for writing a dump that
     /// carries the same facts: `parse(to_text())` gives back the same value
     /// except for `bad_lines`.
-    pub fn to_text(&self) -> String {
+    pub(crate) fn to_text(&self) -> String {
         use std::fmt::Write as _;
         let mut t = String::new();
         if let Some(v) = &self.osrelease {

@@ -9,11 +9,11 @@ use super::Kernel;
 
 /// Upper bound on any list walk; far above real kernels (PID_MAX_LIMIT is
 /// 4 Mi) and small enough to finish quickly on garbage.
-pub const MAX_LIST_ENTRIES: usize = 1 << 22;
+pub(crate) const MAX_LIST_ENTRIES: usize = 1 << 22;
 
 /// Where and why a list walk stopped early.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListBreak {
+pub(crate) struct ListBreak {
     /// Number of entries read before the break.
     pub after: usize,
     pub detail: String,
@@ -26,7 +26,7 @@ pub struct ListBreak {
 /// list whose head is at `head`, in order, stopping after `max` entries (a
 /// share of a budget several walks split, e.g. all the thread lists of one
 /// task walk).
-pub fn walk_list_bounded(
+pub(crate) fn walk_list_bounded(
     k: &Kernel<'_>,
     head: u64,
     name: &str,
@@ -41,7 +41,7 @@ pub fn walk_list_bounded(
 /// object around it while its page is still in the dump's page cache (a
 /// compressed dump would otherwise decompress it twice). Returns how many
 /// nodes were visited and, if the walk stopped early, why.
-pub fn walk_list_each(
+pub(crate) fn walk_list_each(
     k: &Kernel<'_>,
     head: u64,
     name: &str,

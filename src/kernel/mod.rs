@@ -3,15 +3,16 @@
 //! per-CPU state, and the kernel log ([`printk`]). Every struct layout comes from DWARF ([`offsets`]), every
 //! address from the symbol table plus KASLR, or from VMCOREINFO.
 
-pub mod error;
-pub mod list;
+pub(crate) mod error;
+pub(crate) mod list;
 pub mod offsets;
-pub mod percpu;
-pub mod pgd_list;
+pub(crate) mod percpu;
+pub(crate) mod pgd_list;
 pub mod printk;
-pub mod setup;
+pub(crate) mod setup;
+#[doc(hidden)] // public for the dwarf_types fuzz body
 pub mod symbols;
-pub mod tasks;
+pub(crate) mod tasks;
 
 use crate::arch::x86_64::{KernelLayout, KernelTranslator, PhysAddr, TranslateError, VirtAddr};
 use crate::debuginfo::Vmlinux;
@@ -19,15 +20,15 @@ use crate::dump::{CrashDump, PhysicalMemory};
 
 pub use error::KernelError;
 pub use offsets::Offsets;
-pub use percpu::CpuState;
-pub use pgd_list::PgdListEntry;
-pub use printk::{KernelLog, LogRecord, format_dmesg};
-pub use symbols::KernelSymbols;
-pub use tasks::{Task, TaskWalk};
+pub(crate) use percpu::CpuState;
+pub(crate) use printk::LogRecord;
+pub(crate) use symbols::KernelSymbols;
+pub(crate) use tasks::Task;
 
 /// What a lost object was part of: decides whether losing it could change
 /// the verdict (docs/checker.md, "Incomplete is not consistent").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
 pub enum ProblemScope {
     /// `pgd_list` itself or an entry's page: a page table may go unchecked.
     PgdList,
@@ -129,13 +130,13 @@ pub struct Kernel<'d> {
 }
 
 impl<'d> Kernel<'d> {
-    pub fn memory(&self) -> &'d dyn PhysicalMemory {
+    pub(crate) fn memory(&self) -> &'d dyn PhysicalMemory {
         self.mem
     }
 
     // Kernel objects' addresses are plain numbers read from other objects'
     // members; they become typed virtual addresses here, at the translator.
-    pub fn read(&self, va: u64, buf: &mut [u8]) -> Result<(), TranslateError> {
+    pub(crate) fn read(&self, va: u64, buf: &mut [u8]) -> Result<(), TranslateError> {
         self.xlate.read(self.mem, VirtAddr::new(va), buf)
     }
 
@@ -143,14 +144,14 @@ impl<'d> Kernel<'d> {
         self.xlate.read_u64(self.mem, VirtAddr::new(va))
     }
 
-    pub fn read_u32(&self, va: u64) -> Result<u32, TranslateError> {
+    pub(crate) fn read_u32(&self, va: u64) -> Result<u32, TranslateError> {
         let mut b = [0u8; 4];
         self.read(va, &mut b)?;
         Ok(u32::from_le_bytes(b))
     }
 
     /// Reads an integer member of `size` bytes (1, 2, 4 or 8), zero-extended.
-    pub fn read_uint(&self, va: u64, size: u64) -> Result<u64, TranslateError> {
+    pub(crate) fn read_uint(&self, va: u64, size: u64) -> Result<u64, TranslateError> {
         let mut b = [0u8; 8];
         let n = (size as usize).clamp(1, 8);
         self.read(va, &mut b[..n])?;
@@ -184,7 +185,7 @@ impl<'d> Kernel<'d> {
 /// Whether `release` ("5.9.16-1-amd64") is 5.8 or 5.9, whose x86-64
 /// `arch_sync_kernel_mappings()` predates the 2025 fix (see
 /// [`Kernel::has_sync_fix`]). Unparsable releases are not.
-pub fn predates_sync_fix_symbol(release: &str) -> bool {
+pub(crate) fn predates_sync_fix_symbol(release: &str) -> bool {
     let mut parts = release.split(|c: char| !c.is_ascii_digit());
     let major = parts.next().and_then(|p| p.parse::<u32>().ok());
     let minor = parts.next().and_then(|p| p.parse::<u32>().ok());

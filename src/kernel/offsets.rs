@@ -50,7 +50,7 @@ pub enum PgdListLinkage {
 
 impl PgdListLinkage {
     /// The members, as reports name them ("page.lru/page.pt_mm").
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             PgdListLinkage::PageLruPtMm => "page.lru/page.pt_mm",
             PgdListLinkage::PtdescPtListPtMm => "ptdesc.pt_list/ptdesc.pt_mm",

@@ -6,7 +6,7 @@ use super::{Kernel, ProblemScope, ReadProblem};
 
 /// Hard cap on CPUs considered, whatever a corrupted `nr_cpu_ids` says
 /// (NR_CPUS is 8192 on Debian).
-pub const MAX_CPUS: u64 = 8192;
+pub(crate) const MAX_CPUS: u64 = 8192;
 
 /// CR3 bits that are never the page-table address: the PCID (0..11,
 /// arch/x86/include/asm/tlbflush.h `build_cr3`). Bit 12 selects the PTI user
@@ -16,11 +16,11 @@ const CR3_PCID: u64 = 0xfff;
 
 /// PTI's user copy is the page after the kernel copy (`kernel_to_user_pgdp`,
 /// arch/x86/include/asm/pgtable.h).
-pub const PTI_USER_COPY_BIT: u64 = 0x1000;
+pub(crate) const PTI_USER_COPY_BIT: u64 = 0x1000;
 
 /// The kernel copy a CR3 value points into: `pa` itself when it is a known
 /// table, else `pa` without the PTI bit when that is one.
-pub fn resolve_cr3(pa: u64, is_known: impl Fn(u64) -> bool) -> u64 {
+pub(crate) fn resolve_cr3(pa: u64, is_known: impl Fn(u64) -> bool) -> u64 {
     if !is_known(pa) && pa & PTI_USER_COPY_BIT != 0 && is_known(pa & !PTI_USER_COPY_BIT) {
         pa & !PTI_USER_COPY_BIT
     } else {

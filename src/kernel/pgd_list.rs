@@ -30,7 +30,7 @@ pub struct PgdListWalk {
 impl Kernel<'_> {
     /// `page_to_pfn()` with SPARSEMEM_VMEMMAP: (page - vmemmap) / sizeof(struct page)
     /// (include/asm-generic/memory_model.h).
-    pub fn page_to_pfn(&self, page: u64) -> Option<u64> {
+    pub(crate) fn page_to_pfn(&self, page: u64) -> Option<u64> {
         let off = page.checked_sub(self.layout.vmemmap_base)?;
         let size = self.offsets.page_size;
         (size != 0 && off % size == 0).then(|| off / size)

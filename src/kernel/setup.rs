@@ -17,7 +17,7 @@ impl<'d> Kernel<'d> {
 
     /// Like [`Kernel::open`], reading physical memory through `mem` (an
     /// adapter over the dump's memory).
-    pub fn open_over(
+    pub(crate) fn open_over(
         dump: &'d CrashDump,
         mem: &'d dyn PhysicalMemory,
         vmlinux: &'d Vmlinux,

@@ -81,7 +81,7 @@ pub struct KernelSymbols {
 
 impl KernelSymbols {
     /// Applies KASLR to the symbols found by one `.symtab` pass over [`WANTED`].
-    pub fn resolve(map: &SymbolMap, kaslr: u64) -> KernelSymbols {
+    pub(crate) fn resolve(map: &SymbolMap, kaslr: u64) -> KernelSymbols {
         let rt = |n: &str| map.get(n).map(|s| s.address.wrapping_add(kaslr));
         // 0-based per-CPU data: `__per_cpu_start` is 0 (arch/x86/kernel/vmlinux.lds.S
         // up to 6.14); then per-CPU symbols are offsets and take no KASLR.

@@ -10,7 +10,7 @@ use super::offsets::ThreadLink;
 use super::{Kernel, KernelError, ProblemScope, ReadProblem};
 
 /// `PF_KTHREAD` (include/linux/sched.h).
-pub const PF_KTHREAD: u64 = 0x0020_0000;
+pub(crate) const PF_KTHREAD: u64 = 0x0020_0000;
 
 /// One task as read from the dump.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,7 +28,7 @@ pub struct Task {
 }
 
 impl Task {
-    pub fn is_kthread(&self) -> bool {
+    pub(crate) fn is_kthread(&self) -> bool {
         self.flags & PF_KTHREAD != 0
     }
 }
@@ -42,7 +42,7 @@ pub struct TaskWalk {
 
 impl Kernel<'_> {
     /// Reads one task_struct's fields the analysis uses.
-    pub fn read_task(&self, addr: u64) -> Result<Task, KernelError> {
+    pub(crate) fn read_task(&self, addr: u64) -> Result<Task, KernelError> {
         let o = &self.offsets.task;
         let what = |f: &str| format!("task_struct at {addr:#x}: reading {f}");
         let rd = |off: u64, f: &str| {

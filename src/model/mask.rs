@@ -104,7 +104,7 @@ impl SyncMask {
     }
 
     /// Name as on the command line and in JSON.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             SyncMask::KernelDefault => "kernel-default",
             SyncMask::Pgd => "pgd",
@@ -115,7 +115,7 @@ impl SyncMask {
 
     /// The JSON `replay.sync_mask` value (`pgd`, `p4d` or `none`): the
     /// kernel default is named by the bit it stands for in `mode`.
-    pub fn effective_name(self, mode: PagingMode) -> &'static str {
+    pub(crate) fn effective_name(self, mode: PagingMode) -> &'static str {
         let bits = self.resolve(mode);
         if bits == PgtblModMask::PGD_MODIFIED {
             "pgd"

@@ -11,15 +11,15 @@
 //! - arch/x86/mm/init_64.c: `arch_sync_kernel_mappings()` ->
 //!   `sync_global_pgds()` -> `sync_global_pgds_l4/_l5()` ([`sync`]).
 //! - mm/sparse-vmemmap.c: which populate call installs a top-level slot
-//!   for each paging mode ([`replay`]).
+//!   for each paging mode ([`replay_missing_slots`]).
 //!
 //! Everything runs on an [`Overlay`]: a copy-on-write view of the dump's
 //! physical memory. The dump itself is never written.
 
 pub mod mask;
-pub mod overlay;
+pub(crate) mod overlay;
 pub mod populate;
-pub mod replay;
+pub(crate) mod replay;
 pub mod sync;
 
 pub use mask::{PgtblModMask, SyncMask, UnknownSyncMask, x86_64_arch_page_table_sync_mask};

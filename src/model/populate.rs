@@ -29,7 +29,7 @@ use super::sync::{KernelPageTables, PgdRef, SyncReport, arch_sync_kernel_mapping
 /// `_PAGE_TABLE` without the encryption bit: Present, RW, User, Accessed,
 /// Dirty (arch/x86/include/asm/pgtable_types.h; printed as `...067` in oops
 /// walks).
-pub const PAGE_TABLE_FLAGS: u64 = 0x67;
+pub(crate) const PAGE_TABLE_FLAGS: u64 = 0x67;
 
 /// Why the model could not run a step.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -76,7 +76,7 @@ pub enum PopulateKind {
 
 impl PopulateKind {
     /// The kernel's name for the helper, as in JSON `replay.calls[].call`.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             PopulateKind::PgdPopulateKernel => "pgd_populate_kernel",
             PopulateKind::P4dPopulateKernel => "p4d_populate_kernel",
@@ -84,7 +84,7 @@ impl PopulateKind {
     }
 
     /// The `PGTBL_*_MODIFIED` bit the helper tests before syncing.
-    pub fn modified_bit(self) -> PgtblModMask {
+    pub(crate) fn modified_bit(self) -> PgtblModMask {
         match self {
             PopulateKind::PgdPopulateKernel => PgtblModMask::PGD_MODIFIED,
             PopulateKind::P4dPopulateKernel => PgtblModMask::P4D_MODIFIED,

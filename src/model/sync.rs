@@ -86,7 +86,7 @@ pub struct SyncReport {
 
 /// Whether a top-level entry counts as none for the sync of this mode:
 /// `pgd_none()` on 5-level, `p4d_none()` (ignoring A/D) on 4-level.
-pub fn top_level_entry_none(mode: PagingMode, entry: u64) -> bool {
+pub(crate) fn top_level_entry_none(mode: PagingMode, entry: u64) -> bool {
     match mode {
         PagingMode::FiveLevel => entry == 0,
         PagingMode::FourLevel => entry & !KNL_ERRATUM_MASK == 0,

@@ -11,7 +11,7 @@ use crate::arch::x86_64::paging::{Walk, WalkOutcome};
 
 use super::{DumpFacts, hex};
 
-pub const SCHEMA: &str = "pgsync-dump/analyze/v1";
+pub(crate) const SCHEMA: &str = "pgsync-dump/analyze/v1";
 
 #[derive(Serialize)]
 pub struct Report {
@@ -254,7 +254,7 @@ pub struct WalkJson {
     pub stopped: Option<String>,
 }
 
-pub fn walk_json(w: &Walk) -> WalkJson {
+pub(crate) fn walk_json(w: &Walk) -> WalkJson {
     WalkJson {
         walk: w
             .steps

@@ -128,7 +128,7 @@ fn display_width(s: &str) -> usize {
 
 /// Greedy wrap at spaces to `width`; a word longer than `width` stays whole
 /// on a line of its own. Existing line breaks are kept.
-pub fn wrap(text: &str, width: usize) -> Vec<String> {
+pub(crate) fn wrap(text: &str, width: usize) -> Vec<String> {
     let mut lines = Vec::new();
     for source in text.split('\n') {
         let mut line = String::new();

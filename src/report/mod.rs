@@ -4,6 +4,7 @@
 
 pub mod info;
 pub mod json;
+#[doc(hidden)] // public for tests/terminal_width.rs
 pub mod layout;
 pub mod table;
 pub mod tasks;

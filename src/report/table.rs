@@ -28,7 +28,7 @@ fn regions(f: &Finding) -> String {
 
 /// One-line verdict, e.g. "missing-sync: kernel PGD slot 470 (vmemmap) present
 /// in init_mm, missing in 4 of 9 page tables".
-pub fn verdict_line(a: &Analysis) -> String {
+pub(crate) fn verdict_line(a: &Analysis) -> String {
     let v = a.verdict();
     let total = a.compared_tables();
     let mut groups: BTreeMap<(u16, FindingKind), Vec<&Finding>> = BTreeMap::new();
@@ -299,7 +299,7 @@ pub fn render_to_width(
 }
 
 /// "PGD 0x1f2e3067@0x11e10dc8 -> PUD ... -> pa 0x..." for one walk.
-pub fn walk_line(w: &Walk) -> String {
+pub(crate) fn walk_line(w: &Walk) -> String {
     let mut parts: Vec<String> = w
         .steps
         .iter()

@@ -11,7 +11,7 @@ use crate::dump::kdump::header::*;
 use crate::dump::kdump::source::le_u32;
 
 /// An LZO1X compressor supplied by the caller (this crate only decodes LZO).
-pub type LzoCompressor = fn(&[u8]) -> Option<Vec<u8>>;
+pub(crate) type LzoCompressor = fn(&[u8]) -> Option<Vec<u8>>;
 
 /// A zstd compressor supplied by the caller: the crate decodes zstd with
 /// libzstd, while fixtures pin their bytes to one encoder (the fixture
@@ -40,7 +40,7 @@ impl Compression {
 
     /// The compressed page, or `None` to store it raw (when compression
     /// fails or does not shrink it, as makedumpfile does).
-    pub fn compress(self, page: &[u8]) -> Option<Vec<u8>> {
+    pub(crate) fn compress(self, page: &[u8]) -> Option<Vec<u8>> {
         let c = match self {
             Compression::None => return None,
             Compression::Zlib => {

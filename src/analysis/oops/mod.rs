@@ -39,7 +39,6 @@ mod tests;
 mod text;
 
 pub use last::{parse_last_oops, parse_last_oops_text};
-pub use prefix::strip_log_prefix;
 
 use crate::arch::x86_64::paging::Level;
 

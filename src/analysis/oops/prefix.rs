@@ -2,7 +2,7 @@
 
 /// Removes `<N>`, `[  1.234567]`, `[T123]`/`[C1]` and `host kernel: `
 /// prefixes.
-pub fn strip_log_prefix(line: &str) -> &str {
+pub(crate) fn strip_log_prefix(line: &str) -> &str {
     let mut s = line.trim_start();
     if let Some(kernel) = s.find(" kernel: ") {
         // journalctl / syslog: "Mar 10 12:00:00 host kernel: ..."

@@ -6,19 +6,19 @@
 use crate::addr::PhysAddr;
 
 /// `_PAGE_PRESENT`.
-pub const PRESENT: u64 = 1 << 0;
+pub(crate) const PRESENT: u64 = 1 << 0;
 /// `_PAGE_ACCESSED`: set by hardware on use.
-pub const ACCESSED: u64 = 1 << 5;
+pub(crate) const ACCESSED: u64 = 1 << 5;
 /// `_PAGE_DIRTY`: set by hardware on write.
-pub const DIRTY: u64 = 1 << 6;
+pub(crate) const DIRTY: u64 = 1 << 6;
 /// `_PAGE_PSE`: a 1 GiB (PUD) or 2 MiB (PMD) leaf.
-pub const PSE: u64 = 1 << 7;
+pub(crate) const PSE: u64 = 1 << 7;
 /// `_PAGE_KNL_ERRATUM_MASK`: the bits Knights Landing may set in a not-present
 /// entry, which `p4d_none()`/`pud_none()` ignore on 4-level kernels.
-pub const KNL_ERRATUM_MASK: u64 = ACCESSED | DIRTY;
+pub(crate) const KNL_ERRATUM_MASK: u64 = ACCESSED | DIRTY;
 /// Physical-address bits 12..51 of an entry (`PTE_PFN_MASK` before the SME
 /// bit is taken out).
-pub const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
+pub(crate) const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
 
 /// A raw page-table entry, at any level, as read from the dump.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -26,17 +26,17 @@ pub struct PageTableEntry(pub u64);
 
 impl PageTableEntry {
     /// The present bit.
-    pub fn present(self) -> bool {
+    pub(crate) fn present(self) -> bool {
         self.0 & PRESENT != 0
     }
 
     /// `pgd_none()`: the entry is entirely zero.
-    pub fn is_none(self) -> bool {
+    pub(crate) fn is_none(self) -> bool {
         self.0 == 0
     }
 
     /// The PSE bit (a leaf at the PUD or PMD level; meaningless elsewhere).
-    pub fn is_large(self) -> bool {
+    pub(crate) fn is_large(self) -> bool {
         self.0 & PSE != 0
     }
 
@@ -47,7 +47,7 @@ impl PageTableEntry {
 
     /// Physical address of the next-level table (or of a 4 KiB frame), minus
     /// the SME encryption bit.
-    pub fn table_pa(self, sme_mask: u64) -> PhysAddr {
+    pub(crate) fn table_pa(self, sme_mask: u64) -> PhysAddr {
         PhysAddr::new(self.0 & ADDR_MASK & !sme_mask)
     }
 }

@@ -51,7 +51,7 @@ impl Region {
 /// Start of the kernel text mapping (`__START_KERNEL_map`).
 pub const START_KERNEL_MAP: u64 = 0xffff_ffff_8000_0000;
 /// Default `KERNEL_IMAGE_SIZE` with KASLR (arch/x86/include/asm/page_64_types.h).
-pub const DEFAULT_KERNEL_IMAGE_SIZE: u64 = 1 << 30;
+pub(crate) const DEFAULT_KERNEL_IMAGE_SIZE: u64 = 1 << 30;
 
 /// Defaults from mm.rst; with CONFIG_RANDOMIZE_MEMORY the first three move.
 struct Defaults {
@@ -157,7 +157,7 @@ impl KernelLayout {
 
     /// `KERNEL_PGD_BOUNDARY`: the first slot `pgd_ctor` clones from init_mm
     /// (arch/x86/include/asm/pgtable.h: `pgd_index(PAGE_OFFSET)`).
-    pub fn kernel_pgd_boundary(&self) -> PgdIndex {
+    pub(crate) fn kernel_pgd_boundary(&self) -> PgdIndex {
         self.mode.pgd_index(self.page_offset_base)
     }
 
@@ -169,7 +169,7 @@ impl KernelLayout {
 
     /// All regions, in address order, as `[start, end)` (end may be 0 for
     /// "to the top of the address space").
-    pub fn regions(&self) -> Vec<(Region, u64, u64)> {
+    pub(crate) fn regions(&self) -> Vec<(Region, u64, u64)> {
         let d = defaults(self.mode);
         let mut v = vec![
             (Region::GuardHole, d.guard_hole, d.ldt),
@@ -250,7 +250,7 @@ impl KernelLayout {
 /// The unrandomized `(page_offset_base, vmalloc_base, vmemmap_base)` of a
 /// paging mode: what a kernel without CONFIG_DYNAMIC_MEMORY_LAYOUT uses
 /// (it has no variables to read them from).
-pub fn default_bases(mode: PagingMode) -> (u64, u64, u64) {
+pub(crate) fn default_bases(mode: PagingMode) -> (u64, u64, u64) {
     let d = defaults(mode);
     (d.page_offset, d.vmalloc, d.vmemmap)
 }

@@ -1,7 +1,7 @@
 //! x86-64 paging: entry formats, 4- and 5-level walks, the kernel memory
 //! map, and kernel virtual-to-physical translation. Knows nothing of DWARF.
 
-pub mod entry;
+pub(crate) mod entry;
 pub mod layout;
 pub mod paging;
 pub mod translate;

@@ -10,8 +10,8 @@ use crate::dump::{PhysicalMemory, ReadError};
 
 use super::entry::{ADDR_MASK, PageTableEntry};
 
-pub const PAGE_SIZE: u64 = 4096;
-pub const ENTRIES_PER_TABLE: usize = 512;
+pub(crate) const PAGE_SIZE: u64 = 4096;
+pub(crate) const ENTRIES_PER_TABLE: usize = 512;
 
 /// One paging level, named as Linux names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -121,24 +121,24 @@ impl PagingMode {
     }
 
     /// PGDIR_SHIFT (arch/x86/include/asm/pgtable_64_types.h).
-    pub fn pgdir_shift(self) -> u32 {
+    pub(crate) fn pgdir_shift(self) -> u32 {
         self.defs()[0].shift
     }
 
     /// Number of significant virtual-address bits (48 or 57).
-    pub fn va_bits(self) -> u32 {
+    pub(crate) fn va_bits(self) -> u32 {
         self.pgdir_shift() + 9
     }
 
     /// Whether `va` is canonical (bits above va_bits-1 copy that bit).
-    pub fn is_canonical(self, va: u64) -> bool {
+    pub(crate) fn is_canonical(self, va: u64) -> bool {
         let b = self.va_bits();
         let top = (va as i64) >> (b - 1);
         top == 0 || top == -1
     }
 
     /// Top-level slot of a virtual address (`pgd_index`).
-    pub fn pgd_index(self, va: u64) -> PgdIndex {
+    pub(crate) fn pgd_index(self, va: u64) -> PgdIndex {
         PgdIndex(((va >> self.pgdir_shift()) & 511) as u16)
     }
 
@@ -150,14 +150,8 @@ impl PagingMode {
     }
 
     /// Size of the address range one top-level slot covers.
-    pub fn slot_size(self) -> u64 {
+    pub(crate) fn slot_size(self) -> u64 {
         1u64 << self.pgdir_shift()
-    }
-
-    /// The level just below the top one: what a top-level entry points to
-    /// (P4D on 5-level, PUD on 4-level where the P4D is folded).
-    pub fn second_level(self) -> Level {
-        self.defs()[1].level
     }
 }
 
@@ -170,7 +164,7 @@ pub struct PgdIndex(pub u16);
 pub struct PageTable(pub Box<[u64; ENTRIES_PER_TABLE]>);
 
 impl PageTable {
-    pub fn read(mem: &dyn PhysicalMemory, pa: PhysAddr) -> Result<PageTable, ReadError> {
+    pub(crate) fn read(mem: &dyn PhysicalMemory, pa: PhysAddr) -> Result<PageTable, ReadError> {
         let mut raw = [0u8; PAGE_SIZE as usize];
         mem.read(pa, &mut raw)?;
         let mut t = Box::new([0u64; ENTRIES_PER_TABLE]);
@@ -183,7 +177,7 @@ impl PageTable {
     }
 
     /// The entry in top-level slot `idx`.
-    pub fn entry(&self, idx: PgdIndex) -> PageTableEntry {
+    pub(crate) fn entry(&self, idx: PgdIndex) -> PageTableEntry {
         PageTableEntry(self.0[usize::from(idx.0) & 511])
     }
 }

@@ -72,20 +72,20 @@ pub struct KernelTranslator {
 
 impl KernelTranslator {
     /// Physical address of a kernel-text address (`__pa_symbol`).
-    pub fn text_pa(&self, va: VirtAddr) -> Option<PhysAddr> {
+    pub(crate) fn text_pa(&self, va: VirtAddr) -> Option<PhysAddr> {
         let off = va.get().checked_sub(START_KERNEL_MAP)?;
         (off < DEFAULT_KERNEL_IMAGE_SIZE).then(|| PhysAddr::new(off.wrapping_add(self.phys_base)))
     }
 
     /// Physical address of a direct-map address (`__va` inverse).
-    pub fn direct_map_pa(&self, va: VirtAddr) -> Option<PhysAddr> {
+    pub(crate) fn direct_map_pa(&self, va: VirtAddr) -> Option<PhysAddr> {
         let (base, size) = self.direct_map?;
         let off = va.get().checked_sub(base)?;
         (off < size).then_some(PhysAddr::new(off))
     }
 
     /// Direct-map virtual address of a physical address (`__va`).
-    pub fn phys_to_direct(&self, pa: PhysAddr) -> Option<VirtAddr> {
+    pub(crate) fn phys_to_direct(&self, pa: PhysAddr) -> Option<VirtAddr> {
         let (base, size) = self.direct_map?;
         // `page_offset_base` is read from the dump: a corrupt one near the
         // top of the address space must not overflow.
@@ -96,12 +96,12 @@ impl KernelTranslator {
         }
     }
 
-    pub fn walk(&self, mem: &dyn PhysicalMemory, va: VirtAddr) -> Walk {
+    pub(crate) fn walk(&self, mem: &dyn PhysicalMemory, va: VirtAddr) -> Walk {
         walk(mem, self.mode, self.sme_mask, self.root_pa, va)
     }
 
     /// Translates one kernel virtual address.
-    pub fn translate(
+    pub(crate) fn translate(
         &self,
         mem: &dyn PhysicalMemory,
         va: VirtAddr,
@@ -130,7 +130,7 @@ impl KernelTranslator {
     }
 
     /// Reads kernel virtual memory, page by page.
-    pub fn read(
+    pub(crate) fn read(
         &self,
         mem: &dyn PhysicalMemory,
         va: VirtAddr,
@@ -151,7 +151,11 @@ impl KernelTranslator {
         Ok(())
     }
 
-    pub fn read_u64(&self, mem: &dyn PhysicalMemory, va: VirtAddr) -> Result<u64, TranslateError> {
+    pub(crate) fn read_u64(
+        &self,
+        mem: &dyn PhysicalMemory,
+        va: VirtAddr,
+    ) -> Result<u64, TranslateError> {
         let mut b = [0u8; 8];
         self.read(mem, va, &mut b)?;
         Ok(u64::from_le_bytes(b))

@@ -113,7 +113,7 @@ impl IndexState {
 /// `Vmlinux` `Sync`; every lock is held briefly and never across a call that
 /// locks again.
 #[derive(Default)]
-pub(crate) struct TypeIndex {
+pub struct TypeIndex {
     state: Mutex<IndexState>,
     /// Held for the whole of one unit's scan so that two threads never index
     /// units out of order (first occurrence must win).

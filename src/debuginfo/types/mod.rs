@@ -33,8 +33,8 @@ use std::rc::Rc;
 use gimli::{DebuggingInformationEntry, Dwarf, EndianSlice, LittleEndian, SectionId};
 
 use index::DieRef;
-pub(crate) use index::TypeIndex;
-pub use model::{BitField, MAX_NESTING, MAX_TYPE_HOPS, Member, StructType, TypeDesc, TypeError};
+pub use index::TypeIndex;
+pub use model::{BitField, MAX_TYPE_HOPS, Member, StructType, TypeDesc, TypeError};
 use units::UnitData;
 
 type R<'a> = EndianSlice<'a, LittleEndian>;

@@ -12,7 +12,7 @@ use std::sync::Arc;
 pub const MAX_TYPE_HOPS: u32 = 64;
 /// Nesting depth of by-value struct/union members (a struct cannot contain
 /// itself, so real DWARF never gets near this; corrupt DWARF might).
-pub const MAX_NESTING: u32 = 32;
+pub(crate) const MAX_NESTING: u32 = 32;
 
 /// Why a type or member could not be resolved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -6,16 +6,16 @@
 
 use super::source::{ByteSource, OutOfRange};
 
-pub const BLOCK_BITS: u64 = 4096;
+pub(crate) const BLOCK_BITS: u64 = 4096;
 const BLOCK_BYTES: usize = (BLOCK_BITS / 8) as usize;
 /// Most RAM ranges [`Bitmap::runs`] returns (real machines have a few dozen).
-pub const MAX_RUNS: usize = 1 << 16;
+pub(crate) const MAX_RUNS: usize = 1 << 16;
 /// Bitmap bytes read per step while building the table.
 const SCAN_CHUNK: usize = 64 * BLOCK_BYTES;
 
 /// A bitmap of `nbits` bits at file offset `offset`, with its rank table.
 #[derive(Debug, Clone)]
-pub struct Bitmap {
+pub(crate) struct Bitmap {
     offset: u64,
     nbits: u64,
     /// `before[i]`: set bits in `[0, i * BLOCK_BITS)`; one more entry at
@@ -26,7 +26,11 @@ pub struct Bitmap {
 impl Bitmap {
     /// Scans the bitmap once. The caller has checked that
     /// `offset + ceil(nbits / 8)` lies inside the source.
-    pub fn build(src: &dyn ByteSource, offset: u64, nbits: u64) -> Result<Bitmap, OutOfRange> {
+    pub(crate) fn build(
+        src: &dyn ByteSource,
+        offset: u64,
+        nbits: u64,
+    ) -> Result<Bitmap, OutOfRange> {
         let nbytes = nbits.div_ceil(8);
         let blocks = nbits.div_ceil(BLOCK_BITS);
         let mut before = Vec::with_capacity(blocks as usize + 1);
@@ -58,7 +62,7 @@ impl Bitmap {
     }
 
     /// A bitmap without a rank table (only `test` and `runs` are valid).
-    pub fn build_unindexed(offset: u64, nbits: u64) -> Bitmap {
+    pub(crate) fn build_unindexed(offset: u64, nbits: u64) -> Bitmap {
         Bitmap {
             offset,
             nbits,
@@ -67,12 +71,12 @@ impl Bitmap {
     }
 
     /// Number of set bits in the whole bitmap.
-    pub fn count_ones(&self) -> u64 {
+    pub(crate) fn count_ones(&self) -> u64 {
         self.before.last().copied().unwrap_or(0)
     }
 
     /// Whether bit `pfn` is set (false past the end).
-    pub fn test(&self, src: &dyn ByteSource, pfn: u64) -> Result<bool, OutOfRange> {
+    pub(crate) fn test(&self, src: &dyn ByteSource, pfn: u64) -> Result<bool, OutOfRange> {
         if pfn >= self.nbits {
             return Ok(false);
         }
@@ -82,7 +86,7 @@ impl Bitmap {
     }
 
     /// Set bits in `[0, pfn)`; `pfn` may be `nbits`.
-    pub fn rank(&self, src: &dyn ByteSource, pfn: u64) -> Result<u64, OutOfRange> {
+    pub(crate) fn rank(&self, src: &dyn ByteSource, pfn: u64) -> Result<u64, OutOfRange> {
         let pfn = pfn.min(self.nbits);
         let block = pfn / BLOCK_BITS;
         let base = self
@@ -109,7 +113,7 @@ impl Bitmap {
     /// [`MAX_RUNS`] of them: past that, later runs are merged into the last
     /// one (the ranges only size the direct map and count RAM ranges, and a
     /// bitmap of alternating bits would otherwise cost 64 bytes per byte).
-    pub fn runs(&self, src: &dyn ByteSource) -> Result<Vec<(u64, u64)>, OutOfRange> {
+    pub(crate) fn runs(&self, src: &dyn ByteSource) -> Result<Vec<(u64, u64)>, OutOfRange> {
         let mut runs: Vec<(u64, u64)> = Vec::new();
         let push = |runs: &mut Vec<(u64, u64)>, run: (u64, u64)| {
             let full = runs.len() >= MAX_RUNS;

@@ -15,7 +15,7 @@ struct Slot {
 }
 
 #[derive(Default)]
-pub struct PageCache {
+pub(crate) struct PageCache {
     slots: Vec<Slot>,
     index: HashMap<u64, usize>,
     tick: u64,
@@ -25,7 +25,7 @@ pub struct PageCache {
 
 impl PageCache {
     /// The cached copy of `pfn`, marked as just used.
-    pub fn get(&mut self, pfn: u64) -> Option<&[u8; PAGE_SIZE]> {
+    pub(crate) fn get(&mut self, pfn: u64) -> Option<&[u8; PAGE_SIZE]> {
         let i = *self.index.get(&pfn)?;
         self.tick += 1;
         let slot = self.slots.get_mut(i)?;
@@ -35,7 +35,7 @@ impl PageCache {
     }
 
     /// Stores `pfn`, evicting the least recently used page when full.
-    pub fn put(&mut self, pfn: u64, data: &[u8; PAGE_SIZE]) {
+    pub(crate) fn put(&mut self, pfn: u64, data: &[u8; PAGE_SIZE]) {
         self.misses += 1;
         self.tick += 1;
         if let Some(&i) = self.index.get(&pfn) {
@@ -71,7 +71,7 @@ impl PageCache {
     }
 
     #[cfg(test)]
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.slots.len()
     }
 }

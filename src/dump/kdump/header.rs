@@ -27,22 +27,23 @@ use super::source::{le_u32, le_u64};
 pub const KDUMP_SIGNATURE: &[u8; 8] = b"KDUMP   ";
 /// The old diskdump facility's signature: same layout family, never written
 /// by makedumpfile, not supported.
-pub const DISKDUMP_SIGNATURE: &[u8; 8] = b"DISKDUMP";
-pub const HEADER_SIZE: usize = 464;
-pub const SUB_HEADER_SIZE: usize = 104;
+pub(crate) const DISKDUMP_SIGNATURE: &[u8; 8] = b"DISKDUMP";
+pub(crate) const HEADER_SIZE: usize = 464;
+pub(crate) const SUB_HEADER_SIZE: usize = 104;
 pub const PAGE_DESC_SIZE: u64 = 24;
 /// The newest header_version (makedumpfile 1.5.x and later, QEMU).
-pub const MAX_HEADER_VERSION: i32 = 6;
-pub const UTS_FIELD_LEN: usize = 65;
+pub(crate) const MAX_HEADER_VERSION: i32 = 6;
+pub(crate) const UTS_FIELD_LEN: usize = 65;
 
 /// `status` and `page_desc.flags` bits.
-pub const DUMP_DH_COMPRESSED_ZLIB: u32 = 0x1;
-pub const DUMP_DH_COMPRESSED_LZO: u32 = 0x2;
-pub const DUMP_DH_COMPRESSED_SNAPPY: u32 = 0x4;
-pub const DUMP_DH_COMPRESSED_INCOMPLETE: u32 = 0x8;
-pub const DUMP_DH_EXCLUDED_VMEMMAP: u32 = 0x10;
-pub const DUMP_DH_COMPRESSED_ZSTD: u32 = 0x20;
-pub const COMPRESSION_MASK: u32 = DUMP_DH_COMPRESSED_ZLIB
+pub(crate) const DUMP_DH_COMPRESSED_ZLIB: u32 = 0x1;
+pub(crate) const DUMP_DH_COMPRESSED_LZO: u32 = 0x2;
+pub(crate) const DUMP_DH_COMPRESSED_SNAPPY: u32 = 0x4;
+pub(crate) const DUMP_DH_COMPRESSED_INCOMPLETE: u32 = 0x8;
+#[expect(dead_code, reason = "kept so the constants list the whole kernel set")]
+pub(crate) const DUMP_DH_EXCLUDED_VMEMMAP: u32 = 0x10;
+pub(crate) const DUMP_DH_COMPRESSED_ZSTD: u32 = 0x20;
+pub(crate) const COMPRESSION_MASK: u32 = DUMP_DH_COMPRESSED_ZLIB
     | DUMP_DH_COMPRESSED_LZO
     | DUMP_DH_COMPRESSED_SNAPPY
     | DUMP_DH_COMPRESSED_ZSTD;
@@ -50,14 +51,14 @@ pub const COMPRESSION_MASK: u32 = DUMP_DH_COMPRESSED_ZLIB
 /// Field offsets in the common header.
 pub mod off {
     pub const VERSION: u64 = 8;
-    pub const UTSNAME: u64 = 12;
-    pub const TIMESTAMP: u64 = 408;
-    pub const STATUS: u64 = 424;
+    pub(crate) const UTSNAME: u64 = 12;
+    pub(crate) const TIMESTAMP: u64 = 408;
+    pub(crate) const STATUS: u64 = 424;
     pub const BLOCK_SIZE: u64 = 428;
     pub const SUB_HDR_SIZE: u64 = 432;
     pub const BITMAP_BLOCKS: u64 = 436;
     pub const MAX_MAPNR: u64 = 440;
-    pub const NR_CPUS: u64 = 460;
+    pub(crate) const NR_CPUS: u64 = 460;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,7 +110,7 @@ fn c_string(b: &[u8]) -> String {
 
 impl DiskDumpHeader {
     /// Decodes the fixed part; `b` must hold [`HEADER_SIZE`] bytes.
-    pub fn parse(b: &[u8; HEADER_SIZE]) -> DiskDumpHeader {
+    pub(crate) fn parse(b: &[u8; HEADER_SIZE]) -> DiskDumpHeader {
         let mut signature = [0u8; 8];
         signature.copy_from_slice(&b[..8]);
         let mut utsname = [[0u8; UTS_FIELD_LEN]; 6];
@@ -166,11 +167,11 @@ impl DiskDumpHeader {
     }
 
     /// utsname field `i` (0 sysname .. 5 domainname) as text.
-    pub fn uts(&self, i: usize) -> String {
+    pub(crate) fn uts(&self, i: usize) -> String {
         self.utsname.get(i).map(|f| c_string(f)).unwrap_or_default()
     }
 
-    pub fn set_uts(&mut self, i: usize, s: &str) {
+    pub(crate) fn set_uts(&mut self, i: usize, s: &str) {
         if let Some(f) = self.utsname.get_mut(i) {
             *f = [0; UTS_FIELD_LEN];
             let n = s.len().min(UTS_FIELD_LEN - 1);
@@ -200,7 +201,7 @@ pub struct SubHeader {
 impl SubHeader {
     /// Decodes the sub-header, keeping only the fields `version` defines
     /// (older producers leave garbage or other data after their fields).
-    pub fn parse(b: &[u8; SUB_HEADER_SIZE], version: i32) -> SubHeader {
+    pub(crate) fn parse(b: &[u8; SUB_HEADER_SIZE], version: i32) -> SubHeader {
         let u = |o: usize| le_u64(b, o);
         let i = |o: usize| le_u32(b, o) as i32;
         let mut s = SubHeader {
@@ -290,7 +291,7 @@ impl PageDesc {
 }
 
 /// The compression a header's `status` announces, named as in the report.
-pub fn compression_name(status: u32) -> &'static str {
+pub(crate) fn compression_name(status: u32) -> &'static str {
     match status & COMPRESSION_MASK {
         0 => "none",
         DUMP_DH_COMPRESSED_ZLIB => "zlib",

@@ -111,12 +111,12 @@ impl KdumpReader {
         })
     }
 
-    pub fn source(&self) -> &dyn ByteSource {
+    pub(crate) fn source(&self) -> &dyn ByteSource {
         &*self.src
     }
 
     /// Compression named by the header's status.
-    pub fn compression(&self) -> &'static str {
+    pub(crate) fn compression(&self) -> &'static str {
         compression_name(self.header.status)
     }
 
@@ -134,7 +134,7 @@ impl KdumpReader {
     }
 
     /// Physical RAM ranges (the first bitmap's runs).
-    pub fn ram_ranges(&self) -> Vec<PhysRange> {
+    pub(crate) fn ram_ranges(&self) -> Vec<PhysRange> {
         match self.present.runs(&*self.src) {
             Ok(runs) => runs
                 .into_iter()
@@ -148,7 +148,7 @@ impl KdumpReader {
     }
 
     /// Whether this file holds `pfn`'s range (a split part may not).
-    pub fn covers(&self, pfn: u64) -> bool {
+    pub(crate) fn covers(&self, pfn: u64) -> bool {
         (self.start_pfn..self.end_pfn).contains(&pfn)
     }
 
@@ -184,7 +184,7 @@ impl KdumpReader {
     }
 
     /// Copies `dst.len()` bytes at `page_offset` of page `pfn`.
-    pub fn read_in_page(
+    pub(crate) fn read_in_page(
         &self,
         pfn: u64,
         page_offset: usize,
@@ -323,7 +323,7 @@ impl KdumpReader {
 
 /// Splits a physical read into per-page pieces: `f(pfn, offset in page,
 /// destination)`. At most `buf.len() / 4096 + 2` calls.
-pub fn for_each_page(
+pub(crate) fn for_each_page(
     paddr: u64,
     buf: &mut [u8],
     mut f: impl FnMut(u64, usize, &mut [u8]) -> Result<(), ReadError>,

@@ -39,7 +39,7 @@ use super::{
 /// use `__alignof__(struct printk_log)`.)
 const LOG_ALIGN: u64 = 4;
 /// `LOG_BUF_LEN_MAX` (kernel/printk/printk.c): 2 GiB.
-pub const MAX_LOG_BUF_LEN: u64 = 1 << 31;
+pub(crate) const MAX_LOG_BUF_LEN: u64 = 1 << 31;
 
 /// Byte offsets in `struct printk_log`; member types are the C ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +99,7 @@ impl LogBufLayout {
     }
 
     /// From DWARF `struct printk_log`.
-    pub fn from_dwarf(types: &TypeInfo<'_>) -> Result<LogBufLayout, LayoutError> {
+    pub(crate) fn from_dwarf(types: &TypeInfo<'_>) -> Result<LogBufLayout, LayoutError> {
         let s = types.struct_type("printk_log").map_err(LayoutError::from)?;
         let off = |path: &str| s.member(path).map(|m| m.offset).map_err(LayoutError::from);
         let level = s.member("level").map_err(LayoutError::from)?;

@@ -3,9 +3,9 @@
 //!
 //! Two formats exist:
 //! - the lockless ring buffer `prb` of Linux 5.10 and later
-//!   (kernel/printk/printk_ringbuffer.{h,c}): see [`prb`];
+//!   (kernel/printk/printk_ringbuffer.{h,c}): see [`PrbLayout`];
 //! - the `log_buf` array of `struct printk_log` records of Linux 3.5 to 5.9
-//!   (kernel/printk/printk.c before 5.10): see [`legacy`].
+//!   (kernel/printk/printk.c before 5.10): see [`LogBufLayout`].
 //!
 //! Layouts come from the VMCOREINFO `OFFSET(..)`/`SIZE(..)` entries the
 //! kernel exports for exactly this (kernel/printk/printk.c
@@ -19,8 +19,8 @@
 //! yields the records that can be read plus warnings: every loop is bounded
 //! by the buffer's own size and every length is checked against it.
 
-pub mod legacy;
-pub mod prb;
+pub(crate) mod legacy;
+pub(crate) mod prb;
 
 use std::collections::HashMap;
 
@@ -66,7 +66,7 @@ pub struct LogRecord {
 }
 
 /// Bit of `caller_id` marking a CPU number rather than a thread id.
-pub const CALLER_ID_CPU_FLAG: u32 = 0x8000_0000;
+pub(crate) const CALLER_ID_CPU_FLAG: u32 = 0x8000_0000;
 
 impl LogRecord {
     /// The caller as the kernel prints it with CONFIG_PRINTK_CALLER:
@@ -83,7 +83,7 @@ impl LogRecord {
 
     /// The lines of the record (a record printed with embedded newlines
     /// holds several).
-    pub fn lines(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn lines(&self) -> impl Iterator<Item = &str> {
         self.text
             .strip_suffix('\n')
             .unwrap_or(&self.text)

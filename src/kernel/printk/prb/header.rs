@@ -5,7 +5,7 @@ use crate::kernel::printk::{PagedReader, PrintkError};
 
 /// The ring buffer's header, as read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PrbHeader {
+pub(crate) struct PrbHeader {
     pub count_bits: u32,
     pub descs: u64,
     pub infos: u64,

@@ -109,7 +109,7 @@ impl PrbLayout {
 
     /// From DWARF. All the structs are defined in one compile unit
     /// (kernel/printk/printk_ringbuffer.h), so one prefetch finds them.
-    pub fn from_dwarf(types: &TypeInfo<'_>) -> Result<PrbLayout, LayoutError> {
+    pub(crate) fn from_dwarf(types: &TypeInfo<'_>) -> Result<PrbLayout, LayoutError> {
         types.prefetch(&[
             "printk_ringbuffer",
             "prb_desc_ring",

@@ -36,33 +36,34 @@ mod header;
 mod layout;
 
 use block::{BlockData, BlockProblem, locate_block};
-pub use header::PrbHeader;
+pub(crate) use header::PrbHeader;
 use header::{check_header, read_header};
 pub use layout::PrbLayout;
 
 use super::{KernelLog, KernelMemory, LogRecord, PagedReader, PrintkError, ProblemTally, le};
 
 /// `DESC_FLAGS_SHIFT` for a 64-bit `unsigned long` (printk_ringbuffer.h).
-pub const DESC_FLAGS_SHIFT: u32 = 62;
+pub(crate) const DESC_FLAGS_SHIFT: u32 = 62;
 /// `DESC_ID_MASK`: the id bits of `state_var`.
-pub const DESC_ID_MASK: u64 = !(3u64 << DESC_FLAGS_SHIFT);
+pub(crate) const DESC_ID_MASK: u64 = !(3u64 << DESC_FLAGS_SHIFT);
 /// `enum desc_state` values (printk_ringbuffer.h).
-pub const DESC_RESERVED: u64 = 0;
-pub const DESC_COMMITTED: u64 = 1;
-pub const DESC_FINALIZED: u64 = 2;
-pub const DESC_REUSABLE: u64 = 3;
+pub(crate) const DESC_RESERVED: u64 = 0;
+pub(crate) const DESC_COMMITTED: u64 = 1;
+pub(crate) const DESC_FINALIZED: u64 = 2;
+#[expect(dead_code, reason = "kept so the constants list the whole kernel set")]
+pub(crate) const DESC_REUSABLE: u64 = 3;
 /// Data-less lpos values (printk_ringbuffer.h).
-pub const FAILED_LPOS: u64 = 0x1;
-pub const EMPTY_LINE_LPOS: u64 = 0x3;
+pub(crate) const FAILED_LPOS: u64 = 0x1;
+pub(crate) const EMPTY_LINE_LPOS: u64 = 0x3;
 /// Size of `prb_data_block.id` (an unsigned long).
 const BLOCK_ID_SIZE: u64 = 8;
 
 /// Largest `count_bits` accepted: the kernel caps log_buf_len at 2 GiB
 /// (`LOG_BUF_LEN_MAX`, kernel/printk/printk.c) and uses one descriptor per
 /// 32 bytes of text (`PRB_AVGBITS` = 5), so 26 bits.
-pub const MAX_COUNT_BITS: u32 = 26;
+pub(crate) const MAX_COUNT_BITS: u32 = 26;
 /// Largest `size_bits` accepted (2 GiB, `LOG_BUF_LEN_MAX`).
-pub const MAX_SIZE_BITS: u32 = 31;
+pub(crate) const MAX_SIZE_BITS: u32 = 31;
 
 /// Reads every readable record of the ring buffer at `rb` (the value of the
 /// kernel's `prb` pointer).
