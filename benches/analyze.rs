@@ -36,7 +36,7 @@ use serde_json::{Value, json};
 use pgsync_dump::analysis::{collect, compare};
 use pgsync_dump::debuginfo::Vmlinux;
 use pgsync_dump::dump::notes::DumpNotes;
-use pgsync_dump::dump::{self, CrashDump, PhysRange, PhysicalMemory, ReadError};
+use pgsync_dump::dump::{self, CrashDump, PhysAddr, PhysRange, PhysicalMemory, ReadError};
 use pgsync_dump::kernel::Kernel;
 use pgsync_dump::report::{self, DumpFacts};
 use pgsync_dump::write::elf::{CoreLayout, CoreSegment, write_core_segments};
@@ -373,9 +373,10 @@ struct Counting {
 }
 
 impl PhysicalMemory for Counting {
-    fn read(&self, paddr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
+    fn read(&self, paddr: PhysAddr, buf: &mut [u8]) -> Result<(), ReadError> {
         self.counts.calls.fetch_add(1, Ordering::Relaxed);
         if !buf.is_empty() {
+            let paddr = paddr.get();
             let mut p = self.counts.pages.lock().unwrap_or_else(|e| e.into_inner());
             for pfn in paddr / PAGE..=(paddr + buf.len() as u64 - 1) / PAGE {
                 p.insert(pfn);

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use pgsync_dump::dump::{self, PhysicalMemory};
+use pgsync_dump::dump::{self, PhysAddr, PhysicalMemory};
 use pgsync_dump::write::elf::{CoreLayout, CoreSegment, write_core_segments};
 use pgsync_dump::write::flatten::flatten;
 use pgsync_dump::write::kdump::{Compression, KdumpSpec, write_kdump};
@@ -69,7 +69,8 @@ fn measure(name: &str, m: &dyn PhysicalMemory, pages: u64, size: u64) {
     let mut buf = vec![0u8; PAGE];
     let t = Instant::now();
     for pfn in 0..pages {
-        m.read(pfn * PAGE as u64, &mut buf).expect("read");
+        m.read(PhysAddr::new(pfn * PAGE as u64), &mut buf)
+            .expect("read");
     }
     let seq = t.elapsed().as_secs_f64();
 
@@ -83,7 +84,7 @@ fn measure(name: &str, m: &dyn PhysicalMemory, pages: u64, size: u64) {
     let n_rand = 20_000u64;
     let t = Instant::now();
     for _ in 0..n_rand {
-        m.read((next() % pages) * PAGE as u64, &mut buf)
+        m.read(PhysAddr::new((next() % pages) * PAGE as u64), &mut buf)
             .expect("read");
     }
     let rand_page = t.elapsed().as_secs_f64();
@@ -99,16 +100,22 @@ fn measure(name: &str, m: &dyn PhysicalMemory, pages: u64, size: u64) {
         } else {
             next() % 64 * 97 % pages
         };
-        m.read(pfn * PAGE as u64 + (next() % 512) * 8, &mut b8)
-            .expect("read");
+        m.read(
+            PhysAddr::new(pfn * PAGE as u64 + (next() % 512) * 8),
+            &mut b8,
+        )
+        .expect("read");
     }
     let small = t.elapsed().as_secs_f64();
     // Only the hot set: every read a cache hit for kdump.
     let t = Instant::now();
     for _ in 0..n_small {
         let pfn = next() % 64 * 97 % pages;
-        m.read(pfn * PAGE as u64 + (next() % 512) * 8, &mut b8)
-            .expect("read");
+        m.read(
+            PhysAddr::new(pfn * PAGE as u64 + (next() % 512) * 8),
+            &mut b8,
+        )
+        .expect("read");
     }
     let hot = t.elapsed().as_secs_f64();
     let mib = (pages * PAGE as u64) as f64 / (1 << 20) as f64;

@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 
 use crate::analysis::{self, AnalysisError, RunError};
 use crate::debuginfo::{SymbolKind, TypeError, Vmlinux};
-use crate::dump::CrashDump;
 use crate::dump::recording::RecordingMemory;
+use crate::dump::{CrashDump, PhysAddr};
 use crate::kernel::offsets::{Offsets, PgdListLinkage, ThreadLink};
 use crate::kernel::{Kernel, KernelError};
 use crate::model::mask::SyncMask;
@@ -65,7 +65,11 @@ pub fn extract(dump: &CrashDump, vmlinux: &Vmlinux) -> Result<Extracted, Extract
     let mut pages: Vec<(u64, Box<[u8; 4096]>)> = Vec::new();
     for pfn in rec.pages_read() {
         let mut page = Box::new([0u8; 4096]);
-        if dump.memory().read(pfn << 12, &mut page[..]).is_ok() {
+        if dump
+            .memory()
+            .read(PhysAddr::new(pfn << 12), &mut page[..])
+            .is_ok()
+        {
             pages.push((pfn, page));
         }
     }

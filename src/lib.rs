@@ -33,6 +33,7 @@
 //! ```
 #![deny(unsafe_code)]
 
+mod addr;
 pub mod analysis;
 pub mod arch;
 pub mod debuginfo;

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::arch::x86_64::{PhysAddr, VirtAddr};
 use crate::kernel::percpu::resolve_cr3;
 use crate::kernel::{Kernel, KernelError, ProblemScope, ReadProblem, Task};
 
@@ -117,8 +118,8 @@ impl Builder<'_, '_> {
             t.sources.insert(src);
             return;
         };
-        match k.pa(pgd_va) {
-            Ok(pa) => self.add_pgd(pgd_va, pa, Some(mm), src, cpu),
+        match k.pa(VirtAddr::new(pgd_va)) {
+            Ok(pa) => self.add_pgd(pgd_va, pa.get(), Some(mm), src, cpu),
             Err(e) => {
                 let t = self.broken_mms.entry(mm).or_insert_with(|| {
                     let mut t = Self::new_table(pgd_va, 0, Some(mm));
@@ -185,9 +186,13 @@ pub fn collect(k: &Kernel<'_>) -> Result<Collected, KernelError> {
     // CR3 last, so that a PTI user copy resolves to a table already known.
     for c in &cpus.cpus {
         let Some(raw) = c.cr3_pa else { continue };
-        let pa = resolve_cr3(raw, |pa| pa == k.xlate.root_pa || b.by_pa.contains_key(&pa));
-        if pa != k.xlate.root_pa {
-            let va = k.xlate.phys_to_direct(pa).unwrap_or(0);
+        let root_pa = k.xlate.root_pa.get();
+        let pa = resolve_cr3(raw, |pa| pa == root_pa || b.by_pa.contains_key(&pa));
+        if pa != root_pa {
+            let va = k
+                .xlate
+                .phys_to_direct(PhysAddr::new(pa))
+                .map_or(0, VirtAddr::get);
             b.add_pgd(va, pa, None, Source::Cr3, Some(c.cpu));
         }
     }
@@ -195,7 +200,7 @@ pub fn collect(k: &Kernel<'_>) -> Result<Collected, KernelError> {
     // efi_mm: its own page table with EFI regions; named, never compared.
     let efi_pgd_pa = efi_mm.and_then(|mm| {
         let pgd = k.read_u64(mm.wrapping_add(k.offsets.mm_pgd)).ok()?;
-        k.pa(pgd).ok()
+        k.pa(VirtAddr::new(pgd)).ok().map(PhysAddr::get)
     });
 
     // An mm whose own pgd pointer is unreadable (its mm_struct page filtered

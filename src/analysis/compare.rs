@@ -3,7 +3,7 @@
 //! (arch/x86/mm/pgtable.c `clone_pgd_range`). Slots below it (guard hole,
 //! per-mm LDT remap) differ by design. Accessed/Dirty are hardware-written.
 
-use crate::arch::x86_64::{PageTable, PageTableEntry, PgdIndex};
+use crate::arch::x86_64::{PageTable, PageTableEntry, PgdIndex, PhysAddr};
 use crate::dump::PhysicalMemory;
 use crate::kernel::Kernel;
 
@@ -43,14 +43,14 @@ fn will_need_pages(mem: &dyn PhysicalMemory, addrs: impl Iterator<Item = u64>) {
         run = match run {
             Some((start, end)) if end == p => Some((start, p.saturating_add(PAGE))),
             Some((start, end)) => {
-                mem.will_need(start, end - start);
+                mem.will_need(PhysAddr::new(start), end - start);
                 Some((p, p.saturating_add(PAGE)))
             }
             None => Some((p, p.saturating_add(PAGE))),
         };
     }
     if let Some((start, end)) = run {
-        mem.will_need(start, end - start);
+        mem.will_need(PhysAddr::new(start), end - start);
     }
 }
 
@@ -66,7 +66,8 @@ pub(crate) fn compare_in(
     mem: &dyn PhysicalMemory,
     collected: Collected,
 ) -> Result<Analysis, AnalysisError> {
-    let ref_pa = k.xlate.root_pa;
+    // The analysis's tables carry plain numbers (they go to JSON as such).
+    let ref_pa = k.xlate.root_pa.get();
     // Every table to compare is known now: ask for all their pages at once,
     // so that with a cold page cache the disk reads them together instead
     // of one fault after another.
@@ -80,10 +81,11 @@ pub(crate) fn compare_in(
                 .map(|t| t.pgd_pa),
         ),
     );
-    let reference = PageTable::read(mem, ref_pa).map_err(|e| AnalysisError::Reference {
-        pa: ref_pa,
-        detail: e.to_string(),
-    })?;
+    let reference =
+        PageTable::read(mem, PhysAddr::new(ref_pa)).map_err(|e| AnalysisError::Reference {
+            pa: ref_pa,
+            detail: e.to_string(),
+        })?;
     let first = k.layout.kernel_pgd_boundary();
     let slots = || (first.0..512).map(PgdIndex);
     let present_kernel_slots = slots().filter(|&s| reference.entry(s).present()).count();
@@ -98,7 +100,7 @@ pub(crate) fn compare_in(
         if t.status != TableStatus::Consistent {
             continue;
         }
-        let table = match PageTable::read(mem, t.pgd_pa) {
+        let table = match PageTable::read(mem, PhysAddr::new(t.pgd_pa)) {
             Ok(tb) => tb,
             Err(e) => {
                 t.status = TableStatus::Unreadable;

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use crate::arch::x86_64::paging::{Level, Walk, WalkOutcome, walk};
-use crate::arch::x86_64::{PgdIndex, Region};
+use crate::arch::x86_64::{PgdIndex, PhysAddr, Region, VirtAddr};
 use crate::kernel::percpu::{CpuState, resolve_cr3};
 use crate::kernel::{Kernel, Task};
 
@@ -176,8 +176,10 @@ pub fn attribute(k: &Kernel<'_>, a: &Analysis, log: &[LogLine]) -> Option<Crash>
         .map(|s| k.layout.regions_in_slot(s))
         .unwrap_or_default();
     let mem = k.memory();
-    let walk_in = |root: u64| fault_address.map(|va| walk(mem, mode, k.xlate.sme_mask, root, va));
-    let crash_walk = table.and_then(|(_, pa, _)| walk_in(pa));
+    let walk_in = |root: PhysAddr| {
+        fault_address.map(|va| walk(mem, mode, k.xlate.sme_mask, root, VirtAddr::new(va)))
+    };
+    let crash_walk = table.and_then(|(_, pa, _)| walk_in(PhysAddr::new(pa)));
     let init_walk = walk_in(k.xlate.root_pa);
     let missing_finding = slot.is_some_and(|s| {
         table.is_some_and(|(_, pa, _)| {
@@ -329,17 +331,20 @@ fn crashing_table(
 ) -> Option<(u64, u64, PgdSource)> {
     let mm_pgd = |mm: u64| -> Option<(u64, u64)> {
         let va = k.read_u64(mm.wrapping_add(k.offsets.mm_pgd)).ok()?;
-        Some((va, k.pa(va).ok()?))
+        Some((va, k.pa(VirtAddr::new(va)).ok()?.get()))
     };
-    let known = |pa: u64| pa == k.xlate.root_pa || a.tables.iter().any(|t| t.pgd_pa == pa);
+    let root_pa = k.xlate.root_pa.get();
+    let known = |pa: u64| pa == root_pa || a.tables.iter().any(|t| t.pgd_pa == pa);
     if let Some(pa) = cpu_state
         .and_then(|s| s.cr3_pa)
         .map(|pa| resolve_cr3(pa, known))
     {
-        let va = if pa == k.xlate.root_pa {
+        let va = if pa == root_pa {
             k.init_pgd_va
         } else {
-            k.xlate.phys_to_direct(pa).unwrap_or(0)
+            k.xlate
+                .phys_to_direct(PhysAddr::new(pa))
+                .map_or(0, VirtAddr::get)
         };
         return Some((va, pa, PgdSource::Cr3));
     }
@@ -446,8 +451,8 @@ mod tests {
 
     fn walk_ending(outcome: WalkOutcome) -> Walk {
         Walk {
-            va: FAULT,
-            root_pa: 0x1000,
+            va: VirtAddr::new(FAULT),
+            root_pa: PhysAddr::new(0x1000),
             steps: Vec::new(),
             outcome,
         }
@@ -459,7 +464,7 @@ mod tests {
 
     fn mapped() -> Walk {
         walk_ending(WalkOutcome::Mapped {
-            pa: 0x20_0000,
+            pa: PhysAddr::new(0x20_0000),
             page_size: 4096,
         })
     }

@@ -101,15 +101,15 @@ mod tests {
     use super::*;
     use crate::analysis::{Reference, Verdict};
     use crate::arch::x86_64::PgdIndex;
-    use crate::dump::{PhysRange, ReadError};
+    use crate::dump::{PhysAddr, PhysRange, ReadError};
     use crate::kernel::ReadProblem;
 
     /// Memory whose pages below 0x10000 were left out by a filter; others
     /// are holes.
     struct Filtered;
     impl PhysicalMemory for Filtered {
-        fn read(&self, paddr: u64, _: &mut [u8]) -> Result<(), ReadError> {
-            Err(ReadError::NotInDump { paddr })
+        fn read(&self, paddr: PhysAddr, _: &mut [u8]) -> Result<(), ReadError> {
+            Err(ReadError::NotInDump { paddr: paddr.get() })
         }
         fn ranges(&self) -> Vec<PhysRange> {
             Vec::new()

@@ -6,6 +6,7 @@
 //! overlay, and the fault address walked again in the crashing page table.
 
 use crate::arch::x86_64::paging::Walk;
+use crate::arch::x86_64::{PhysAddr, VirtAddr};
 use crate::kernel::Kernel;
 use crate::model::mask::SyncMask;
 use crate::model::overlay::Overlay;
@@ -53,8 +54,8 @@ pub fn replay(
     mask: SyncMask,
 ) -> Result<Replay, ReplayError> {
     let pgd = |t: &super::CheckedTable| PgdRef {
-        pa: t.pgd_pa,
-        va: t.pgd_va,
+        pa: PhysAddr::new(t.pgd_pa),
+        va: VirtAddr::new(t.pgd_va),
     };
     let compared = || {
         before
@@ -67,7 +68,7 @@ pub fn replay(
         sme_mask: k.xlate.sme_mask,
         init_mm_pgd: PgdRef {
             pa: k.xlate.root_pa,
-            va: k.init_pgd_va,
+            va: VirtAddr::new(k.init_pgd_va),
         },
         pgd_list: compared()
             .filter(|t| t.sources.contains(&Source::PgdList))
@@ -107,6 +108,7 @@ pub fn replay(
     let after = compare_in(k, &overlay, collected)?;
     let fault = crash.and_then(|c| {
         let (va, root) = (c.fault_address?, c.pgd_pa?);
+        let (root, va) = (PhysAddr::new(root), VirtAddr::new(va));
         let r = retranslate(&overlay, k.layout.mode, k.xlate.sme_mask, root, va);
         Some((r.before, r.after))
     });

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context, Result, bail};
 
 use pgsync_dump::analysis::{self, TableStatus};
+use pgsync_dump::arch::x86_64::VirtAddr;
 use pgsync_dump::arch::x86_64::paging::{WalkOutcome, walk};
 use pgsync_dump::debuginfo::{Vmlinux, finder::find_vmlinux};
 use pgsync_dump::dump::{self, CrashDump};
@@ -218,7 +219,7 @@ fn parse_addr(s: &str) -> Result<u64> {
 }
 
 fn vtop(vmcore: &[PathBuf], addr: &str, pid: Option<i32>, vmlinux: Option<&Path>) -> Result<u8> {
-    let va = parse_addr(addr)?;
+    let va = VirtAddr::new(parse_addr(addr)?);
     let d = open_dump(vmcore)?;
     let v = open_vmlinux(&d, vmlinux)?;
     let k = Kernel::open(&d, &v)?;
@@ -239,7 +240,7 @@ fn vtop(vmcore: &[PathBuf], addr: &str, pid: Option<i32>, vmlinux: Option<&Path>
                 .read_u64(t.mm + k.offsets.mm_pgd)
                 .context("reading mm->pgd")?;
             (
-                k.pa(pgd)?,
+                k.pa(VirtAddr::new(pgd))?,
                 format!("pid {p} ({}) mm {} pgd {}", t.comm, hex(t.mm), hex(pgd)),
             )
         }
@@ -274,6 +275,6 @@ fn vtop(vmcore: &[PathBuf], addr: &str, pid: Option<i32>, vmlinux: Option<&Path>
         }
         WalkOutcome::NonCanonical => outln!("  -> not a canonical address"),
     }
-    outln!("  region: {}", k.layout.region_of(va).name());
+    outln!("  region: {}", k.layout.region_of(va.get()).name());
     Ok(0)
 }

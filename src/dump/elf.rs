@@ -14,7 +14,9 @@ use layout::{Backing, LoadSegment, Piece};
 
 use super::kdump::ByteSource;
 use super::notes::{DumpNotes, RawNote};
-use super::{CrashDump, DumpError, DumpFile, DumpFormat, PhysRange, PhysicalMemory, ReadError};
+use super::{
+    CrashDump, DumpError, DumpFile, DumpFormat, PhysAddr, PhysRange, PhysicalMemory, ReadError,
+};
 
 /// Bound on one PT_NOTE segment copied out of a flattened stream (a mapped
 /// file is parsed in place, unbounded): a real dump holds a few hundred
@@ -251,7 +253,8 @@ fn read_notes(src: &dyn ByteSource, ph: &ProgramHeader, notes: &mut DumpNotes) {
 }
 
 impl PhysicalMemory for ElfCore {
-    fn read(&self, paddr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
+    fn read(&self, paddr: PhysAddr, buf: &mut [u8]) -> Result<(), ReadError> {
+        let paddr = paddr.get();
         let mut done = 0usize;
         while done < buf.len() {
             let cur = paddr
@@ -286,7 +289,8 @@ impl PhysicalMemory for ElfCore {
         Ok(())
     }
 
-    fn will_need(&self, paddr: u64, len: u64) {
+    fn will_need(&self, paddr: PhysAddr, len: u64) {
+        let paddr = paddr.get();
         let end = paddr.saturating_add(len);
         let mut cur = paddr;
         // Each step moves to the end of a piece or stops, so the loop ends.

@@ -31,10 +31,13 @@ pub(crate) use source::ByteSource;
 
 use super::file::Access;
 use super::notes::DumpNotes;
-use super::{CrashDump, DumpError, DumpFile, DumpFormat, PhysRange, PhysicalMemory, ReadError};
+use super::{
+    CrashDump, DumpError, DumpFile, DumpFormat, PhysAddr, PhysRange, PhysicalMemory, ReadError,
+};
 
 impl PhysicalMemory for KdumpReader {
-    fn read(&self, paddr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
+    fn read(&self, paddr: PhysAddr, buf: &mut [u8]) -> Result<(), ReadError> {
+        let paddr = paddr.get();
         reader::for_each_page(paddr, buf, |pfn, off, dst| self.read_in_page(pfn, off, dst))
     }
 
@@ -182,7 +185,8 @@ impl SplitMemory {
 }
 
 impl PhysicalMemory for SplitMemory {
-    fn read(&self, paddr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
+    fn read(&self, paddr: PhysAddr, buf: &mut [u8]) -> Result<(), ReadError> {
+        let paddr = paddr.get();
         reader::for_each_page(paddr, buf, |pfn, off, dst| match self.part_for(pfn) {
             Some(p) => p.read_in_page(pfn, off, dst),
             None => Err(ReadError::NotInDump {

@@ -16,6 +16,7 @@ pub(crate) mod vmcoreinfo;
 
 use std::path::{Path, PathBuf};
 
+pub use crate::addr::PhysAddr;
 pub use file::DumpFile;
 pub use notes::CpuNote;
 pub use vmcoreinfo::VmcoreInfo;
@@ -62,7 +63,7 @@ pub struct PhysRange {
 /// Implementations read exactly `buf.len()` bytes or fail; a read that spans
 /// a gap fails with [`ReadError::NotInDump`] at the first missing address.
 pub trait PhysicalMemory: Send + Sync {
-    fn read(&self, paddr: u64, buf: &mut [u8]) -> Result<(), ReadError>;
+    fn read(&self, paddr: PhysAddr, buf: &mut [u8]) -> Result<(), ReadError>;
 
     /// The physical ranges the dump describes (sorted, for sizing the direct
     /// map when the kernel's own `max_pfn` cannot be read).
@@ -72,7 +73,7 @@ pub trait PhysicalMemory: Send + Sync {
     /// from a file asks the kernel to start reading those pages now, so that
     /// with a cold page cache many reads wait on the disk together instead
     /// of one after another. Changes no result; does nothing by default.
-    fn will_need(&self, paddr: u64, len: u64) {
+    fn will_need(&self, paddr: PhysAddr, len: u64) {
         let _ = (paddr, len);
     }
 
@@ -87,13 +88,13 @@ pub trait PhysicalMemory: Send + Sync {
 }
 
 impl<T: PhysicalMemory + ?Sized> PhysicalMemory for &T {
-    fn read(&self, paddr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
+    fn read(&self, paddr: PhysAddr, buf: &mut [u8]) -> Result<(), ReadError> {
         (**self).read(paddr, buf)
     }
     fn ranges(&self) -> Vec<PhysRange> {
         (**self).ranges()
     }
-    fn will_need(&self, paddr: u64, len: u64) {
+    fn will_need(&self, paddr: PhysAddr, len: u64) {
         (**self).will_need(paddr, len)
     }
     fn left_out_by_filter(&self, paddr: u64) -> bool {
@@ -103,7 +104,7 @@ impl<T: PhysicalMemory + ?Sized> PhysicalMemory for &T {
 
 /// Helpers every reader of physical memory wants.
 pub trait PhysicalMemoryExt: PhysicalMemory {
-    fn read_u64(&self, paddr: u64) -> Result<u64, ReadError> {
+    fn read_u64(&self, paddr: PhysAddr) -> Result<u64, ReadError> {
         let mut b = [0u8; 8];
         self.read(paddr, &mut b)?;
         Ok(u64::from_le_bytes(b))

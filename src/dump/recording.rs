@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 
-use super::{PhysRange, PhysicalMemory, ReadError};
+use super::{PhysAddr, PhysRange, PhysicalMemory, ReadError};
 
 const PAGE_SHIFT: u32 = 12;
 
@@ -28,8 +28,9 @@ impl<'m> RecordingMemory<'m> {
 }
 
 impl PhysicalMemory for RecordingMemory<'_> {
-    fn read(&self, paddr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
+    fn read(&self, paddr: PhysAddr, buf: &mut [u8]) -> Result<(), ReadError> {
         self.inner.read(paddr, buf)?;
+        let paddr = paddr.get();
         if let (Ok(mut pfns), false) = (self.pfns.lock(), buf.is_empty()) {
             let last = paddr.saturating_add(buf.len() as u64 - 1);
             for pfn in (paddr >> PAGE_SHIFT)..=(last >> PAGE_SHIFT) {
@@ -43,7 +44,7 @@ impl PhysicalMemory for RecordingMemory<'_> {
         self.inner.ranges()
     }
 
-    fn will_need(&self, paddr: u64, len: u64) {
+    fn will_need(&self, paddr: PhysAddr, len: u64) {
         self.inner.will_need(paddr, len)
     }
 

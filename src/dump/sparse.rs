@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{PhysRange, PhysicalMemory, ReadError};
+use super::{PhysAddr, PhysRange, PhysicalMemory, ReadError};
 
 const PAGE: u64 = 4096;
 
@@ -44,7 +44,8 @@ impl SparseMemory {
 }
 
 impl PhysicalMemory for SparseMemory {
-    fn read(&self, paddr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
+    fn read(&self, paddr: PhysAddr, buf: &mut [u8]) -> Result<(), ReadError> {
+        let paddr = paddr.get();
         let mut done = 0usize;
         while done < buf.len() {
             let a = paddr

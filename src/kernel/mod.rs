@@ -14,7 +14,7 @@ pub(crate) mod setup;
 pub mod symbols;
 pub(crate) mod tasks;
 
-use crate::arch::x86_64::{KernelLayout, KernelTranslator, TranslateError};
+use crate::arch::x86_64::{KernelLayout, KernelTranslator, PhysAddr, TranslateError, VirtAddr};
 use crate::debuginfo::Vmlinux;
 use crate::dump::{CrashDump, PhysicalMemory};
 
@@ -134,12 +134,14 @@ impl<'d> Kernel<'d> {
         self.mem
     }
 
+    // Kernel objects' addresses are plain numbers read from other objects'
+    // members; they become typed virtual addresses here, at the translator.
     pub(crate) fn read(&self, va: u64, buf: &mut [u8]) -> Result<(), TranslateError> {
-        self.xlate.read(self.mem, va, buf)
+        self.xlate.read(self.mem, VirtAddr::new(va), buf)
     }
 
     pub fn read_u64(&self, va: u64) -> Result<u64, TranslateError> {
-        self.xlate.read_u64(self.mem, va)
+        self.xlate.read_u64(self.mem, VirtAddr::new(va))
     }
 
     pub(crate) fn read_u32(&self, va: u64) -> Result<u32, TranslateError> {
@@ -157,7 +159,7 @@ impl<'d> Kernel<'d> {
     }
 
     /// Physical address of a kernel virtual address.
-    pub fn pa(&self, va: u64) -> Result<u64, TranslateError> {
+    pub fn pa(&self, va: VirtAddr) -> Result<PhysAddr, TranslateError> {
         self.xlate.translate(self.mem, va)
     }
 

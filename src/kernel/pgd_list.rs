@@ -4,6 +4,8 @@
 //! page tables that no task owns (poking_mm, exited mms still lazily loaded)
 //! are here too.
 
+use crate::arch::x86_64::{PhysAddr, VirtAddr};
+
 use super::list::{MAX_LIST_ENTRIES, walk_list_each};
 use super::{Kernel, KernelError, ProblemScope, ReadProblem};
 
@@ -59,7 +61,10 @@ impl Kernel<'_> {
                 return;
             };
             let pgd_pa = pfn << 12;
-            let pgd_va = self.xlate.phys_to_direct(pgd_pa).unwrap_or(0);
+            let pgd_va = self
+                .xlate
+                .phys_to_direct(PhysAddr::new(pgd_pa))
+                .map_or(0, VirtAddr::get);
             let owner_mm = match self.read_u64(page.wrapping_add(o.owner)) {
                 Ok(mm) => mm,
                 Err(e) => {

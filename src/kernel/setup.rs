@@ -3,7 +3,7 @@
 //! map first, since it needs no page table; then the bases it holds).
 
 use crate::arch::x86_64::layout::{LayoutInputs, default_bases};
-use crate::arch::x86_64::{KernelLayout, KernelTranslator, PagingMode};
+use crate::arch::x86_64::{KernelLayout, KernelTranslator, PagingMode, PhysAddr, VirtAddr};
 use crate::debuginfo::Vmlinux;
 use crate::dump::{CrashDump, PhysicalMemory};
 
@@ -72,15 +72,16 @@ impl<'d> Kernel<'d> {
             mode: PagingMode::FourLevel,
             phys_base,
             sme_mask,
-            root_pa: 0,
+            root_pa: PhysAddr::new(0),
             direct_map: None,
         };
-        let root_pa = xlate
-            .text_pa(init_pgd_va)
-            .ok_or_else(|| KernelError::Inconsistent {
-                what: "init_top_pgt".into(),
-                detail: format!("{init_pgd_va:#x} is outside the kernel text map"),
-            })?;
+        let root_pa =
+            xlate
+                .text_pa(VirtAddr::new(init_pgd_va))
+                .ok_or_else(|| KernelError::Inconsistent {
+                    what: "init_top_pgt".into(),
+                    detail: format!("{init_pgd_va:#x} is outside the kernel text map"),
+                })?;
         xlate.root_pa = root_pa;
         xlate.mode = paging_mode(dump, mem, &symbols, &xlate, &mut warnings)?;
 
@@ -90,10 +91,14 @@ impl<'d> Kernel<'d> {
         let read_base =
             |sym: Option<u64>, name: &'static str, default: u64| -> Result<u64, KernelError> {
                 match sym {
-                    Some(va) => xlate.read_u64(mem, va).map_err(|source| KernelError::Read {
-                        what: name.into(),
-                        source,
-                    }),
+                    Some(va) => {
+                        xlate
+                            .read_u64(mem, VirtAddr::new(va))
+                            .map_err(|source| KernelError::Read {
+                                what: name.into(),
+                                source,
+                            })
+                    }
                     None => Ok(default),
                 }
             };
@@ -101,7 +106,10 @@ impl<'d> Kernel<'d> {
         let page_offset_base = read_base(symbols.page_offset_base, "page_offset_base", dpo)?;
         let vmalloc_base = read_base(symbols.vmalloc_base, "vmalloc_base", dvm)?;
         let vmemmap_base = read_base(symbols.vmemmap_base, "vmemmap_base", dvmemmap)?;
-        let phys_end = match symbols.max_pfn.map(|a| xlate.read_u64(mem, a)) {
+        let phys_end = match symbols
+            .max_pfn
+            .map(|a| xlate.read_u64(mem, VirtAddr::new(a)))
+        {
             Some(Ok(pfn)) if pfn > 0 && pfn < (1 << 40) => pfn << 12,
             _ => mem.ranges().iter().map(|r| r.end).max().unwrap_or(0),
         };
@@ -147,10 +155,13 @@ fn paging_mode(
         None => match symbols.pgtable_l5_enabled {
             Some(va) => {
                 let mut b = [0u8; 4];
-                let pa = xlate.text_pa(va).ok_or_else(|| KernelError::Inconsistent {
-                    what: "__pgtable_l5_enabled".into(),
-                    detail: format!("{va:#x} is outside the kernel text map"),
-                })?;
+                let pa =
+                    xlate
+                        .text_pa(VirtAddr::new(va))
+                        .ok_or_else(|| KernelError::Inconsistent {
+                            what: "__pgtable_l5_enabled".into(),
+                            detail: format!("{va:#x} is outside the kernel text map"),
+                        })?;
                 mem.read(pa, &mut b).map_err(|e| KernelError::Read {
                     what: "__pgtable_l5_enabled".into(),
                     source: crate::arch::x86_64::TranslateError::Read { va, source: e },

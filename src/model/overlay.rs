@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::arch::x86_64::paging::PAGE_SIZE;
-use crate::dump::{PhysRange, PhysicalMemory, ReadError};
+use crate::dump::{PhysAddr, PhysRange, PhysicalMemory, ReadError};
 
 const PAGE_BYTES: usize = PAGE_SIZE as usize;
 const PAGE_SHIFT: u32 = 12;
@@ -22,13 +22,13 @@ pub struct Pfn(pub u64);
 
 impl Pfn {
     /// The physical address of the first byte of this page.
-    pub(crate) fn paddr(self) -> u64 {
-        self.0 << PAGE_SHIFT
+    pub(crate) fn paddr(self) -> PhysAddr {
+        PhysAddr::new(self.0 << PAGE_SHIFT)
     }
 
     /// The page that holds a physical address.
-    pub fn containing(paddr: u64) -> Pfn {
-        Pfn(paddr >> PAGE_SHIFT)
+    pub fn containing(paddr: PhysAddr) -> Pfn {
+        Pfn(paddr.get() >> PAGE_SHIFT)
     }
 }
 
@@ -91,14 +91,17 @@ impl<'m> Overlay<'m> {
     /// allocated by [`Overlay::alloc_page`]; otherwise nothing is written.
     /// A write that leaves a page's bytes as they were does not copy it (the
     /// page stays clean).
-    pub(crate) fn write(&mut self, paddr: u64, bytes: &[u8]) -> Result<(), OverlayError> {
+    pub(crate) fn write(&mut self, paddr: PhysAddr, bytes: &[u8]) -> Result<(), OverlayError> {
         if bytes.is_empty() {
             return Ok(());
         }
         let len = bytes.len();
         let last = paddr
             .checked_add(len as u64 - 1)
-            .ok_or(OverlayError::AddressOverflow { paddr, len })?;
+            .ok_or(OverlayError::AddressOverflow {
+                paddr: paddr.get(),
+                len,
+            })?;
         // First check every page can be written (all or nothing), then write.
         let first_pfn = Pfn::containing(paddr);
         let last_pfn = Pfn::containing(last);
@@ -114,7 +117,7 @@ impl<'m> Overlay<'m> {
         let mut done = 0usize;
         for pfn in (first_pfn.0..=last_pfn.0).map(Pfn) {
             let chunk_start = paddr.wrapping_add(done as u64);
-            let in_page = (chunk_start & (PAGE_SIZE - 1)) as usize;
+            let in_page = chunk_start.page_offset(PAGE_SIZE) as usize;
             let n = (PAGE_BYTES - in_page).min(len - done);
             if let Some(page) = self.pages.get_mut(&pfn) {
                 page[in_page..in_page + n].copy_from_slice(&bytes[done..done + n]);
@@ -126,7 +129,7 @@ impl<'m> Overlay<'m> {
     }
 
     /// Writes one little-endian 64-bit value (a page-table entry).
-    pub fn write_u64(&mut self, paddr: u64, value: u64) -> Result<(), OverlayError> {
+    pub fn write_u64(&mut self, paddr: PhysAddr, value: u64) -> Result<(), OverlayError> {
         self.write(paddr, &value.to_le_bytes())
     }
 
@@ -156,15 +159,15 @@ impl<'m> Overlay<'m> {
         self.allocated.iter().copied().collect()
     }
 
-    fn read_dump_page(&self, pfn: Pfn, write_paddr: u64) -> Result<PageBytes, OverlayError> {
+    fn read_dump_page(&self, pfn: Pfn, write_paddr: PhysAddr) -> Result<PageBytes, OverlayError> {
         let mut page: PageBytes = Box::new([0u8; PAGE_BYTES]);
         match self.dump.read(pfn.paddr(), &mut page[..]) {
             Ok(()) => Ok(page),
             Err(ReadError::NotInDump { .. }) => Err(OverlayError::NotInDump {
-                paddr: write_paddr.max(pfn.paddr()),
+                paddr: write_paddr.max(pfn.paddr()).get(),
             }),
             Err(source) => Err(OverlayError::Read {
-                paddr: write_paddr.max(pfn.paddr()),
+                paddr: write_paddr.max(pfn.paddr()).get(),
                 source,
             }),
         }
@@ -192,13 +195,13 @@ impl<'m> Overlay<'m> {
 }
 
 impl PhysicalMemory for Overlay<'_> {
-    fn read(&self, paddr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
+    fn read(&self, paddr: PhysAddr, buf: &mut [u8]) -> Result<(), ReadError> {
         let mut done = 0usize;
         while done < buf.len() {
             let cur = paddr
                 .checked_add(done as u64)
-                .ok_or(ReadError::NotInDump { paddr })?;
-            let in_page = (cur & (PAGE_SIZE - 1)) as usize;
+                .ok_or(ReadError::NotInDump { paddr: paddr.get() })?;
+            let in_page = cur.page_offset(PAGE_SIZE) as usize;
             let n = (PAGE_BYTES - in_page).min(buf.len() - done);
             let out = &mut buf[done..done + n];
             match self.pages.get(&Pfn::containing(cur)) {
@@ -213,8 +216,8 @@ impl PhysicalMemory for Overlay<'_> {
     fn ranges(&self) -> Vec<PhysRange> {
         let mut ranges = self.dump.ranges();
         ranges.extend(self.allocated.iter().map(|pfn| PhysRange {
-            start: pfn.paddr(),
-            end: pfn.paddr() + PAGE_SIZE,
+            start: pfn.paddr().get(),
+            end: pfn.paddr().get() + PAGE_SIZE,
         }));
         ranges.sort_by_key(|r| (r.start, r.end));
         let mut merged: Vec<PhysRange> = Vec::with_capacity(ranges.len());
@@ -235,9 +238,9 @@ mod tests {
     /// Two dump pages at 0x1000 and 0x2000; 0x3000 is a hole.
     struct TwoPages([[u8; PAGE_BYTES]; 2]);
     impl PhysicalMemory for TwoPages {
-        fn read(&self, paddr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
+        fn read(&self, paddr: PhysAddr, buf: &mut [u8]) -> Result<(), ReadError> {
             for (i, b) in buf.iter_mut().enumerate() {
-                let a = paddr + i as u64;
+                let a = paddr.get() + i as u64;
                 let page = match a >> 12 {
                     1 => &self.0[0],
                     2 => &self.0[1],
@@ -266,16 +269,16 @@ mod tests {
     fn copy_on_write_leaves_the_dump_alone() {
         let d = dump();
         let mut o = Overlay::new(&d);
-        o.write_u64(0x1008, 0xdead_beef).unwrap();
+        o.write_u64(PhysAddr::new(0x1008), 0xdead_beef).unwrap();
         let mut b = [0u8; 8];
-        o.read(0x1008, &mut b).unwrap();
+        o.read(PhysAddr::new(0x1008), &mut b).unwrap();
         assert_eq!(u64::from_le_bytes(b), 0xdead_beef);
-        d.read(0x1008, &mut b).unwrap();
+        d.read(PhysAddr::new(0x1008), &mut b).unwrap();
         assert_eq!(u64::from_le_bytes(b), 0);
         assert_eq!(o.dirty_pages(), vec![Pfn(1)]);
         // Untouched bytes of the copied page still read as the dump's.
         let mut one = [0u8; 1];
-        o.read(0x1000, &mut one).unwrap();
+        o.read(PhysAddr::new(0x1000), &mut one).unwrap();
         assert_eq!(one[0], 0x11);
     }
 
@@ -283,9 +286,10 @@ mod tests {
     fn write_across_pages_and_reads_across_pages() {
         let d = dump();
         let mut o = Overlay::new(&d);
-        o.write(0x1ffc, &[1, 2, 3, 4, 5, 6, 7, 8]).unwrap();
+        o.write(PhysAddr::new(0x1ffc), &[1, 2, 3, 4, 5, 6, 7, 8])
+            .unwrap();
         let mut b = [0u8; 8];
-        o.read(0x1ffc, &mut b).unwrap();
+        o.read(PhysAddr::new(0x1ffc), &mut b).unwrap();
         assert_eq!(b, [1, 2, 3, 4, 5, 6, 7, 8]);
         assert_eq!(o.dirty_pages(), vec![Pfn(1), Pfn(2)]);
     }
@@ -295,14 +299,14 @@ mod tests {
         let d = dump();
         let mut o = Overlay::new(&d);
         assert_eq!(
-            o.write_u64(0x3000, 1),
+            o.write_u64(PhysAddr::new(0x3000), 1),
             Err(OverlayError::NotInDump { paddr: 0x3000 })
         );
         // Spans the last dump page and the hole: all or nothing.
-        assert!(o.write(0x2ffc, &[9; 8]).is_err());
+        assert!(o.write(PhysAddr::new(0x2ffc), &[9; 8]).is_err());
         assert!(o.dirty_pages().is_empty());
         assert!(matches!(
-            o.write(u64::MAX - 2, &[0; 8]),
+            o.write(PhysAddr::new(u64::MAX - 2), &[0; 8]),
             Err(OverlayError::AddressOverflow { .. })
         ));
     }
@@ -311,10 +315,10 @@ mod tests {
     fn same_bytes_write_keeps_page_clean() {
         let d = dump();
         let mut o = Overlay::new(&d);
-        o.write(0x1000, &[0x11]).unwrap();
+        o.write(PhysAddr::new(0x1000), &[0x11]).unwrap();
         assert!(o.dirty_pages().is_empty());
-        o.write(0x1000, &[0x12]).unwrap();
-        o.write(0x1000, &[0x11]).unwrap();
+        o.write(PhysAddr::new(0x1000), &[0x12]).unwrap();
+        o.write(PhysAddr::new(0x1000), &[0x11]).unwrap();
         assert!(o.dirty_pages().is_empty());
     }
 
@@ -327,7 +331,7 @@ mod tests {
         assert_eq!(a, Pfn(3));
         assert_eq!(b, Pfn(4));
         let mut buf = [0xffu8; 16];
-        o.read(a.paddr() + 8, &mut buf).unwrap();
+        o.read(a.paddr().wrapping_add(8), &mut buf).unwrap();
         assert_eq!(buf, [0; 16]);
         o.write_u64(b.paddr(), 7).unwrap();
         assert_eq!(o.allocated_pages(), vec![a, b]);

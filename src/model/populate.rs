@@ -20,7 +20,7 @@
 //! 5-level it lives in the P4D table the PGD entry points to.
 
 use crate::arch::x86_64::{PageTableEntry, PagingMode, PgdIndex};
-use crate::dump::{PhysicalMemory, ReadError};
+use crate::dump::{PhysAddr, PhysicalMemory, ReadError};
 
 use super::mask::PgtblModMask;
 use super::overlay::{Overlay, OverlayError, Pfn};
@@ -101,7 +101,7 @@ pub struct PopulateCall {
     pub pgd_index: PgdIndex,
     /// Where the populate wrote in init_mm's tables; `None` when it wrote
     /// nothing (`pgd_populate()` on 4-level paging).
-    pub written_entry_pa: Option<u64>,
+    pub written_entry_pa: Option<PhysAddr>,
     /// The entry value installed.
     pub entry: u64,
     /// The sync mask in force.
@@ -136,14 +136,18 @@ impl PopulateCall {
 /// table: `_PAGE_TABLE | __pa(table)`, `_PAGE_TABLE` carrying the SME bit
 /// (`_ENC`) when memory encryption is on.
 pub fn table_entry_for(table: Pfn, sme_mask: u64) -> u64 {
-    table.paddr() | PAGE_TABLE_FLAGS | sme_mask
+    table.paddr().get() | PAGE_TABLE_FLAGS | sme_mask
 }
 
-fn read_entry(mem: &dyn PhysicalMemory, what: &'static str, paddr: u64) -> Result<u64, ModelError> {
+fn read_entry(
+    mem: &dyn PhysicalMemory,
+    what: &'static str,
+    paddr: PhysAddr,
+) -> Result<u64, ModelError> {
     let mut b = [0u8; 8];
     mem.read(paddr, &mut b).map_err(|source| ModelError::Read {
         what,
-        paddr,
+        paddr: paddr.get(),
         source,
     })?;
     Ok(u64::from_le_bytes(b))
@@ -174,7 +178,10 @@ pub fn pgd_populate_kernel(
     let written_entry_pa = match mode {
         PagingMode::FourLevel => None,
         PagingMode::FiveLevel => {
-            let pa = tables.init_mm_pgd.pa + u64::from(pgd_index.0) * 8;
+            let pa = tables
+                .init_mm_pgd
+                .pa
+                .wrapping_add(u64::from(pgd_index.0) * 8);
             mem.write_u64(pa, entry)?;
             Some(pa)
         }
@@ -205,7 +212,10 @@ pub fn p4d_populate_kernel(
     let mode = tables.mode;
     check_canonical(mode, addr)?;
     let pgd_index = mode.pgd_index(addr);
-    let top_pa = tables.init_mm_pgd.pa + u64::from(pgd_index.0) * 8;
+    let top_pa = tables
+        .init_mm_pgd
+        .pa
+        .wrapping_add(u64::from(pgd_index.0) * 8);
     let pa = match mode {
         PagingMode::FourLevel => top_pa,
         PagingMode::FiveLevel => {
@@ -218,7 +228,7 @@ pub fn p4d_populate_kernel(
                 });
             }
             let p4d_table = PageTableEntry(pgd_entry).table_pa(tables.sme_mask);
-            p4d_table + ((addr >> 39) & 511) * 8
+            p4d_table.wrapping_add(((addr >> 39) & 511) * 8)
         }
     };
     mem.write_u64(pa, entry)?;
@@ -239,7 +249,7 @@ fn finish(
     mask: PgtblModMask,
     kind: PopulateKind,
     addr: u64,
-    written_entry_pa: Option<u64>,
+    written_entry_pa: Option<PhysAddr>,
     entry: u64,
 ) -> Result<PopulateCall, ModelError> {
     let sync = if mask.intersects(kind.modified_bit()) {

@@ -20,9 +20,10 @@
 //! sync did not), so the replay re-runs the populate as a write of the same
 //! value into init_mm (a no-op on memory) and then the sync the mask asks for.
 
+use crate::arch::x86_64::VirtAddr;
 use crate::arch::x86_64::paging::{Walk, walk};
 use crate::arch::x86_64::{PagingMode, PgdIndex};
-use crate::dump::PhysicalMemory;
+use crate::dump::{PhysAddr, PhysicalMemory};
 
 use super::mask::{PgtblModMask, SyncMask};
 use super::overlay::Overlay;
@@ -76,12 +77,15 @@ pub fn replay_missing_slots(
     slots.dedup_by_key(|m| m.pgd_index);
     let mut calls = Vec::with_capacity(slots.len());
     for slot in slots {
-        let entry_pa = tables.init_mm_pgd.pa + u64::from(slot.pgd_index.0 & 511) * 8;
+        let entry_pa = tables
+            .init_mm_pgd
+            .pa
+            .wrapping_add(u64::from(slot.pgd_index.0 & 511) * 8);
         let mut b = [0u8; 8];
         mem.read(entry_pa, &mut b)
             .map_err(|source| ModelError::Read {
                 what: "init_mm's top-level entry",
-                paddr: entry_pa,
+                paddr: entry_pa.get(),
                 source,
             })?;
         let actual = u64::from_le_bytes(b);
@@ -115,8 +119,8 @@ pub fn replay_missing_slots(
 /// after (the overlay).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FaultRetranslation {
-    pub va: u64,
-    pub root_pa: u64,
+    pub va: VirtAddr,
+    pub root_pa: PhysAddr,
     pub before: Walk,
     pub after: Walk,
 }
@@ -126,8 +130,8 @@ pub fn retranslate(
     mem: &Overlay<'_>,
     mode: PagingMode,
     sme_mask: u64,
-    root_pa: u64,
-    va: u64,
+    root_pa: PhysAddr,
+    va: VirtAddr,
 ) -> FaultRetranslation {
     let before = walk(mem.dump(), mode, sme_mask, root_pa, va);
     let after = walk(mem, mode, sme_mask, root_pa, va);

@@ -25,6 +25,7 @@
 
 use crate::arch::x86_64::PagingMode;
 use crate::arch::x86_64::entry::{KNL_ERRATUM_MASK, PageTableEntry};
+use crate::arch::x86_64::{PhysAddr, VirtAddr};
 use crate::dump::{PhysicalMemory, ReadError};
 
 use super::overlay::Overlay;
@@ -34,9 +35,9 @@ use super::populate::ModelError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PgdRef {
     /// Physical address of the top-level table.
-    pub pa: u64,
+    pub pa: PhysAddr,
     /// Its kernel virtual address (direct map), as `mm->pgd` holds it.
-    pub va: u64,
+    pub va: VirtAddr,
 }
 
 /// The page tables the model works on: plain data the caller read from the
@@ -60,7 +61,7 @@ pub struct KernelPageTables {
 pub struct BugOn {
     pub pgd: PgdRef,
     /// Address of the conflicting entry in that table.
-    pub entry_pa: u64,
+    pub entry_pa: PhysAddr,
     /// Its value.
     pub entry: u64,
     /// init_mm's entry for the same slot.
@@ -93,11 +94,11 @@ pub(crate) fn top_level_entry_none(mode: PagingMode, entry: u64) -> bool {
 }
 
 /// Next-table address of an entry (`p?d_page_vaddr()` before `__va`).
-fn table_address(entry: u64, sme_mask: u64) -> u64 {
+fn table_address(entry: u64, sme_mask: u64) -> PhysAddr {
     PageTableEntry(entry).table_pa(sme_mask)
 }
 
-fn read_entry(mem: &dyn PhysicalMemory, paddr: u64) -> Result<u64, ReadError> {
+fn read_entry(mem: &dyn PhysicalMemory, paddr: PhysAddr) -> Result<u64, ReadError> {
     let mut b = [0u8; 8];
     mem.read(paddr, &mut b)?;
     Ok(u64::from_le_bytes(b))
@@ -150,10 +151,12 @@ fn sync_one_slot(
 ) -> Result<(), ModelError> {
     let mode = tables.mode;
     let slot_offset = u64::from(mode.pgd_index(addr).0) * 8;
-    let ref_pa = tables.init_mm_pgd.pa + slot_offset;
+    // The tables' addresses come from the dump; as before, an entry past
+    // 2^64 wraps (and then reads as not in the dump) rather than panicking.
+    let ref_pa = tables.init_mm_pgd.pa.wrapping_add(slot_offset);
     let reference = read_entry(mem, ref_pa).map_err(|source| ModelError::Read {
         what: "init_mm's top-level entry",
-        paddr: ref_pa,
+        paddr: ref_pa.get(),
         source,
     })?;
     if top_level_entry_none(mode, reference) {
@@ -161,7 +164,7 @@ fn sync_one_slot(
     }
     let ref_table = table_address(reference, tables.sme_mask);
     for pgd in &tables.pgd_list {
-        let entry_pa = pgd.pa + slot_offset;
+        let entry_pa = pgd.pa.wrapping_add(slot_offset);
         let entry = match read_entry(mem, entry_pa) {
             Ok(e) => e,
             Err(error) => {
@@ -187,7 +190,7 @@ fn sync_one_slot(
         if tables.pgd_list.iter().any(|l| l.pa == pgd.pa) {
             continue;
         }
-        let entry_pa = pgd.pa + slot_offset;
+        let entry_pa = pgd.pa.wrapping_add(slot_offset);
         match read_entry(mem, entry_pa) {
             Ok(entry) => {
                 let out_of_step = top_level_entry_none(mode, entry)

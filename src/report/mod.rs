@@ -63,6 +63,9 @@ impl DumpFacts {
 }
 
 /// `0x`-prefixed lowercase hex: JSON numbers cannot hold a u64 exactly.
-pub fn hex(v: u64) -> String {
+/// Takes a plain number or a typed address ([`crate::dump::PhysAddr`],
+/// [`crate::arch::x86_64::VirtAddr`]): this is where addresses meet text.
+pub fn hex(v: impl Into<u64>) -> String {
+    let v: u64 = v.into();
     format!("{v:#x}")
 }

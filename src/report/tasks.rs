@@ -110,7 +110,7 @@ mod tests {
 
     fn kthread() -> TaskRow {
         TaskRow {
-            active_mm: Some(hex(0xffff_8880_0123_4000)),
+            active_mm: Some(hex(0xffff_8880_0123_4000u64)),
             comm: "kworker/0:1".into(),
             cpu: None,
             kthread: true,
@@ -118,7 +118,7 @@ mod tests {
             page_table: None,
             pgd: None,
             pid: 7,
-            task: hex(0xffff_8880_0456_8000),
+            task: hex(0xffff_8880_0456_8000u64),
             tgid: 7,
         }
     }
@@ -134,8 +134,8 @@ mod tests {
     #[test]
     fn the_table_shows_a_dash_for_what_a_task_lacks() {
         let mut user = kthread();
-        user.mm = Some(hex(0xffff_8880_0777_0000));
-        user.pgd = Some(hex(0xffff_8880_0888_0000));
+        user.mm = Some(hex(0xffff_8880_0777_0000u64));
+        user.pgd = Some(hex(0xffff_8880_0888_0000u64));
         user.cpu = Some(1);
         user.page_table = Some("diverged");
         let text = table(&[kthread(), user], None);

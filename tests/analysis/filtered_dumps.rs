@@ -9,9 +9,10 @@ use std::path::PathBuf;
 
 use pgsync_dump::analysis::lost::{SAFE_DUMP_LEVEL, describe_lost, filter_loss};
 use pgsync_dump::analysis::{self, Analysis, Verdict};
+use pgsync_dump::arch::x86_64::VirtAddr;
 use pgsync_dump::debuginfo::Vmlinux;
 use pgsync_dump::dump::notes::DumpNotes;
-use pgsync_dump::dump::{self, CrashDump, PhysRange, PhysicalMemory, ReadError};
+use pgsync_dump::dump::{self, CrashDump, PhysAddr, PhysRange, PhysicalMemory, ReadError};
 use pgsync_dump::kernel::offsets::ThreadLink;
 use pgsync_dump::kernel::{Kernel, ProblemScope};
 
@@ -33,7 +34,8 @@ struct Filtered {
 }
 
 impl PhysicalMemory for Filtered {
-    fn read(&self, paddr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
+    fn read(&self, addr: PhysAddr, buf: &mut [u8]) -> Result<(), ReadError> {
+        let paddr = addr.get();
         let end = paddr.saturating_add(buf.len() as u64);
         if let Some(&(start, _)) = self
             .hidden
@@ -44,7 +46,7 @@ impl PhysicalMemory for Filtered {
                 paddr: start.max(paddr),
             });
         }
-        self.inner.memory().read(paddr, buf)
+        self.inner.memory().read(addr, buf)
     }
     fn ranges(&self) -> Vec<PhysRange> {
         self.inner.memory().ranges()
@@ -68,7 +70,7 @@ fn filtered(name: &str, pick: impl FnOnce(&Kernel<'_>, &Analysis) -> Vec<(u64, u
         pick(&k, &a)
             .into_iter()
             .map(|(va, len)| {
-                let pa = k.pa(va).expect("translates");
+                let pa = k.pa(VirtAddr::new(va)).expect("translates").get();
                 (pa, pa + len)
             })
             .collect()

@@ -4,7 +4,7 @@
 //! task but missing from pgd_list.
 
 use pgsync_dump::arch::x86_64::paging::{Level, WalkOutcome};
-use pgsync_dump::arch::x86_64::{PagingMode, PgdIndex};
+use pgsync_dump::arch::x86_64::{PagingMode, PgdIndex, PhysAddr, VirtAddr};
 use pgsync_dump::dump::PhysicalMemory;
 use pgsync_dump::model::{
     KernelPageTables, MissingSlot, ModelError, Overlay, Pfn, PgdRef, PgtblModMask, PopulateKind,
@@ -34,7 +34,8 @@ use pgsync_dump::dump::sparse::SparseMemory as Pages;
 
 fn read_u64(mem: &dyn PhysicalMemory, pa: u64) -> u64 {
     let mut b = [0u8; 8];
-    mem.read(pa, &mut b).expect("test memory is readable");
+    mem.read(PhysAddr::new(pa), &mut b)
+        .expect("test memory is readable");
     u64::from_le_bytes(b)
 }
 
@@ -44,8 +45,8 @@ fn idx(va: u64, shift: u32) -> u64 {
 
 fn pgd(pa: u64) -> PgdRef {
     PgdRef {
-        pa,
-        va: DIRECT_MAP + pa,
+        pa: PhysAddr::new(pa),
+        va: VirtAddr::new(DIRECT_MAP + pa),
     }
 }
 
@@ -121,7 +122,7 @@ fn replay_fills_missing_slots(mode: PagingMode, expected_kind: PopulateKind) {
     assert_eq!(sync.written, vec![pgd(LACKS_1), pgd(LACKS_2)]);
     assert_eq!(call.bug_on(), vec![pgd(MISMATCH)]);
     assert_eq!(sync.bug_on[0].entry, OTHER_TABLE | TABLE);
-    assert_eq!(sync.bug_on[0].entry_pa, slot_pa(MISMATCH, SLOT));
+    assert_eq!(sync.bug_on[0].entry_pa.get(), slot_pa(MISMATCH, SLOT));
     assert_eq!(call.unreachable(), vec![pgd(UNLISTED)]);
     assert!(sync.unreadable.is_empty());
 
@@ -140,13 +141,22 @@ fn replay_fills_missing_slots(mode: PagingMode, expected_kind: PopulateKind) {
     // the value it already had.
     assert_eq!(
         overlay.dirty_pages(),
-        vec![Pfn::containing(LACKS_1), Pfn::containing(LACKS_2)]
+        vec![
+            Pfn::containing(PhysAddr::new(LACKS_1)),
+            Pfn::containing(PhysAddr::new(LACKS_2))
+        ]
     );
     // The underlying memory is byte-identical to before.
     assert!(dump == pristine);
 
     // The fault address, walked in a table that lacked the slot.
-    let r = retranslate(&overlay, mode, 0, LACKS_1, fault);
+    let r = retranslate(
+        &overlay,
+        mode,
+        0,
+        PhysAddr::new(LACKS_1),
+        VirtAddr::new(fault),
+    );
     assert_eq!(
         r.before.outcome,
         WalkOutcome::NotPresent { level: Level::Pgd }
@@ -156,13 +166,19 @@ fn replay_fills_missing_slots(mode: PagingMode, expected_kind: PopulateKind) {
     assert_eq!(
         r.after.outcome,
         WalkOutcome::Mapped {
-            pa: FRAME + (fault & 0xfff),
+            pa: PhysAddr::new(FRAME + (fault & 0xfff)),
             page_size: 4096
         }
     );
     assert_eq!(r.after.steps.len(), usize::from(mode.levels()));
     // In the unreachable table the fault stays unmapped.
-    let r = retranslate(&overlay, mode, 0, UNLISTED, fault);
+    let r = retranslate(
+        &overlay,
+        mode,
+        0,
+        PhysAddr::new(UNLISTED),
+        VirtAddr::new(fault),
+    );
     assert_eq!(
         r.after.outcome,
         WalkOutcome::NotPresent { level: Level::Pgd }
@@ -197,7 +213,13 @@ fn replay_syncs_nothing(mode: PagingMode, mask: SyncMask) {
     }
     assert!(overlay.dirty_pages().is_empty());
     assert!(dump == pristine);
-    let r = retranslate(&overlay, mode, 0, LACKS_1, fault);
+    let r = retranslate(
+        &overlay,
+        mode,
+        0,
+        PhysAddr::new(LACKS_1),
+        VirtAddr::new(fault),
+    );
     assert_eq!(
         r.before.outcome,
         WalkOutcome::NotPresent { level: Level::Pgd }
@@ -279,7 +301,10 @@ fn fresh_populate_of_an_empty_slot_uses_an_allocated_table() {
         entry,
     )
     .expect("populate runs");
-    assert_eq!(call.written_entry_pa, Some(slot_pa(INIT_MM, 471)));
+    assert_eq!(
+        call.written_entry_pa,
+        Some(PhysAddr::new(slot_pa(INIT_MM, 471)))
+    );
     assert_eq!(call.synced(), 3);
     for table in [INIT_MM, LACKS_1, LACKS_2, MISMATCH] {
         assert_eq!(read_u64(&overlay, slot_pa(table, 471)), entry);
@@ -287,7 +312,7 @@ fn fresh_populate_of_an_empty_slot_uses_an_allocated_table() {
     assert_eq!(call.unreachable(), vec![pgd(UNLISTED)]);
     assert!(overlay.dirty_pages().contains(&pud));
     // The model cannot write memory the dump does not hold.
-    assert!(overlay.write_u64(0x7_0000_0000, 1).is_err());
+    assert!(overlay.write_u64(PhysAddr::new(0x7_0000_0000), 1).is_err());
 }
 
 #[test]
@@ -305,9 +330,15 @@ fn five_level_p4d_populate_writes_inside_the_p4d_table() {
         0x66000 | TABLE,
     )
     .expect("populate runs");
-    assert_eq!(call.written_entry_pa, Some(SLOT_TABLE + 5 * 8));
+    assert_eq!(
+        call.written_entry_pa,
+        Some(PhysAddr::new(SLOT_TABLE + 5 * 8))
+    );
     assert!(call.sync.is_none());
-    assert_eq!(overlay.dirty_pages(), vec![Pfn::containing(SLOT_TABLE)]);
+    assert_eq!(
+        overlay.dirty_pages(),
+        vec![Pfn::containing(PhysAddr::new(SLOT_TABLE))]
+    );
     // The slot in init_mm has no P4D table: the populate cannot run.
     let err = p4d_populate_kernel(
         &mut overlay,

@@ -2,7 +2,7 @@
 //! writer (independent of the fixture builder): segment lookup, reads across segments, zero tails,
 //! gaps, truncation, overlaps and notes.
 
-use pgsync_dump::dump::{self, DumpFormat, ReadError};
+use pgsync_dump::dump::{self, DumpFormat, PhysAddr, ReadError};
 use pgsync_dump::write::elf::{CoreLayout, CoreSegment, write_core_segments};
 use pgsync_dump::write::flatten::flatten;
 use pgsync_dump::write::notes::note;
@@ -95,22 +95,22 @@ fn reads_across_segments_tails_and_gaps() {
     let m = d.memory();
     // Across the boundary of two segments.
     let mut buf = vec![0u8; 0x20];
-    m.read(0x11ff0, &mut buf).unwrap();
+    m.read(PhysAddr::new(0x11ff0), &mut buf).unwrap();
     assert_eq!(&buf[..0x10], &a[0x1ff0..]);
     assert_eq!(&buf[0x10..], &b[..0x10]);
     // Into the zero tail.
     let mut buf = vec![0xffu8; 0x20];
-    m.read(0x12ff0, &mut buf).unwrap();
+    m.read(PhysAddr::new(0x12ff0), &mut buf).unwrap();
     assert_eq!(&buf[..0x10], &b[0xff0..]);
     assert!(buf[0x10..].iter().all(|&x| x == 0));
     // A gap is "not in dump", never zeros, and names the first missing address.
     let mut buf = [0u8; 16];
     assert_eq!(
-        m.read(0x20000, &mut buf),
+        m.read(PhysAddr::new(0x20000), &mut buf),
         Err(ReadError::NotInDump { paddr: 0x20000 })
     );
     assert_eq!(
-        m.read(0x14ff8, &mut buf),
+        m.read(PhysAddr::new(0x14ff8), &mut buf),
         Err(ReadError::NotInDump { paddr: 0x15000 })
     );
     assert_eq!(m.ranges().len(), 3);
@@ -136,8 +136,8 @@ fn truncated_segment_reads_as_truncated_not_zero() {
         d.warnings
     );
     let mut buf = [0u8; 8];
-    d.memory().read(0x1000, &mut buf).unwrap();
-    match d.memory().read(0x2000, &mut buf) {
+    d.memory().read(PhysAddr::new(0x1000), &mut buf).unwrap();
+    match d.memory().read(PhysAddr::new(0x2000), &mut buf) {
         Err(ReadError::Truncated { paddr: 0x2000, .. }) => {}
         other => panic!("{other:?}"),
     }
@@ -164,7 +164,7 @@ fn overlapping_file_bytes_that_differ_warn_and_the_lower_start_wins() {
     let path = write("overlap", &f);
     let d = dump::open(std::slice::from_ref(&path)).unwrap();
     let mut buf = [0u8; 2];
-    d.memory().read(0x2fff, &mut buf).unwrap();
+    d.memory().read(PhysAddr::new(0x2fff), &mut buf).unwrap();
     assert_eq!(buf, [0xaa, 0xbb]);
     assert_eq!(
         d.warnings,
@@ -206,7 +206,7 @@ fn same_start_differing_bytes_first_in_the_table_wins() {
     let path = write("same-start", &f);
     let d = dump::open(std::slice::from_ref(&path)).unwrap();
     let mut buf = vec![0u8; 0x1000];
-    d.memory().read(0x5000, &mut buf).unwrap();
+    d.memory().read(PhysAddr::new(0x5000), &mut buf).unwrap();
     assert_eq!(buf, pattern(9, 0x1000));
     assert_eq!(
         d.warnings,
@@ -239,7 +239,7 @@ fn overlapping_identical_file_bytes_are_silent() {
     let d = dump::open(&[write("same-bytes", &f)]).unwrap();
     assert!(d.warnings.is_empty(), "{:?}", d.warnings);
     let mut buf = vec![0u8; 0x3000];
-    d.memory().read(0x10000, &mut buf).unwrap();
+    d.memory().read(PhysAddr::new(0x10000), &mut buf).unwrap();
     assert_eq!(buf, all);
 }
 
@@ -273,7 +273,7 @@ fn file_bytes_win_over_another_segments_zero_fill() {
         let d = dump::open(&[write(tag, &core(64, &[], &loads))]).unwrap();
         assert!(d.warnings.is_empty(), "{tag}: {:?}", d.warnings);
         let mut buf = vec![0u8; 0x14000];
-        d.memory().read(0, &mut buf).unwrap();
+        d.memory().read(PhysAddr::new(0), &mut buf).unwrap();
         let mut want = pattern(1, 0xc000);
         want.extend(pattern(2, 0x6000));
         want.resize(0x14000, 0);
@@ -323,15 +323,15 @@ fn flattened_elf_reads_like_the_elf() {
         assert_eq!(d.cpus.len(), 1, "{tag}");
         assert_eq!(d.memory().ranges(), elf.memory().ranges(), "{tag}");
         let (mut a, mut b) = (vec![0u8; 0x14000], vec![0u8; 0x14000]);
-        elf.memory().read(0, &mut a).unwrap();
-        d.memory().read(0, &mut b).unwrap();
+        elf.memory().read(PhysAddr::new(0), &mut a).unwrap();
+        d.memory().read(PhysAddr::new(0), &mut b).unwrap();
         assert!(a == b, "{tag}: memory differs");
         let (mut a, mut b) = (vec![0u8; 0x3000], vec![0u8; 0x3000]);
-        elf.memory().read(0x100000, &mut a).unwrap();
-        d.memory().read(0x100000, &mut b).unwrap();
+        elf.memory().read(PhysAddr::new(0x100000), &mut a).unwrap();
+        d.memory().read(PhysAddr::new(0x100000), &mut b).unwrap();
         assert!(a == b, "{tag}: memory differs at 0x100000");
         assert_eq!(
-            d.memory().read(0x14000, &mut [0u8; 1]),
+            d.memory().read(PhysAddr::new(0x14000), &mut [0u8; 1]),
             Err(ReadError::NotInDump { paddr: 0x14000 })
         );
     }
@@ -344,7 +344,7 @@ fn flattened_elf_reads_like_the_elf() {
         d.warnings
     );
     assert!(matches!(
-        d.memory().read(0x102000, &mut [0u8; 8]),
+        d.memory().read(PhysAddr::new(0x102000), &mut [0u8; 8]),
         Err(ReadError::Truncated { .. })
     ));
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
-use pgsync_dump::dump::{self, DumpFormat};
+use pgsync_dump::dump::{self, DumpFormat, PhysAddr};
 
 /// Pages `-d 31` removes from the oracle: anonymous (mapping & 1) and buddy
 /// pages per its mem_map, plus the hole 24..32 (never in any dump).
@@ -103,8 +103,8 @@ fn check(
     ] {
         let mut a = vec![0u8; len];
         let mut b = vec![0u8; len];
-        let ra = elf.memory().read(paddr, &mut a);
-        let rb = d.memory().read(paddr, &mut b);
+        let ra = elf.memory().read(PhysAddr::new(paddr), &mut a);
+        let rb = d.memory().read(PhysAddr::new(paddr), &mut b);
         match rb {
             Ok(()) => {
                 assert_eq!(ra, Ok(()));

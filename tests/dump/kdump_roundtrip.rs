@@ -9,7 +9,7 @@ use common::*;
 use pgsync_dump::dump::kdump::header::{self, PageDesc};
 use pgsync_dump::dump::kdump::{KdumpReader, PAGE_SIZE};
 use pgsync_dump::dump::notes::DumpNotes;
-use pgsync_dump::dump::{self, DumpFile, DumpFormat, PhysicalMemory, ReadError};
+use pgsync_dump::dump::{self, DumpFile, DumpFormat, PhysAddr, PhysicalMemory, ReadError};
 use pgsync_dump::write::flatten::flatten;
 use pgsync_dump::write::kdump::{Compression, KdumpLayout, KdumpSpec, write_kdump};
 use pgsync_synth::formats::zstd_page;
@@ -132,7 +132,7 @@ fn split_parts_with_different_codecs_are_mixed() {
     // A read that crosses from one part into the next.
     let mut b = vec![0u8; 2 * PAGE_SIZE - 100];
     d.memory()
-        .read(9 * 4096 + 100, &mut b)
+        .read(PhysAddr::new(9 * 4096 + 100), &mut b)
         .expect("cross-part read");
     let mut want = oracle_page(9)[100..].to_vec();
     want.extend_from_slice(&oracle_page(10));
@@ -322,7 +322,8 @@ fn page_cache_serves_repeated_reads() {
         .expect("open");
     let mut b = [0u8; 8];
     for i in 0..512u64 {
-        r.read(8 * 4096 + (i % 512) * 8, &mut b).expect("read");
+        r.read(PhysAddr::new(8 * 4096 + (i % 512) * 8), &mut b)
+            .expect("read");
     }
     let (hits, misses) = r.cache_stats();
     assert_eq!((hits, misses), (511, 1));

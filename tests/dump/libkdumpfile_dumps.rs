@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use pgsync_dump::dump::{self, CrashDump, DumpFormat, PhysRange, ReadError};
+use pgsync_dump::dump::{self, CrashDump, DumpFormat, PhysAddr, PhysRange, ReadError};
 
 const PAGE: u64 = 4096;
 
@@ -23,7 +23,7 @@ fn open(names: &[&str]) -> (CrashDump, Vec<PathBuf>) {
 /// `len` bytes at `paddr`, or the error.
 fn read(d: &CrashDump, paddr: u64, len: u64) -> Result<Vec<u8>, ReadError> {
     let mut b = vec![0u8; len as usize];
-    d.memory().read(paddr, &mut b).map(|()| b)
+    d.memory().read(PhysAddr::new(paddr), &mut b).map(|()| b)
 }
 
 /// Asserts the bytes of `[start, end)` all equal `byte`.

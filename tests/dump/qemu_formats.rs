@@ -5,7 +5,7 @@
 
 use sha2::{Digest, Sha256};
 
-use pgsync_dump::dump::{self, ReadError};
+use pgsync_dump::dump::{self, PhysAddr, ReadError};
 
 #[test]
 fn qemu_kdump_zlib_matches_qemu_elf_page_for_page() {
@@ -25,14 +25,14 @@ fn qemu_kdump_zlib_matches_qemu_elf_page_for_page() {
         let pfn: u64 = pfn.parse().unwrap();
         max_pfn = max_pfn.max(pfn);
         d.memory()
-            .read(pfn << 12, &mut page)
+            .read(PhysAddr::new(pfn << 12), &mut page)
             .unwrap_or_else(|e| panic!("pfn {pfn:#x}: {e}"));
         let got = format!("{:x}", Sha256::digest(&page));
         assert_eq!(&got, want.as_str().unwrap(), "pfn {pfn:#x}");
     }
     let beyond = (max_pfn + 1) << 12;
     assert_eq!(
-        d.memory().read(beyond, &mut page),
+        d.memory().read(PhysAddr::new(beyond), &mut page),
         Err(ReadError::NotInDump { paddr: beyond })
     );
 }

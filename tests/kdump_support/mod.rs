@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use pgsync_dump::dump::{CrashDump, PhysicalMemory, ReadError};
+use pgsync_dump::dump::{CrashDump, PhysAddr, PhysicalMemory, ReadError};
 use pgsync_dump::write::elf::{CoreLayout, CoreSegment, write_core_segments};
 use pgsync_dump::write::notes::note;
 
@@ -176,7 +176,7 @@ pub fn fixtures() -> PathBuf {
 /// Reads one page, mapping errors to a comparable value.
 pub fn page_of(m: &dyn PhysicalMemory, pfn: u64) -> Result<Vec<u8>, ReadError> {
     let mut b = vec![0u8; PAGE];
-    m.read(pfn * PAGE as u64, &mut b).map(|()| b)
+    m.read(PhysAddr::new(pfn * PAGE as u64), &mut b).map(|()| b)
 }
 
 /// Every page `dump` holds equals the reference; returns (pages equal,

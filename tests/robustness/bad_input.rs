@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 use object::{Object, ObjectSection};
+use pgsync_dump::arch::x86_64::VirtAddr;
 use pgsync_dump::debuginfo::Vmlinux;
 use pgsync_dump::kernel::Kernel;
 
@@ -97,7 +98,7 @@ fn patched(
 }
 
 fn write_u64_at_va(k: &Kernel<'_>, bytes: &mut [u8], va: u64, value: u64) {
-    let pa = k.pa(va).unwrap();
+    let pa = k.pa(VirtAddr::new(va)).unwrap().get();
     let off = file_offset(bytes, pa);
     bytes[off..off + 8].copy_from_slice(&value.to_le_bytes());
 }

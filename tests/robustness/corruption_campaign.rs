@@ -29,10 +29,13 @@ use std::time::{Duration, Instant};
 use goblin::elf::Elf;
 use goblin::elf::program_header::{PT_LOAD, PT_NOTE};
 use pgsync_dump::analysis::{self, Analysis, TableStatus};
+use pgsync_dump::arch::x86_64::VirtAddr;
 use pgsync_dump::debuginfo::Vmlinux;
 use pgsync_dump::dump::notes::DumpNotes;
 use pgsync_dump::dump::sparse::SparseMemory;
-use pgsync_dump::dump::{self, CrashDump, DumpFormat, PhysRange, PhysicalMemory, ReadError};
+use pgsync_dump::dump::{
+    self, CrashDump, DumpFormat, PhysAddr, PhysRange, PhysicalMemory, ReadError,
+};
 use pgsync_dump::kernel::Kernel;
 use pgsync_dump::report::{self, DumpFacts};
 
@@ -148,7 +151,8 @@ struct Traced {
 }
 
 impl PhysicalMemory for Traced {
-    fn read(&self, paddr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
+    fn read(&self, addr: PhysAddr, buf: &mut [u8]) -> Result<(), ReadError> {
+        let paddr = addr.get();
         if let Ok(mut p) = self.pages.lock() {
             let last = paddr.saturating_add(buf.len().max(1) as u64 - 1);
             let mut pg = paddr & !0xfff;
@@ -160,7 +164,7 @@ impl PhysicalMemory for Traced {
                 }
             }
         }
-        self.inner.read(paddr, buf)
+        self.inner.read(addr, buf)
     }
     fn ranges(&self) -> Vec<PhysRange> {
         self.inner.ranges()
@@ -247,7 +251,7 @@ fn load(dir: &Path) -> Fixture {
     for r in d.memory().ranges() {
         let mut pa = r.start & !0xfff;
         while pa < r.end {
-            if d.memory().read(pa, &mut buf).is_ok() {
+            if d.memory().read(PhysAddr::new(pa), &mut buf).is_ok() {
                 sparse.add_page(pa).copy_from_slice(&buf);
                 pages.push(pa);
             }
@@ -282,14 +286,14 @@ fn load(dir: &Path) -> Fixture {
     let types = vmlinux.types().expect("types");
     let size = |s: &str| types.struct_type(s).map(|t| t.size).unwrap_or(64);
     let (task_size, mm_size, page_size) = (size("task_struct"), size("mm_struct"), size("page"));
-    let pa = |va: u64| k.pa(va).ok();
+    let pa = |va: u64| k.pa(VirtAddr::new(va)).ok().map(PhysAddr::get);
     let mut pgd_pages: Vec<u64> = a
         .tables
         .iter()
         .map(|t| t.pgd_pa)
         .filter(|&p| p != 0)
         .collect();
-    pgd_pages.push(k.xlate.root_pa);
+    pgd_pages.push(k.xlate.root_pa.get());
     let mut structs = Vec::new();
     let mut list_nexts = Vec::new();
     let o = k.offsets;
@@ -340,7 +344,7 @@ fn load(dir: &Path) -> Fixture {
         .iter()
         .filter(|t| t.status != TableStatus::Skipped && t.pgd_pa != 0)
         .map(|t| t.pgd_pa & !0xfff)
-        .chain([k.xlate.root_pa & !0xfff])
+        .chain([k.xlate.root_pa.get() & !0xfff])
         .collect();
     for &(p, len) in &structs {
         let mut pg = p & !0xfff;
@@ -775,7 +779,7 @@ fn kdump_formats_truncated_and_zeroed() {
         for r in d.memory().ranges() {
             let mut pa = r.start;
             while pa < r.end {
-                ok += usize::from(d.memory().read(pa, &mut page).is_ok());
+                ok += usize::from(d.memory().read(PhysAddr::new(pa), &mut page).is_ok());
                 pa += 4096;
             }
         }

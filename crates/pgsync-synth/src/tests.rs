@@ -12,6 +12,7 @@ use super::kernel::Machine;
 use super::plan::{MmRole, PgdOwner, Plan, scenarios};
 use super::{build_with_machine, random_plan};
 use pgsync_dump::arch::x86_64::paging::{PagingMode, WalkOutcome, walk};
+use pgsync_dump::arch::x86_64::{PhysAddr, VirtAddr};
 use pgsync_dump::dump::{self, PhysicalMemoryExt};
 
 /// Every DIE of interest, flattened (tag, name, size, member offset, type ref, children).
@@ -138,8 +139,14 @@ struct Reader {
 }
 
 impl Reader {
-    fn pa(&self, va: u64) -> u64 {
-        let w = walk(self.dump.memory(), self.mode, 0, self.root, va);
+    fn pa(&self, va: u64) -> PhysAddr {
+        let w = walk(
+            self.dump.memory(),
+            self.mode,
+            0,
+            PhysAddr::new(self.root),
+            VirtAddr::new(va),
+        );
         match w.outcome {
             WalkOutcome::Mapped { pa, .. } => pa,
             o => panic!("{va:#x} does not translate: {o:?}"),
@@ -205,7 +212,7 @@ impl ReadBack<'_> {
             "_stext",
         ] {
             assert_eq!(
-                r.pa(self.rt(n)),
+                r.pa(self.rt(n)).get(),
                 self.rt(n) - 0xffff_ffff_8000_0000 + plan.phys_base,
                 "{n}"
             );
@@ -352,14 +359,17 @@ impl ReadBack<'_> {
         let r = &self.r;
         for tb in &self.m.tables {
             let mut b = [0u8; 8];
-            let res = r.dump.memory().read(tb.pgd_pa, &mut b);
+            let res = r.dump.memory().read(PhysAddr::new(tb.pgd_pa), &mut b);
             if !tb.in_dump {
                 assert!(res.is_err());
                 continue;
             }
             for s in 256..512u64 {
                 assert_eq!(
-                    r.dump.memory().read_u64(tb.pgd_pa + 8 * s).expect("pgd"),
+                    r.dump
+                        .memory()
+                        .read_u64(PhysAddr::new(tb.pgd_pa + 8 * s))
+                        .expect("pgd"),
                     tb.entries[s as usize]
                 );
             }

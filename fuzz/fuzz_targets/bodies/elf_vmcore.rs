@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use pgsync_dump::dump::{self, PhysicalMemoryExt};
+use pgsync_dump::dump::{self, PhysAddr, PhysicalMemoryExt};
 
 /// Reads at most this many pages per input: enough to touch every segment
 /// of a fixture, bounded so one input stays fast.
@@ -35,9 +35,9 @@ pub fn run(data: &[u8]) {
                 return;
             }
             budget -= 1;
-            let _ = mem.read(pa, &mut page);
-            let _ = mem.read_u64(pa);
+            let _ = mem.read(PhysAddr::new(pa), &mut page);
+            let _ = mem.read_u64(PhysAddr::new(pa));
         }
     }
-    let _ = mem.read(u64::MAX - 3, &mut page[..8]);
+    let _ = mem.read(PhysAddr::new(u64::MAX - 3), &mut page[..8]);
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use pgsync_dump::debuginfo::Vmlinux;
-use pgsync_dump::dump::{self, CrashDump, sparse::SparseMemory};
+use pgsync_dump::dump::{self, CrashDump, PhysAddr, sparse::SparseMemory};
 
 macro_rules! fixture {
     ($name:literal) => {
@@ -54,7 +54,7 @@ fn load(name: &'static str, vmcore: &[u8], vmlinux: &[u8]) -> Option<Fixture> {
     for r in dump.memory().ranges() {
         let mut pa = r.start & !0xfff;
         while pa < r.end {
-            if dump.memory().read(pa, &mut buf).is_ok() {
+            if dump.memory().read(PhysAddr::new(pa), &mut buf).is_ok() {
                 pages.add_page(pa).copy_from_slice(&buf);
                 page_addrs.push(pa);
             }

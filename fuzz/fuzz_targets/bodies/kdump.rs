@@ -6,7 +6,7 @@
 //! u32 cut point follows).
 //! Seeds: fixtures/formats/*.
 
-use pgsync_dump::dump::{self, DumpFile};
+use pgsync_dump::dump::{self, DumpFile, PhysAddr};
 
 const MAX_PAGES: usize = 256;
 
@@ -43,13 +43,13 @@ pub fn run(data: &[u8]) {
         // Every page of small ranges (the fixtures), a sample of big ones.
         while pa < r.end && budget > 0 {
             budget -= 1;
-            let _ = mem.read(pa, &mut page);
+            let _ = mem.read(PhysAddr::new(pa), &mut page);
             // An unaligned read spanning two pages.
-            let _ = mem.read(pa.wrapping_add(4090), &mut page[..12]);
+            let _ = mem.read(PhysAddr::new(pa.wrapping_add(4090)), &mut page[..12]);
             pa = pa.saturating_add(4096 * (1 + (r.end - r.start) / (4096 * 64)));
         }
     }
     // Reads outside the ranges: "not in dump", never a panic.
-    let _ = mem.read(0, &mut page);
-    let _ = mem.read(u64::MAX - 4095, &mut page);
+    let _ = mem.read(PhysAddr::new(0), &mut page);
+    let _ = mem.read(PhysAddr::new(u64::MAX - 4095), &mut page);
 }

@@ -11,6 +11,7 @@
 use arbitrary::{Arbitrary, Unstructured};
 use pgsync_dump::analysis;
 use pgsync_dump::arch::x86_64::paging::{PagingMode, walk};
+use pgsync_dump::arch::x86_64::{PhysAddr, VirtAddr};
 use pgsync_dump::dump::notes::DumpNotes;
 use pgsync_dump::dump::sparse::SparseMemory;
 use pgsync_dump::dump::{CrashDump, DumpFormat, PhysicalMemory};
@@ -69,12 +70,14 @@ fn walker(inp: &Input) {
         b => 1u64 << (b % 52).max(12),
     };
     let _ = mem.ranges();
+    let root = PhysAddr::new(inp.root);
     for &va in inp.vas.iter().take(16) {
-        let w = walk(&mem, mode, sme, inp.root, va);
+        let va = VirtAddr::new(va);
+        let w = walk(&mem, mode, sme, root, va);
         let _ = w.pa();
         // The same address in a fixture's own tables, from the fuzzed root.
         if let Some(f) = super::fixtures::fixtures().first() {
-            let _ = walk(&f.pages, mode, sme, inp.root, va);
+            let _ = walk(&f.pages, mode, sme, root, va);
         }
     }
 }

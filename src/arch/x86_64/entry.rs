@@ -3,6 +3,8 @@
 //! 4.5). The same format holds at every level; what differs per level (whether
 //! PSE makes a leaf) is in [`super::paging`]'s level definitions.
 
+use crate::addr::PhysAddr;
+
 /// `_PAGE_PRESENT`.
 pub(crate) const PRESENT: u64 = 1 << 0;
 /// `_PAGE_ACCESSED`: set by hardware on use.
@@ -45,8 +47,8 @@ impl PageTableEntry {
 
     /// Physical address of the next-level table (or of a 4 KiB frame), minus
     /// the SME encryption bit.
-    pub(crate) fn table_pa(self, sme_mask: u64) -> u64 {
-        self.0 & ADDR_MASK & !sme_mask
+    pub(crate) fn table_pa(self, sme_mask: u64) -> PhysAddr {
+        PhysAddr::new(self.0 & ADDR_MASK & !sme_mask)
     }
 }
 
@@ -62,7 +64,7 @@ mod tests {
         assert!(e.present());
         assert!(!e.is_none());
         assert!(!e.is_large());
-        assert_eq!(e.table_pa(sme), 0x165a_0000);
+        assert_eq!(e.table_pa(sme), PhysAddr::new(0x165a_0000));
         assert_eq!(e.without_hw_bits(), (0x8000_0000_165a_0067 | sme) & !0x60);
         assert!(PageTableEntry(0).is_none());
         assert!(!PageTableEntry(0x20).present());

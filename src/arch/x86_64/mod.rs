@@ -6,6 +6,7 @@ pub mod layout;
 pub mod paging;
 pub mod translate;
 
+pub use crate::addr::{PhysAddr, VirtAddr};
 pub use entry::PageTableEntry;
 pub use layout::{KernelLayout, Region};
 pub use paging::{Level, PageTable, PagingMode, PgdIndex, Walk, WalkOutcome, WalkStep};

@@ -5,6 +5,7 @@
 //! interprets it. Leaf test as drgn's (libdrgn/arch_x86_64.c): not present,
 //! or PSE at the PUD/PMD level, or the last level.
 
+use crate::addr::{PhysAddr, VirtAddr};
 use crate::dump::{PhysicalMemory, ReadError};
 
 use super::entry::{ADDR_MASK, PageTableEntry};
@@ -163,7 +164,7 @@ pub struct PgdIndex(pub u16);
 pub struct PageTable(pub Box<[u64; ENTRIES_PER_TABLE]>);
 
 impl PageTable {
-    pub(crate) fn read(mem: &dyn PhysicalMemory, pa: u64) -> Result<PageTable, ReadError> {
+    pub(crate) fn read(mem: &dyn PhysicalMemory, pa: PhysAddr) -> Result<PageTable, ReadError> {
         let mut raw = [0u8; PAGE_SIZE as usize];
         mem.read(pa, &mut raw)?;
         let mut t = Box::new([0u64; ENTRIES_PER_TABLE]);
@@ -185,7 +186,7 @@ impl PageTable {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WalkStep {
     pub level: Level,
-    pub entry_pa: u64,
+    pub entry_pa: PhysAddr,
     pub entry: u64,
 }
 
@@ -193,7 +194,7 @@ pub struct WalkStep {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WalkOutcome {
     /// Translated: physical address and the size of the page that maps it.
-    Mapped { pa: u64, page_size: u64 },
+    Mapped { pa: PhysAddr, page_size: u64 },
     /// The entry at `level` is not present.
     NotPresent { level: Level },
     /// The table at `level` could not be read from the dump.
@@ -205,14 +206,14 @@ pub enum WalkOutcome {
 /// A full walk: the trace of entries read, then the outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Walk {
-    pub va: u64,
-    pub root_pa: u64,
+    pub va: VirtAddr,
+    pub root_pa: PhysAddr,
     pub steps: Vec<WalkStep>,
     pub outcome: WalkOutcome,
 }
 
 impl Walk {
-    pub fn pa(&self) -> Option<u64> {
+    pub fn pa(&self) -> Option<PhysAddr> {
         match self.outcome {
             WalkOutcome::Mapped { pa, .. } => Some(pa),
             _ => None,
@@ -225,8 +226,8 @@ pub fn walk(
     mem: &dyn PhysicalMemory,
     mode: PagingMode,
     sme_mask: u64,
-    root_pa: u64,
-    va: u64,
+    root_pa: PhysAddr,
+    va: VirtAddr,
 ) -> Walk {
     let mut steps = Vec::with_capacity(mode.defs().len());
     let mut table = root_pa;
@@ -236,12 +237,12 @@ pub fn walk(
         steps,
         outcome,
     };
-    if !mode.is_canonical(va) {
+    if !mode.is_canonical(va.get()) {
         return finish(steps, WalkOutcome::NonCanonical);
     }
     let defs = mode.defs();
     for (i, def) in defs.iter().enumerate() {
-        let idx = (va >> def.shift) & 511;
+        let idx = (va.get() >> def.shift) & 511;
         // The root comes from the dump (a CR3 note, mm->pgd) and may lie at
         // the very top of the address space: an entry past 2^64 is simply
         // not in the dump. Found by fuzz/page_walk_and_checker.
@@ -250,7 +251,7 @@ pub fn walk(
                 steps,
                 WalkOutcome::Unreadable {
                     level: def.level,
-                    error: ReadError::NotInDump { paddr: table },
+                    error: ReadError::NotInDump { paddr: table.get() },
                 },
             );
         };
@@ -278,8 +279,10 @@ pub fn walk(
         if last || (def.large_leaf && pte.is_large()) {
             let page_size = 1u64 << def.shift;
             // A large leaf's frame starts at its own alignment: bit 12 is PAT there.
-            let frame = entry & ADDR_MASK & !sme_mask & !(page_size - 1);
-            let pa = frame | (va & (page_size - 1));
+            let frame = PhysAddr::new(entry & ADDR_MASK & !sme_mask).align_down(page_size);
+            // The offset is below the page size and the frame aligned to it:
+            // adding cannot carry, so this is the hardware's OR.
+            let pa = frame.wrapping_add(va.page_offset(page_size));
             return finish(steps, WalkOutcome::Mapped { pa, page_size });
         }
         table = pte.table_pa(sme_mask);
@@ -312,16 +315,22 @@ mod tests {
         m.write_u64(0x2000 + idx(va4k, 30) * 8, 0x3000 | 0x63);
         m.write_u64(0x3000 + idx(va4k, 21) * 8, 0x4000 | 0x63);
         m.write_u64(0x4000 + idx(va4k, 12) * 8, 0xabcd000 | sme | 0x63);
-        let w = walk(&m, PagingMode::FourLevel, sme, root, va4k);
+        let w = walk(
+            &m,
+            PagingMode::FourLevel,
+            sme,
+            PhysAddr::new(root),
+            VirtAddr::new(va4k),
+        );
         assert_eq!(
             w.outcome,
             WalkOutcome::Mapped {
-                pa: 0xabcd678,
+                pa: PhysAddr::new(0xabcd678),
                 page_size: 4096
             }
         );
         assert_eq!(w.steps.len(), 4);
-        assert_eq!(w.steps[0].entry_pa, root + idx(va4k, 39) * 8);
+        assert_eq!(w.steps[0].entry_pa.get(), root + idx(va4k, 39) * 8);
         // 2 MiB leaf with the PAT bit (12) set: bit 12 is not address.
         m.write_u64(root + idx(va2m, 39) * 8, 0x5000 | 0x63);
         m.write_u64(0x5000 + idx(va2m, 30) * 8, 0x6000 | 0x63);
@@ -329,31 +338,55 @@ mod tests {
             0x6000 + idx(va2m, 21) * 8,
             0x4060_0000 | 0x1000 | PSE | 0x63,
         );
-        let w = walk(&m, PagingMode::FourLevel, sme, root, va2m);
+        let w = walk(
+            &m,
+            PagingMode::FourLevel,
+            sme,
+            PhysAddr::new(root),
+            VirtAddr::new(va2m),
+        );
         assert_eq!(
             w.outcome,
             WalkOutcome::Mapped {
-                pa: 0x4060_0000 + (va2m & 0x1f_ffff),
+                pa: PhysAddr::new(0x4060_0000 + (va2m & 0x1f_ffff)),
                 page_size: 2 << 20
             }
         );
         // 1 GiB leaf.
         m.write_u64(root + idx(va1g, 39) * 8, 0x7000 | 0x63);
         m.write_u64(0x7000 + idx(va1g, 30) * 8, 0x1_4000_0000 | PSE | 0x63);
-        let w = walk(&m, PagingMode::FourLevel, sme, root, va1g);
+        let w = walk(
+            &m,
+            PagingMode::FourLevel,
+            sme,
+            PhysAddr::new(root),
+            VirtAddr::new(va1g),
+        );
         assert_eq!(
             w.outcome,
             WalkOutcome::Mapped {
-                pa: 0x1_4000_0042,
+                pa: PhysAddr::new(0x1_4000_0042),
                 page_size: 1 << 30
             }
         );
         // Not present at the PGD: "PGD 0".
-        let w = walk(&m, PagingMode::FourLevel, sme, root, 0xffff_e700_0000_0034);
+        let w = walk(
+            &m,
+            PagingMode::FourLevel,
+            sme,
+            PhysAddr::new(root),
+            VirtAddr::new(0xffff_e700_0000_0034),
+        );
         assert_eq!(w.outcome, WalkOutcome::NotPresent { level: Level::Pgd });
         assert_eq!(w.steps[0].entry, 0);
         // Non-canonical.
-        let w = walk(&m, PagingMode::FourLevel, sme, root, 0x0000_9000_0000_0000);
+        let w = walk(
+            &m,
+            PagingMode::FourLevel,
+            sme,
+            PhysAddr::new(root),
+            VirtAddr::new(0x0000_9000_0000_0000),
+        );
         assert_eq!(w.outcome, WalkOutcome::NonCanonical);
     }
 
@@ -367,8 +400,14 @@ mod tests {
         m.write_u64(0x12000 + idx(va, 30) * 8, 0x13000 | 0x63);
         m.write_u64(0x13000 + idx(va, 21) * 8, 0x14000 | 0x63);
         m.write_u64(0x14000 + idx(va, 12) * 8, 0x99000 | 0x63);
-        let w = walk(&m, PagingMode::FiveLevel, 0, root, va);
-        assert_eq!(w.pa(), Some(0x99123));
+        let w = walk(
+            &m,
+            PagingMode::FiveLevel,
+            0,
+            PhysAddr::new(root),
+            VirtAddr::new(va),
+        );
+        assert_eq!(w.pa(), Some(PhysAddr::new(0x99123)));
         assert_eq!(
             w.steps.iter().map(|s| s.level).collect::<Vec<_>>(),
             vec![Level::Pgd, Level::P4d, Level::Pud, Level::Pmd, Level::Pte]
@@ -376,7 +415,13 @@ mod tests {
         // Next table outside the dump.
         let va2 = 0xff12_0000_0000_0000u64;
         m.write_u64(root + idx(va2, 48) * 8, 0x7_0000_0000 | 0x63);
-        let w = walk(&m, PagingMode::FiveLevel, 0, root, va2);
+        let w = walk(
+            &m,
+            PagingMode::FiveLevel,
+            0,
+            PhysAddr::new(root),
+            VirtAddr::new(va2),
+        );
         assert!(matches!(
             w.outcome,
             WalkOutcome::Unreadable {

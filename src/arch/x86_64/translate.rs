@@ -2,6 +2,7 @@
 //! map by arithmetic (as the kernel's own `__pa()` does, arch/x86/include/asm/page_64.h),
 //! everything else by walking init_mm's page table.
 
+use crate::addr::{PhysAddr, VirtAddr};
 use crate::dump::{PhysicalMemory, ReadError};
 
 use super::layout::{DEFAULT_KERNEL_IMAGE_SIZE, START_KERNEL_MAP};
@@ -64,38 +65,38 @@ pub struct KernelTranslator {
     /// SME encryption bit (VMCOREINFO `NUMBER(sme_mask)`), 0 without SME.
     pub sme_mask: u64,
     /// Physical address of init_top_pgt (init_mm's page table).
-    pub root_pa: u64,
+    pub root_pa: PhysAddr,
     /// `page_offset_base` and the direct map's size, once read from the dump.
     pub direct_map: Option<(u64, u64)>,
 }
 
 impl KernelTranslator {
     /// Physical address of a kernel-text address (`__pa_symbol`).
-    pub(crate) fn text_pa(&self, va: u64) -> Option<u64> {
-        let off = va.checked_sub(START_KERNEL_MAP)?;
-        (off < DEFAULT_KERNEL_IMAGE_SIZE).then(|| off.wrapping_add(self.phys_base))
+    pub(crate) fn text_pa(&self, va: VirtAddr) -> Option<PhysAddr> {
+        let off = va.get().checked_sub(START_KERNEL_MAP)?;
+        (off < DEFAULT_KERNEL_IMAGE_SIZE).then(|| PhysAddr::new(off.wrapping_add(self.phys_base)))
     }
 
     /// Physical address of a direct-map address (`__va` inverse).
-    pub(crate) fn direct_map_pa(&self, va: u64) -> Option<u64> {
+    pub(crate) fn direct_map_pa(&self, va: VirtAddr) -> Option<PhysAddr> {
         let (base, size) = self.direct_map?;
-        let off = va.checked_sub(base)?;
-        (off < size).then_some(off)
+        let off = va.get().checked_sub(base)?;
+        (off < size).then_some(PhysAddr::new(off))
     }
 
     /// Direct-map virtual address of a physical address (`__va`).
-    pub(crate) fn phys_to_direct(&self, pa: u64) -> Option<u64> {
+    pub(crate) fn phys_to_direct(&self, pa: PhysAddr) -> Option<VirtAddr> {
         let (base, size) = self.direct_map?;
         // `page_offset_base` is read from the dump: a corrupt one near the
         // top of the address space must not overflow.
-        if pa < size {
-            base.checked_add(pa)
+        if pa.get() < size {
+            VirtAddr::new(base).checked_add(pa.get())
         } else {
             None
         }
     }
 
-    pub(crate) fn walk(&self, mem: &dyn PhysicalMemory, va: u64) -> Walk {
+    pub(crate) fn walk(&self, mem: &dyn PhysicalMemory, va: VirtAddr) -> Walk {
         walk(mem, self.mode, self.sme_mask, self.root_pa, va)
     }
 
@@ -103,12 +104,13 @@ impl KernelTranslator {
     pub(crate) fn translate(
         &self,
         mem: &dyn PhysicalMemory,
-        va: u64,
-    ) -> Result<u64, TranslateError> {
+        va: VirtAddr,
+    ) -> Result<PhysAddr, TranslateError> {
         if let Some(pa) = self.text_pa(va).or_else(|| self.direct_map_pa(va)) {
             return Ok(pa);
         }
         let w = self.walk(mem, va);
+        let va = va.get();
         match w.outcome {
             WalkOutcome::Mapped { pa, .. } => Ok(pa),
             WalkOutcome::NonCanonical => Err(TranslateError::NonCanonical { va }),
@@ -120,7 +122,7 @@ impl KernelTranslator {
                 Err(TranslateError::NotMapped {
                     va,
                     level,
-                    entry_pa: last.map_or(0, |s| s.entry_pa),
+                    entry_pa: last.map_or(0, |s| s.entry_pa.get()),
                     entry: last.map_or(0, |s| s.entry),
                 })
             }
@@ -131,16 +133,19 @@ impl KernelTranslator {
     pub(crate) fn read(
         &self,
         mem: &dyn PhysicalMemory,
-        va: u64,
+        va: VirtAddr,
         buf: &mut [u8],
     ) -> Result<(), TranslateError> {
         let mut done = 0usize;
         while done < buf.len() {
             let cur = va.wrapping_add(done as u64);
             let pa = self.translate(mem, cur)?;
-            let n = ((4096 - (cur & 0xfff)) as usize).min(buf.len() - done);
+            let n = ((4096 - cur.page_offset(4096)) as usize).min(buf.len() - done);
             mem.read(pa, &mut buf[done..done + n])
-                .map_err(|source| TranslateError::Read { va: cur, source })?;
+                .map_err(|source| TranslateError::Read {
+                    va: cur.get(),
+                    source,
+                })?;
             done += n;
         }
         Ok(())
@@ -149,7 +154,7 @@ impl KernelTranslator {
     pub(crate) fn read_u64(
         &self,
         mem: &dyn PhysicalMemory,
-        va: u64,
+        va: VirtAddr,
     ) -> Result<u64, TranslateError> {
         let mut b = [0u8; 8];
         self.read(mem, va, &mut b)?;
