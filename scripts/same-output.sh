@@ -77,8 +77,10 @@ dumps_in() {
 #   issue 12 (what a filtered dump lost, and whether the kernel already has the fix).
 # Table output has no such allowance: a table that gains a line is listed as a difference.
 ADDED_KEYS=${ADDED_KEYS:-crash.explanation dump.dump_level dump_level dump_level_excludes problems.scope problems.affects problems.not_in_dump lost_to_filter summary.partial_attribution replay.kernel_has_fix}
-additive_only() { # old new
-    python3 - "$1" "$2" "$ADDED_KEYS" <<'PY'
+# additive_only OLD NEW [sort]: NEW equals OLD once ADDED_KEYS are dropped from it; with
+# "sort", key order is free (info, tasks), else it must match too (the report).
+additive_only() { # old new [sort]
+    python3 - "$1" "$2" "$ADDED_KEYS" "${3:-}" <<'PY'
 import json, sys
 old, new = (json.load(open(p)) for p in sys.argv[1:3])
 def drop(node, parts):
@@ -92,29 +94,11 @@ def drop(node, parts):
             drop(node.get(parts[0]), parts[1:])
 for path in sys.argv[3].split():
     drop(new, path.split("."))
-sys.exit(0 if json.dumps(old) == json.dumps(new) else 1)
+sort = sys.argv[4] == "sort"
+sys.exit(0 if json.dumps(old, sort_keys=sort) == json.dumps(new, sort_keys=sort) else 1)
 PY
 }
-
-# The same as additive_only, comparing JSON values (key order free): info, tasks.
-additive_only_json() { # old new
-    python3 - "$1" "$2" "$ADDED_KEYS" <<'PY'
-import json, sys
-old, new = (json.load(open(p)) for p in sys.argv[1:3])
-def drop(node, parts):
-    if isinstance(node, list):
-        for x in node:
-            drop(x, parts)
-    elif isinstance(node, dict):
-        if len(parts) == 1:
-            node.pop(parts[0], None)
-        else:
-            drop(node.get(parts[0]), parts[1:])
-for path in sys.argv[3].split():
-    drop(new, path.split("."))
-sys.exit(0 if json.dumps(old, sort_keys=True) == json.dumps(new, sort_keys=True) else 1)
-PY
-}
+additive_only_json() { additive_only "$1" "$2" sort; }
 
 diffs=0
 added=0
