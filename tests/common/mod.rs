@@ -45,9 +45,14 @@ pub fn run(args: &[&str]) -> Run {
     }
 }
 
-/// `analyze --format json` on a fixture directory.
+/// `analyze --format json` on a fixture directory's `vmcore`.
 pub fn analyze_json(dir: &Path, extra: &[&str]) -> (i32, Value, String) {
-    let vmcore = dir.join("vmcore");
+    analyze_json_file(dir, "vmcore", extra)
+}
+
+/// `analyze --format json` on `file` of a fixture directory, with its vmlinux.
+pub fn analyze_json_file(dir: &Path, file: &str, extra: &[&str]) -> (i32, Value, String) {
+    let vmcore = dir.join(file);
     let vmlinux = dir.join("vmlinux");
     let mut args = vec![
         "analyze",
@@ -62,7 +67,7 @@ pub fn analyze_json(dir: &Path, extra: &[&str]) -> (i32, Value, String) {
     let v: Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| {
         panic!(
             "{}: not JSON ({e}); stderr: {}\nstdout: {}",
-            dir.display(),
+            vmcore.display(),
             r.stderr,
             r.stdout
         )
