@@ -48,7 +48,7 @@ pub struct Extracted {
 pub fn extract(dump: &CrashDump, vmlinux: &Vmlinux) -> Result<Extracted, ExtractError> {
     // 1. Everything `analyze --replay` and `dmesg` read, recorded.
     let rec = RecordingMemory::new(dump.memory());
-    let k = Kernel::open_over(dump, &rec, vmlinux)?;
+    let k = Kernel::open_over(dump, &rec, vmlinux.into())?;
     let options = analysis::Options {
         pids: Vec::new(),
         replay: Some(SyncMask::KernelDefault),
@@ -141,7 +141,7 @@ fn def(name: &'static str, size: Option<u64>, members: Vec<MemberDef>) -> Struct
 /// DWARF, every symbol the kernel layer looks up, and the original's
 /// build-id.
 fn minimal_vmlinux(k: &Kernel<'_>, v: &Vmlinux) -> Result<Vec<u8>, ExtractError> {
-    let layouts = used_layouts(k, v)?;
+    let layouts = used_layouts(k)?;
     let debug = crate::write::dwarf::write_dwarf(&layouts, 5)?;
     let (syms, sections) = wanted_symbols(v);
     let build_id = build_id_bytes(v);
@@ -157,8 +157,8 @@ fn minimal_vmlinux(k: &Kernel<'_>, v: &Vmlinux) -> Result<Vec<u8>, ExtractError>
 }
 
 /// The structs and members the analysis read, at the offsets it used.
-fn used_layouts(k: &Kernel<'_>, v: &Vmlinux) -> Result<Layouts, ExtractError> {
-    let types = v.types().map_err(KernelError::from)?;
+fn used_layouts(k: &Kernel<'_>) -> Result<Layouts, ExtractError> {
+    let types = k.debuginfo.types().map_err(KernelError::from)?;
     let size_of = |n: &str| types.struct_type(n).ok().map(|s| s.size);
     let o = &k.offsets;
     let list = types.struct_type("list_head")?;

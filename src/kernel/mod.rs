@@ -15,7 +15,7 @@ pub mod symbols;
 pub(crate) mod tasks;
 
 use crate::arch::x86_64::{KernelLayout, KernelTranslator, PhysAddr, TranslateError, VirtAddr};
-use crate::debuginfo::Vmlinux;
+use crate::debuginfo::DebugInfo;
 use crate::dump::{CrashDump, PhysicalMemory};
 
 pub use error::KernelError;
@@ -114,7 +114,8 @@ pub struct Kernel<'d> {
     /// The physical memory every read goes through: the dump's, or an
     /// adapter over it (recording pages for `extract`).
     mem: &'d dyn PhysicalMemory,
-    pub vmlinux: &'d Vmlinux,
+    /// Where symbols and types came from (a DWARF vmlinux, or the dump's own tables).
+    pub debuginfo: DebugInfo<'d>,
     pub symbols: KernelSymbols,
     pub offsets: Offsets,
     pub xlate: KernelTranslator,

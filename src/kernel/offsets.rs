@@ -2,7 +2,7 @@
 //! is a hard-coded offset: real kernels differ by version, config and
 //! randomized layout (CONFIG_RANDSTRUCT).
 
-use crate::debuginfo::{StructType, TypeError, TypeInfo};
+use crate::debuginfo::{StructType, TypeError, Types};
 
 use super::error::KernelError;
 
@@ -109,7 +109,7 @@ fn off(s: &StructType, path: &str) -> Result<u64, TypeError> {
 impl Offsets {
     /// `has_pcpu_hot`: the kernel has the `pcpu_hot` per-CPU symbol (6.2-6.14),
     /// whose `current_task` member then names the running task.
-    pub fn resolve(types: &TypeInfo<'_>, has_pcpu_hot: bool) -> Result<Offsets, KernelError> {
+    pub fn resolve(types: &Types<'_>, has_pcpu_hot: bool) -> Result<Offsets, KernelError> {
         types.prefetch(PREFETCH);
         let task = types.struct_type("task_struct")?;
         let threads = if task.has_member("thread_node") {
@@ -174,7 +174,7 @@ impl Offsets {
 /// only when struct page lacks `pt_mm`, so older kernels never pay for a
 /// search that cannot succeed.
 fn pgd_list_offsets(
-    types: &TypeInfo<'_>,
+    types: &Types<'_>,
     page: &StructType,
 ) -> Result<PgdListOffsets, KernelError> {
     if page.has_member("lru") && page.has_member("pt_mm") {

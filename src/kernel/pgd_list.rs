@@ -42,7 +42,7 @@ impl Kernel<'_> {
             .pgd_list
             .ok_or_else(|| KernelError::MissingSymbol {
                 name: "pgd_list",
-                vmlinux: self.vmlinux.path().display().to_string(),
+                vmlinux: self.debuginfo.name(),
             })?;
         let o = self.offsets.pgd_list;
         let mut walk = PgdListWalk::default();

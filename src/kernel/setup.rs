@@ -4,15 +4,20 @@
 
 use crate::arch::x86_64::layout::{LayoutInputs, default_bases};
 use crate::arch::x86_64::{KernelLayout, KernelTranslator, PagingMode, PhysAddr, VirtAddr};
-use crate::debuginfo::Vmlinux;
+use crate::debuginfo::DebugInfo;
 use crate::dump::{CrashDump, PhysicalMemory};
 
 use super::symbols::WANTED;
 use super::{Kernel, KernelError, KernelSymbols, Offsets};
 
 impl<'d> Kernel<'d> {
-    pub fn open(dump: &'d CrashDump, vmlinux: &'d Vmlinux) -> Result<Kernel<'d>, KernelError> {
-        Kernel::open_over(dump, dump.memory(), vmlinux)
+    /// The kernel of `dump`, described by `debuginfo` (a `&Vmlinux`, or the
+    /// dump's own tables: see [`DebugInfo`]).
+    pub fn open(
+        dump: &'d CrashDump,
+        debuginfo: impl Into<DebugInfo<'d>>,
+    ) -> Result<Kernel<'d>, KernelError> {
+        Kernel::open_over(dump, dump.memory(), debuginfo.into())
     }
 
     /// Like [`Kernel::open`], reading physical memory through `mem` (an
@@ -20,12 +25,12 @@ impl<'d> Kernel<'d> {
     pub(crate) fn open_over(
         dump: &'d CrashDump,
         mem: &'d dyn PhysicalMemory,
-        vmlinux: &'d Vmlinux,
+        debuginfo: DebugInfo<'d>,
     ) -> Result<Kernel<'d>, KernelError> {
         let info = dump.vmcoreinfo.as_ref().ok_or(KernelError::NoVmcoreinfo)?;
         let mut warnings = Vec::new();
-        let vmlinux_name = vmlinux.path().display().to_string();
-        let map = vmlinux.find_symbols(WANTED);
+        let vmlinux_name = debuginfo.name();
+        let map = debuginfo.find_symbols(WANTED);
 
         // KASLR: VMCOREINFO's KERNELOFFSET; else the distance between the
         // runtime and link addresses of init_top_pgt.
@@ -85,7 +90,7 @@ impl<'d> Kernel<'d> {
         xlate.root_pa = root_pa;
         xlate.mode = paging_mode(dump, mem, &symbols, &xlate, &mut warnings)?;
 
-        let types = vmlinux.types()?;
+        let types = debuginfo.types()?;
         let offsets = Offsets::resolve(&types, symbols.pcpu_hot.is_some())?;
 
         let read_base =
@@ -126,7 +131,7 @@ impl<'d> Kernel<'d> {
         Ok(Kernel {
             dump,
             mem,
-            vmlinux,
+            debuginfo,
             init_mm: symbols.init_mm,
             symbols,
             offsets,

@@ -159,7 +159,7 @@ impl Kernel<'_> {
             .init_task
             .ok_or_else(|| KernelError::MissingSymbol {
                 name: "init_task",
-                vmlinux: self.vmlinux.path().display().to_string(),
+                vmlinux: self.debuginfo.name(),
             })?;
         // One budget for the whole walk: no kernel has more than
         // PID_MAX_LIMIT (4 Mi) tasks, and without a shared bound a corrupt

@@ -54,7 +54,7 @@ impl DumpFacts {
             vmalloc_base: k.layout.vmalloc_base,
             vmemmap_base: k.layout.vmemmap_base,
             has_sync_fix: k.has_sync_fix(),
-            vmlinux: k.vmlinux.path().display().to_string(),
+            vmlinux: k.debuginfo.name(),
             warnings,
             dump_level: d.dump_level,
             filter_loss: None,

@@ -25,7 +25,7 @@
 //! Continuation fragments (`LOG_CONT`) are shown as the records they are;
 //! `dmesg` on those kernels joined them.
 
-use crate::debuginfo::TypeInfo;
+use crate::debuginfo::Types;
 use crate::dump::VmcoreInfo;
 
 use super::prb::sort_and_dedup;
@@ -99,7 +99,7 @@ impl LogBufLayout {
     }
 
     /// From DWARF `struct printk_log`.
-    pub(crate) fn from_dwarf(types: &TypeInfo<'_>) -> Result<LogBufLayout, LayoutError> {
+    pub(crate) fn from_dwarf(types: &Types<'_>) -> Result<LogBufLayout, LayoutError> {
         let s = types.struct_type("printk_log").map_err(LayoutError::from)?;
         let off = |path: &str| s.member(path).map(|m| m.offset).map_err(LayoutError::from);
         let level = s.member("level").map_err(LayoutError::from)?;

@@ -259,7 +259,7 @@ impl Kernel<'_> {
             Some(i) => PrbLayout::from_vmcoreinfo(i),
             None => Err(LayoutError::NoVmcoreinfo),
         };
-        let from_dwarf = || PrbLayout::from_dwarf(&self.vmlinux.types()?);
+        let from_dwarf = || PrbLayout::from_dwarf(&self.debuginfo.types()?);
         pick_layout(
             "the printk ring buffer",
             source,
@@ -273,7 +273,7 @@ impl Kernel<'_> {
             Some(i) => LogBufLayout::from_vmcoreinfo(i),
             None => Err(LayoutError::NoVmcoreinfo),
         };
-        let from_dwarf = || LogBufLayout::from_dwarf(&self.vmlinux.types()?);
+        let from_dwarf = || LogBufLayout::from_dwarf(&self.debuginfo.types()?);
         pick_layout("struct printk_log", source, from_vmcoreinfo, from_dwarf)
     }
 }

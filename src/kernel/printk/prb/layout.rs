@@ -1,6 +1,6 @@
 //! Where `struct printk_ringbuffer` and its parts keep each member: from VMCOREINFO or DWARF.
 
-use crate::debuginfo::TypeInfo;
+use crate::debuginfo::Types;
 use crate::dump::VmcoreInfo;
 
 use crate::kernel::printk::{BitFieldPos, LayoutError};
@@ -109,7 +109,7 @@ impl PrbLayout {
 
     /// From DWARF. All the structs are defined in one compile unit
     /// (kernel/printk/printk_ringbuffer.h), so one prefetch finds them.
-    pub(crate) fn from_dwarf(types: &TypeInfo<'_>) -> Result<PrbLayout, LayoutError> {
+    pub(crate) fn from_dwarf(types: &Types<'_>) -> Result<PrbLayout, LayoutError> {
         types.prefetch(&[
             "printk_ringbuffer",
             "prb_desc_ring",

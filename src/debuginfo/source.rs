@@ -1,0 +1,78 @@
+//! One interface over where the kernel's symbols and types come from: a DWARF
+//! vmlinux, or the dump's own kallsyms (or a System.map) and BTF. Everything
+//! above this layer (tasks, pgd_list, per-CPU state, the printk log, the
+//! crash section, the replay, extract) asks [`DebugInfo`] and [`Types`] and
+//! never which one answered.
+
+use super::{DebugInfoError, StructType, SymbolMap, TypeError, TypeInfo, Vmlinux};
+
+/// The debug information one analysis reads: a cheap, copyable handle on
+/// storage the caller owns (a [`Vmlinux`], or the dump's tables).
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum DebugInfo<'a> {
+    /// A vmlinux: `.symtab` for symbols, DWARF for types.
+    Dwarf(&'a Vmlinux),
+}
+
+impl<'a> From<&'a Vmlinux> for DebugInfo<'a> {
+    fn from(v: &'a Vmlinux) -> Self {
+        DebugInfo::Dwarf(v)
+    }
+}
+
+impl<'a> DebugInfo<'a> {
+    /// The named symbols at their link-time addresses (the caller applies
+    /// KASLR); names the source lacks are absent from the map.
+    pub fn find_symbols(&self, names: &[&str]) -> SymbolMap {
+        match self {
+            DebugInfo::Dwarf(v) => v.find_symbols(names),
+        }
+    }
+
+    /// Struct layouts.
+    pub fn types(&self) -> Result<Types<'a>, DebugInfoError> {
+        match *self {
+            DebugInfo::Dwarf(v) => Ok(Types::Dwarf(v.types()?)),
+        }
+    }
+
+    /// The vmlinux, in DWARF mode.
+    pub fn vmlinux(&self) -> Option<&'a Vmlinux> {
+        match *self {
+            DebugInfo::Dwarf(v) => Some(v),
+        }
+    }
+
+    /// What answered, for messages ("symbol X not found in ..."): the
+    /// vmlinux's path, or the dump's tables.
+    pub fn name(&self) -> String {
+        match self {
+            DebugInfo::Dwarf(v) => v.path().display().to_string(),
+        }
+    }
+}
+
+/// Struct layouts from either source, answering the same queries with the
+/// same [`StructType`] values.
+#[non_exhaustive]
+pub enum Types<'a> {
+    Dwarf(TypeInfo<'a>),
+}
+
+impl Types<'_> {
+    /// Struct or union by tag name, or by a typedef naming one.
+    pub fn struct_type(&self, name: &str) -> Result<StructType, TypeError> {
+        match self {
+            Types::Dwarf(t) => t.struct_type(name),
+        }
+    }
+
+    /// Makes the later [`Types::struct_type`] calls for `names` cheap (one
+    /// scan for all of them where the source scans).
+    pub fn prefetch(&self, names: &[&str]) {
+        match self {
+            Types::Dwarf(t) => t.prefetch(names),
+        }
+    }
+}
