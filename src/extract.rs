@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use crate::analysis::{self, AnalysisError, RunError};
-use crate::debuginfo::{SymbolKind, TypeError, Vmlinux};
+use crate::debuginfo::{DebugInfo, SymbolKind, TypeError, Vmlinux};
 use crate::dump::recording::RecordingMemory;
 use crate::dump::{CrashDump, PhysAddr};
 use crate::kernel::offsets::{Offsets, PgdListLinkage, ThreadLink};
@@ -45,10 +45,14 @@ pub struct Extracted {
     pub pages: usize,
 }
 
-pub fn extract(dump: &CrashDump, vmlinux: &Vmlinux) -> Result<Extracted, ExtractError> {
+pub fn extract<'d>(
+    dump: &'d CrashDump,
+    debuginfo: impl Into<DebugInfo<'d>>,
+) -> Result<Extracted, ExtractError> {
+    let debuginfo = debuginfo.into();
     // 1. Everything `analyze --replay` and `dmesg` read, recorded.
     let rec = RecordingMemory::new(dump.memory());
-    let k = Kernel::open_over(dump, &rec, vmlinux.into())?;
+    let k = Kernel::open_over(dump, &rec, debuginfo)?;
     let options = analysis::Options {
         pids: Vec::new(),
         replay: Some(SyncMask::KernelDefault),
@@ -77,7 +81,10 @@ pub fn extract(dump: &CrashDump, vmlinux: &Vmlinux) -> Result<Extracted, Extract
     let vmcore = write_core(&notes, pages.iter().map(|(pfn, p)| (*pfn, &**p)))?;
 
     // 3. A vmlinux describing exactly what was used.
-    let vmlinux_bytes = minimal_vmlinux(&k, vmlinux)?;
+    let vmlinux_bytes = match debuginfo.vmlinux() {
+        Some(v) => minimal_vmlinux(&k, v)?,
+        None => Vec::new(),
+    };
     Ok(Extracted {
         vmcore,
         vmlinux: vmlinux_bytes,

@@ -35,9 +35,37 @@ pub struct DumpArgs {
     /// The dump (several files: the parts of one split dump).
     #[arg(required = true, value_name = "VMCORE")]
     pub vmcore: Vec<PathBuf>,
+    #[command(flatten)]
+    pub debuginfo: DebuginfoArgs,
+}
+
+/// Where the kernel's symbols and types come from (docs/debuginfo.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DebuginfoMode {
+    /// A DWARF vmlinux if one is found, else the dump's own kallsyms and BTF.
+    Auto,
+    /// Only a DWARF vmlinux.
+    Dwarf,
+    /// Only the dump's kallsyms (or --system-map) and BTF (or --btf): no vmlinux.
+    Btf,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct DebuginfoArgs {
     /// vmlinux with DWARF; default: searched next to the dump and in the standard debug paths.
     #[arg(long, value_name = "FILE")]
     pub vmlinux: Option<PathBuf>,
+    /// Where symbols and types come from: a DWARF vmlinux, or the dump's own tables.
+    #[arg(long, value_enum, default_value_t = DebuginfoMode::Auto, value_name = "SOURCE")]
+    pub debuginfo: DebuginfoMode,
+    /// Symbols from this System.map when the dump has no kallsyms in VMCOREINFO (before
+    /// Linux 6.0); default: /boot/System.map-<release>.
+    #[arg(long, value_name = "FILE")]
+    pub system_map: Option<PathBuf>,
+    /// Types from this BTF file (e.g. a copy of /sys/kernel/btf/vmlinux) when the dump's
+    /// memory holds none.
+    #[arg(long, value_name = "FILE")]
+    pub btf: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -104,7 +132,7 @@ pub enum Command {
         /// Walk this task's page table instead of init_mm's.
         #[arg(long)]
         pid: Option<i32>,
-        #[arg(long, value_name = "FILE")]
-        vmlinux: Option<PathBuf>,
+        #[command(flatten)]
+        debuginfo: DebuginfoArgs,
     },
 }

@@ -9,7 +9,6 @@ use anyhow::{Context, Result, bail};
 use pgsync_dump::analysis::{self, TableStatus};
 use pgsync_dump::arch::x86_64::VirtAddr;
 use pgsync_dump::arch::x86_64::paging::{WalkOutcome, walk};
-use pgsync_dump::debuginfo::{Vmlinux, finder::find_vmlinux};
 use pgsync_dump::dump::{self, CrashDump};
 use pgsync_dump::kernel::Kernel;
 use pgsync_dump::kernel::printk::format_dmesg;
@@ -17,7 +16,8 @@ use pgsync_dump::model::mask::SyncMask;
 use pgsync_dump::report::info::{InfoReport, KernelInfo};
 use pgsync_dump::report::{self, DumpFacts, hex};
 
-use super::{Cli, Command, DumpArgs, Format, note, report_width};
+use super::debuginfo::resolve;
+use super::{Cli, Command, DebuginfoArgs, DumpArgs, Format, note, report_width};
 
 /// Standard output that a closed pipe (`analyze ... | head`) ends quietly:
 /// further output is dropped and the command finishes with its own status,
@@ -65,30 +65,13 @@ pub fn run(cli: Cli) -> Result<u8> {
             vmcore,
             addr,
             pid,
-            vmlinux,
-        } => vtop(&vmcore, &addr, pid, vmlinux.as_deref()),
+            debuginfo,
+        } => vtop(&vmcore, &addr, pid, &debuginfo),
     }
 }
 
 fn open_dump(paths: &[PathBuf]) -> Result<CrashDump> {
     Ok(dump::open(paths)?)
-}
-
-fn open_vmlinux(d: &CrashDump, explicit: Option<&Path>) -> Result<Vmlinux> {
-    let info = d.vmcoreinfo.as_ref();
-    if info.is_none() && explicit.is_none() {
-        bail!(
-            "{}: the dump has no VMCOREINFO note, so neither its kernel release nor its build-id is known: pass --vmlinux",
-            d.path.display()
-        );
-    }
-    let v = find_vmlinux(
-        explicit,
-        &d.path,
-        info.and_then(|i| i.osrelease.as_deref()),
-        info.and_then(|i| i.build_id.as_deref()),
-    )?;
-    Ok(v)
 }
 
 fn analyze(
@@ -99,8 +82,8 @@ fn analyze(
     sync_mask: Option<&str>,
 ) -> Result<u8> {
     let d = open_dump(&args.vmcore)?;
-    let v = open_vmlinux(&d, args.vmlinux.as_deref())?;
-    let k = Kernel::open(&d, &v)
+    let v = resolve(&d, &args.debuginfo)?;
+    let k = Kernel::open(&d, v.handle())
         .with_context(|| format!("{}: cannot set up the kernel view", d.path.display()))?;
     let replay = if replay {
         Some(match sync_mask {
@@ -139,8 +122,8 @@ fn analyze(
 #[cfg(feature = "write")]
 fn extract(args: &DumpArgs, out: &Path) -> Result<u8> {
     let d = open_dump(&args.vmcore)?;
-    let v = open_vmlinux(&d, args.vmlinux.as_deref())?;
-    let x = pgsync_dump::extract::extract(&d, &v)?;
+    let v = resolve(&d, &args.debuginfo)?;
+    let x = pgsync_dump::extract::extract(&d, v.handle())?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let write = |name: &str, bytes: &[u8]| {
         let p = out.join(name);
@@ -161,8 +144,8 @@ fn extract(args: &DumpArgs, out: &Path) -> Result<u8> {
 
 fn dmesg(args: &DumpArgs) -> Result<u8> {
     let d = open_dump(&args.vmcore)?;
-    let v = open_vmlinux(&d, args.vmlinux.as_deref())?;
-    let k = Kernel::open(&d, &v)?;
+    let v = resolve(&d, &args.debuginfo)?;
+    let k = Kernel::open(&d, v.handle())?;
     let log = k.kernel_log()?;
     out!("{}", format_dmesg(&log.records));
     for w in &log.warnings {
@@ -173,9 +156,9 @@ fn dmesg(args: &DumpArgs) -> Result<u8> {
 
 fn info(args: &DumpArgs, format: Format) -> Result<u8> {
     let d = open_dump(&args.vmcore)?;
-    let kernel = open_vmlinux(&d, args.vmlinux.as_deref()).and_then(|v| {
-        let k = Kernel::open(&d, &v)?;
-        Ok(KernelInfo::new(&v, &k))
+    let kernel = resolve(&d, &args.debuginfo).and_then(|v| {
+        let k = Kernel::open(&d, v.handle())?;
+        Ok(KernelInfo::new(&k))
     });
     let r = InfoReport::new(&d, kernel.map_err(|e| format!("{e:#}")));
     match format {
@@ -187,8 +170,8 @@ fn info(args: &DumpArgs, format: Format) -> Result<u8> {
 
 fn tasks(args: &DumpArgs, format: Format) -> Result<u8> {
     let d = open_dump(&args.vmcore)?;
-    let v = open_vmlinux(&d, args.vmlinux.as_deref())?;
-    let k = Kernel::open(&d, &v)?;
+    let v = resolve(&d, &args.debuginfo)?;
+    let k = Kernel::open(&d, v.handle())?;
     let a = analysis::check(&k)?;
     let rows = report::tasks::task_rows(&a, &k.cpus().cpus);
     match format {
@@ -218,11 +201,11 @@ fn parse_addr(s: &str) -> Result<u64> {
     u64::from_str_radix(&t, 16).with_context(|| format!("{s:?} is not a hexadecimal address"))
 }
 
-fn vtop(vmcore: &[PathBuf], addr: &str, pid: Option<i32>, vmlinux: Option<&Path>) -> Result<u8> {
+fn vtop(vmcore: &[PathBuf], addr: &str, pid: Option<i32>, debuginfo: &DebuginfoArgs) -> Result<u8> {
     let va = VirtAddr::new(parse_addr(addr)?);
     let d = open_dump(vmcore)?;
-    let v = open_vmlinux(&d, vmlinux)?;
-    let k = Kernel::open(&d, &v)?;
+    let v = resolve(&d, debuginfo)?;
+    let k = Kernel::open(&d, v.handle())?;
     let (root_pa, what) = match pid {
         None => (k.xlate.root_pa, format!("init_mm ({})", hex(k.init_pgd_va))),
         Some(p) => {

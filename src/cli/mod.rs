@@ -3,10 +3,11 @@
 
 mod args;
 mod commands;
+mod debuginfo;
 mod progress;
 mod terminal;
 
-pub use args::{Cli, Command, DumpArgs, Format};
+pub use args::{Cli, Command, DebuginfoArgs, DebuginfoMode, DumpArgs, Format};
 pub use progress::TerminalProgress;
 pub use terminal::{note, report_width, set_quiet};
 

@@ -76,3 +76,55 @@ impl Types<'_> {
         }
     }
 }
+
+/// Where one part (symbols or types) of the debug information came from,
+/// for reports: what it is (a stable code), and the file or the dump
+/// address it was read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartOrigin {
+    /// `vmlinux-symtab`, `vmcoreinfo-kallsyms`, `system-map` (symbols);
+    /// `vmlinux-dwarf`, `dump-btf`, `btf-file` (types).
+    pub from: &'static str,
+    /// The file it was read from, if any.
+    pub path: Option<std::path::PathBuf>,
+    /// The kernel virtual address it was read from, for tables in the dump.
+    pub address: Option<u64>,
+    /// Its size in bytes, where known.
+    pub bytes: Option<u64>,
+    /// How many symbols (or types) it holds, where known.
+    pub count: Option<u64>,
+}
+
+/// What answered, part by part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Description {
+    /// `dwarf` or `btf`: the kind of type information.
+    pub source: &'static str,
+    pub symbols: PartOrigin,
+    pub types: PartOrigin,
+    /// The vmlinux's build-id (DWARF), or the dump's own (BTF).
+    pub build_id: Option<String>,
+}
+
+impl DebugInfo<'_> {
+    /// Where the symbols and types come from.
+    pub fn describe(&self) -> Description {
+        match self {
+            DebugInfo::Dwarf(v) => {
+                let file = |from| PartOrigin {
+                    from,
+                    path: Some(v.path().to_path_buf()),
+                    address: None,
+                    bytes: None,
+                    count: None,
+                };
+                Description {
+                    source: "dwarf",
+                    symbols: file("vmlinux-symtab"),
+                    types: file("vmlinux-dwarf"),
+                    build_id: v.build_id(),
+                }
+            }
+        }
+    }
+}

@@ -7,7 +7,6 @@
 
 use serde::Serialize;
 
-use crate::debuginfo::Vmlinux;
 use crate::dump::CrashDump;
 use crate::kernel::Kernel;
 
@@ -100,7 +99,8 @@ impl InfoReport {
 }
 
 impl KernelInfo {
-    pub fn new(v: &Vmlinux, k: &Kernel<'_>) -> KernelInfo {
+    pub fn new(k: &Kernel<'_>) -> KernelInfo {
+        let described = k.debuginfo.describe();
         KernelInfo {
             has_sync_fix: k.has_sync_fix(),
             init_top_pgt: hex(k.init_pgd_va),
@@ -113,8 +113,8 @@ impl KernelInfo {
             phys_base: hex(k.phys_base),
             vmalloc_base: hex(k.layout.vmalloc_base),
             vmemmap_base: hex(k.layout.vmemmap_base),
-            vmlinux: v.path().display().to_string(),
-            vmlinux_build_id: v.build_id(),
+            vmlinux: k.debuginfo.vmlinux().map(|v| v.path().display().to_string()).unwrap_or_default(),
+            vmlinux_build_id: k.debuginfo.vmlinux().and(described.build_id),
         }
     }
 }
