@@ -29,7 +29,7 @@ impl Default for SearchRoots {
 
 /// OSRELEASE comes from the dump, i.e. from untrusted bytes: it becomes part
 /// of a path only if it cannot climb out of the directory it is placed in.
-fn safe_component(s: &str) -> bool {
+pub(crate) fn safe_component(s: &str) -> bool {
     !s.is_empty() && s != "." && s != ".." && !s.contains('/') && !s.contains('\0')
 }
 

@@ -9,6 +9,7 @@
 
 mod elf;
 pub mod finder;
+pub mod from_dump;
 pub(crate) mod source;
 pub(crate) mod symbols;
 pub(crate) mod types;
@@ -19,7 +20,8 @@ use std::sync::OnceLock;
 use crate::mapped::{Access, FileBytes, OpenError};
 
 pub use finder::{SearchRoots, find_vmlinux, find_vmlinux_in};
-pub use source::{DebugInfo, Types};
+pub use from_dump::{DumpDebugInfo, DumpDebugInfoError, DumpSourceOptions};
+pub use source::{DebugInfo, Description, PartOrigin, Types};
 pub use symbols::{Symbol, SymbolKind, SymbolMap};
 pub use types::{BitField, Member, StructType, TypeDesc, TypeError, TypeInfo};
 

@@ -4,6 +4,8 @@
 //! crash section, the replay, extract) asks [`DebugInfo`] and [`Types`] and
 //! never which one answered.
 
+use super::btf::Btf;
+use super::from_dump::DumpDebugInfo;
 use super::{DebugInfoError, StructType, SymbolMap, TypeError, TypeInfo, Vmlinux};
 
 /// The debug information one analysis reads: a cheap, copyable handle on
@@ -13,6 +15,14 @@ use super::{DebugInfoError, StructType, SymbolMap, TypeError, TypeInfo, Vmlinux}
 pub enum DebugInfo<'a> {
     /// A vmlinux: `.symtab` for symbols, DWARF for types.
     Dwarf(&'a Vmlinux),
+    /// The dump's own kallsyms (or a System.map) and BTF.
+    Dump(&'a DumpDebugInfo),
+}
+
+impl<'a> From<&'a DumpDebugInfo> for DebugInfo<'a> {
+    fn from(d: &'a DumpDebugInfo) -> Self {
+        DebugInfo::Dump(d)
+    }
 }
 
 impl<'a> From<&'a Vmlinux> for DebugInfo<'a> {
@@ -27,6 +37,7 @@ impl<'a> DebugInfo<'a> {
     pub fn find_symbols(&self, names: &[&str]) -> SymbolMap {
         match self {
             DebugInfo::Dwarf(v) => v.find_symbols(names),
+            DebugInfo::Dump(d) => d.find_symbols(names),
         }
     }
 
@@ -34,6 +45,7 @@ impl<'a> DebugInfo<'a> {
     pub fn types(&self) -> Result<Types<'a>, DebugInfoError> {
         match *self {
             DebugInfo::Dwarf(v) => Ok(Types::Dwarf(v.types()?)),
+            DebugInfo::Dump(d) => Ok(Types::Btf(d.btf())),
         }
     }
 
@@ -41,6 +53,7 @@ impl<'a> DebugInfo<'a> {
     pub fn vmlinux(&self) -> Option<&'a Vmlinux> {
         match *self {
             DebugInfo::Dwarf(v) => Some(v),
+            DebugInfo::Dump(_) => None,
         }
     }
 
@@ -49,6 +62,10 @@ impl<'a> DebugInfo<'a> {
     pub fn name(&self) -> String {
         match self {
             DebugInfo::Dwarf(v) => v.path().display().to_string(),
+            DebugInfo::Dump(d) => match &d.symbols_origin().path {
+                Some(map) => format!("{} and the dump's BTF", map.display()),
+                None => "the dump's kallsyms".into(),
+            },
         }
     }
 }
@@ -58,6 +75,7 @@ impl<'a> DebugInfo<'a> {
 #[non_exhaustive]
 pub enum Types<'a> {
     Dwarf(TypeInfo<'a>),
+    Btf(&'a Btf),
 }
 
 impl Types<'_> {
@@ -65,6 +83,7 @@ impl Types<'_> {
     pub fn struct_type(&self, name: &str) -> Result<StructType, TypeError> {
         match self {
             Types::Dwarf(t) => t.struct_type(name),
+            Types::Btf(b) => b.struct_type(name),
         }
     }
 
@@ -73,6 +92,7 @@ impl Types<'_> {
     pub fn prefetch(&self, names: &[&str]) {
         match self {
             Types::Dwarf(t) => t.prefetch(names),
+            Types::Btf(b) => b.prefetch(names),
         }
     }
 }
@@ -93,6 +113,19 @@ pub struct PartOrigin {
     pub bytes: Option<u64>,
     /// How many symbols (or types) it holds, where known.
     pub count: Option<u64>,
+}
+
+impl PartOrigin {
+    /// An origin with only its code set.
+    pub fn named(from: &'static str) -> PartOrigin {
+        PartOrigin {
+            from,
+            path: None,
+            address: None,
+            bytes: None,
+            count: None,
+        }
+    }
 }
 
 /// What answered, part by part.
@@ -125,6 +158,12 @@ impl DebugInfo<'_> {
                     build_id: v.build_id(),
                 }
             }
+            DebugInfo::Dump(d) => Description {
+                source: "btf",
+                symbols: d.symbols_origin().clone(),
+                types: d.types_origin().clone(),
+                build_id: d.build_id().map(str::to_string),
+            },
         }
     }
 }
