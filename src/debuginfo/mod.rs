@@ -1,12 +1,13 @@
 //! The kernel's debug information from a vmlinux: ELF symbols ([`SymbolMap`]),
 //! build-id, DWARF struct layouts ([`TypeInfo`]) and where to find the file
-//! ([`finder`]).
+//! ([`finder`]); the same struct layouts from BTF ([`btf::Btf`]).
 //!
 //! The file is memory-mapped once; symbol lookups and DWARF parsing read the
 //! mapping in place (zero-copy). Only compressed debug sections are copied,
 //! decompressed, into buffers owned by the [`Vmlinux`].
 //! See docs/debuginfo.md for the lookup strategy and what is supported.
 
+pub mod btf;
 mod elf;
 pub mod finder;
 pub(crate) mod symbols;
@@ -19,7 +20,9 @@ use crate::mapped::{Access, FileBytes, OpenError};
 
 pub use finder::{SearchRoots, find_vmlinux, find_vmlinux_in};
 pub use symbols::{Symbol, SymbolKind, SymbolMap};
-pub use types::{BitField, Member, StructType, TypeDesc, TypeError, TypeInfo};
+pub use types::{
+    BitField, MAX_MEMBER_PATHS, Member, StructType, TypeDesc, TypeError, TypeInfo, TypeSource,
+};
 
 /// Why a vmlinux could not be opened, read or found.
 #[derive(Debug, thiserror::Error)]
