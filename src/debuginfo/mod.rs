@@ -1,6 +1,7 @@
 //! The kernel's debug information from a vmlinux: ELF symbols ([`SymbolMap`]),
 //! build-id, DWARF struct layouts ([`TypeInfo`]) and where to find the file
-//! ([`finder`]).
+//! ([`finder`]); symbols without a vmlinux: the kallsyms tables in the dump's
+//! memory ([`kallsyms`]) and System.map files ([`system_map`]).
 //!
 //! The file is memory-mapped once; symbol lookups and DWARF parsing read the
 //! mapping in place (zero-copy). Only compressed debug sections are copied,
@@ -9,7 +10,10 @@
 
 mod elf;
 pub mod finder;
+pub mod kallsyms;
+mod named_symbols;
 pub(crate) mod symbols;
+pub mod system_map;
 pub(crate) mod types;
 
 use std::path::{Path, PathBuf};
@@ -18,6 +22,9 @@ use std::sync::OnceLock;
 use crate::mapped::{Access, FileBytes, OpenError};
 
 pub use finder::{SearchRoots, find_vmlinux, find_vmlinux_in};
+pub use kallsyms::{Kallsyms, KallsymsError, KallsymsLocation};
+pub use named_symbols::{NamedSymbol, NamedSymbols};
+pub use system_map::{SystemMap, SystemMapError};
 pub use symbols::{Symbol, SymbolKind, SymbolMap};
 pub use types::{BitField, Member, StructType, TypeDesc, TypeError, TypeInfo};
 
