@@ -1,17 +1,24 @@
 //! The kernel's debug information from a vmlinux: ELF symbols ([`SymbolMap`]),
 //! build-id, DWARF struct layouts ([`TypeInfo`]) and where to find the file
-//! ([`finder`]).
+//! ([`finder`]); the same struct layouts from BTF ([`btf::Btf`]); symbols
+//! without a vmlinux: the kallsyms tables in the dump's memory ([`kallsyms`])
+//! and System.map files ([`system_map`]); both read from the dump by
+//! [`from_dump`], and one handle over either source ([`DebugInfo`]).
 //!
 //! The file is memory-mapped once; symbol lookups and DWARF parsing read the
 //! mapping in place (zero-copy). Only compressed debug sections are copied,
 //! decompressed, into buffers owned by the [`Vmlinux`].
 //! See docs/debuginfo.md for the lookup strategy and what is supported.
 
+pub mod btf;
 mod elf;
 pub mod finder;
 pub mod from_dump;
 pub(crate) mod source;
+pub mod kallsyms;
+mod named_symbols;
 pub(crate) mod symbols;
+pub mod system_map;
 pub(crate) mod types;
 
 use std::path::{Path, PathBuf};
@@ -22,8 +29,13 @@ use crate::mapped::{Access, FileBytes, OpenError};
 pub use finder::{SearchRoots, find_vmlinux, find_vmlinux_in};
 pub use from_dump::{DumpDebugInfo, DumpDebugInfoError, DumpSourceOptions};
 pub use source::{DebugInfo, Description, PartOrigin, Types};
+pub use kallsyms::{Kallsyms, KallsymsError, KallsymsLocation};
+pub use named_symbols::{NamedSymbol, NamedSymbols};
+pub use system_map::{SystemMap, SystemMapError};
 pub use symbols::{Symbol, SymbolKind, SymbolMap};
-pub use types::{BitField, Member, StructType, TypeDesc, TypeError, TypeInfo};
+pub use types::{
+    BitField, MAX_MEMBER_PATHS, Member, StructType, TypeDesc, TypeError, TypeInfo, TypeSource,
+};
 
 /// Why a vmlinux could not be opened, read or found.
 #[derive(Debug, thiserror::Error)]

@@ -50,6 +50,12 @@ impl SymbolMap {
         self.found.is_empty()
     }
 
+    /// Adds (or replaces) one symbol; how the sources without `.symtab`
+    /// (kallsyms, System.map) build their maps.
+    pub(crate) fn insert(&mut self, name: String, symbol: Symbol) {
+        self.found.insert(name, symbol);
+    }
+
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, Symbol)> {
         self.found.iter().map(|(k, v)| (k.as_str(), *v))
     }

@@ -1,16 +1,19 @@
 //! Writers, the counterpart of [`crate::dump`] (behind the default-on `write`
 //! feature, as `object` separates `read` from `write`): ELF core and exec
-//! files ([`elf`]), their notes ([`notes`]), DWARF from struct layouts
-//! ([`dwarf`], [`layout`]), kdump-compressed files ([`kdump`]) and
-//! makedumpfile's flattened form ([`flatten`]).
+//! files ([`elf`]), their notes ([`notes`]), DWARF and BTF from struct layouts
+//! ([`dwarf`], [`btf`], [`layout`]), kdump-compressed files ([`kdump`]),
+//! makedumpfile's flattened form ([`flatten`]) and a kernel's kallsyms
+//! tables ([`kallsyms`]).
 //!
 //! `extract` writes its reproduction with them, and the fixture builder
 //! (crates/pgsync-synth) and the tests build every file they need on them:
 //! one writer of each kind in the workspace.
 
+pub mod btf;
 pub mod dwarf;
 pub mod elf;
 pub mod flatten;
+pub mod kallsyms;
 pub mod kdump;
 pub mod layout;
 pub mod notes;

@@ -7,5 +7,6 @@
 mod common;
 
 mod gcc_oracle;
+mod kallsyms;
 mod real_vmlinux;
 mod unit;

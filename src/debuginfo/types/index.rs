@@ -22,7 +22,7 @@ use super::{R, TypeInfo};
 /// full scans (millions of lookups of short names). Not DoS-resistant; a
 /// crafted file can at worst slow its own lookups down.
 #[derive(Default, Clone, Copy)]
-pub(super) struct FastHasher(u64);
+pub(crate) struct FastHasher(u64);
 
 impl Hasher for FastHasher {
     fn write(&mut self, bytes: &[u8]) {

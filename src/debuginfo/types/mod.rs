@@ -34,7 +34,10 @@ use gimli::{DebuggingInformationEntry, Dwarf, EndianSlice, LittleEndian, Section
 
 use index::DieRef;
 pub use index::TypeIndex;
-pub use model::{BitField, MAX_TYPE_HOPS, Member, StructType, TypeDesc, TypeError};
+pub(crate) use index::FastHasher;
+pub(crate) use model::{MAX_NESTING, MemberNode};
+pub use model::{
+    BitField, MAX_MEMBER_PATHS, MAX_TYPE_HOPS, Member, StructType, TypeDesc, TypeError, TypeSource};
 use units::UnitData;
 
 type R<'a> = EndianSlice<'a, LittleEndian>;
@@ -151,6 +154,7 @@ impl<'a> TypeInfo<'a> {
                 return Err(TypeError::NotFound {
                     name: name.to_string(),
                     file: self.file.to_path_buf(),
+                    format: model::TypeSource::Dwarf,
                 });
             }
         }

@@ -13,13 +13,22 @@ pub const MAX_TYPE_HOPS: u32 = 64;
 /// Nesting depth of by-value struct/union members (a struct cannot contain
 /// itself, so real DWARF never gets near this; corrupt DWARF might).
 pub(crate) const MAX_NESTING: u32 = 32;
+/// Most paths [`StructType::member_paths`] lists (a real `task_struct` has
+/// about 1,500).
+pub const MAX_MEMBER_PATHS: usize = 100_000;
 
 /// Why a type or member could not be resolved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TypeError {
-    #[error("struct {name} not found in DWARF of {}", .file.display())]
-    NotFound { name: String, file: PathBuf },
+    /// `file` is the vmlinux (DWARF) or whatever the BTF came from (its
+    /// `origin`, see [`crate::debuginfo::btf::Btf::parse`]).
+    #[error("struct {name} not found in {format} of {}", .file.display())]
+    NotFound {
+        name: String,
+        file: PathBuf,
+        format: TypeSource,
+    },
     #[error("struct {ty} has no member {path}")]
     NoMember { ty: String, path: String },
     #[error(
@@ -38,6 +47,30 @@ pub enum TypeError {
         offset: u64,
         reason: String,
     },
+    #[error("{}: malformed BTF at offset {offset:#x}: {reason}", .origin.display())]
+    MalformedBtf {
+        origin: PathBuf,
+        /// Offset from the start of the BTF blob (its header).
+        offset: u64,
+        reason: String,
+    },
+}
+
+/// Which debug-info format answered (or failed to answer) a type query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TypeSource {
+    Dwarf,
+    Btf,
+}
+
+impl std::fmt::Display for TypeSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TypeSource::Dwarf => "DWARF",
+            TypeSource::Btf => "BTF",
+        })
+    }
 }
 
 /// A member's type, typedefs and const/volatile stripped.
@@ -119,16 +152,16 @@ pub struct Member {
     pub bit_field: Option<BitField>,
 }
 
-/// One member as resolved from DWARF, with the members of its type when
-/// that is a complete struct/union (shared between the structs using it).
-#[derive(Debug)]
-pub(super) struct MemberNode {
-    pub(super) name: Option<Box<str>>,
-    pub(super) offset: u64,
-    pub(super) bit_field: Option<BitField>,
-    pub(super) ty: TypeDesc,
+/// One member as resolved from DWARF or BTF, with the members of its type
+/// when that is a complete struct/union (shared between the structs using it).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct MemberNode {
+    pub(crate) name: Option<Box<str>>,
+    pub(crate) offset: u64,
+    pub(crate) bit_field: Option<BitField>,
+    pub(crate) ty: TypeDesc,
     /// Members of the (stripped) type when it is a complete struct/union.
-    pub(super) nested: Option<Arc<[MemberNode]>>,
+    pub(crate) nested: Option<Arc<[MemberNode]>>,
 }
 
 /// A struct or union layout, self-contained (no borrow of the file).
@@ -138,9 +171,10 @@ pub struct StructType {
     pub name: String,
     pub size: u64,
     pub is_union: bool,
-    /// Offset of the definition's DIE in `.debug_info`.
+    /// Where the definition is: from DWARF, the offset of its DIE in
+    /// `.debug_info`; from BTF, its type id (BTF has no DIEs).
     pub die_offset: u64,
-    pub(super) members: Arc<[MemberNode]>,
+    pub(crate) members: Arc<[MemberNode]>,
 }
 
 impl StructType {
@@ -184,6 +218,46 @@ impl StructType {
             ty: node.ty.clone(),
             bit_field: node.bit_field,
         })
+    }
+
+    /// Every member path [`StructType::member`] answers, in declaration
+    /// order: named members (anonymous members' members in place) and,
+    /// below a named struct/union member, its members' paths after a `.`.
+    /// At most [`MAX_MEMBER_PATHS`]: corrupt input sharing one nested struct
+    /// at every level could otherwise describe billions of paths.
+    pub fn member_paths(&self) -> Vec<String> {
+        fn walk(members: &[MemberNode], prefix: &str, out: &mut Vec<String>) {
+            for m in members {
+                if out.len() >= MAX_MEMBER_PATHS {
+                    return;
+                }
+                match (&m.name, &m.nested) {
+                    (Some(n), nested) => {
+                        let path = format!("{prefix}{n}");
+                        out.push(path.clone());
+                        if let Some(inner) = nested {
+                            walk(inner, &format!("{path}."), out);
+                        }
+                    }
+                    (None, Some(inner)) => walk(inner, prefix, out),
+                    (None, None) => {}
+                }
+            }
+        }
+        // Depth is bounded: nesting was limited to MAX_NESTING when built.
+        let mut out = Vec::new();
+        walk(&self.members, "", &mut out);
+        out
+    }
+
+    /// The same layout as `other`: name, size, kind and every member
+    /// (names, offsets, types, bit-fields, nested members), ignoring where
+    /// each definition was found ([`StructType::die_offset`]).
+    pub fn same_layout(&self, other: &StructType) -> bool {
+        self.name == other.name
+            && self.size == other.size
+            && self.is_union == other.is_union
+            && self.members == other.members
     }
 
     pub fn has_member(&self, path: &str) -> bool {
