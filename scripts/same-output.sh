@@ -76,7 +76,7 @@ dumps_in() {
 #   not_in_dump}, lost_to_filter, summary.partial_attribution, replay.kernel_has_fix:
 #   issue 12 (what a filtered dump lost, and whether the kernel already has the fix).
 # Table output has no such allowance: a table that gains a line is listed as a difference.
-ADDED_KEYS=${ADDED_KEYS:-crash.explanation dump.dump_level dump_level dump_level_excludes problems.scope problems.affects problems.not_in_dump lost_to_filter summary.partial_attribution replay.kernel_has_fix}
+ADDED_KEYS=${ADDED_KEYS:-crash.explanation dump.dump_level dump_level dump_level_excludes problems.scope problems.affects problems.not_in_dump lost_to_filter summary.partial_attribution replay.kernel_has_fix debuginfo}
 # additive_only OLD NEW [sort]: NEW equals OLD once ADDED_KEYS are dropped from it; with
 # "sort", key order is free (info, tasks), else it must match too (the report).
 additive_only() { # old new [sort]

@@ -37,10 +37,12 @@ pub enum ExtractError {
     Other(String),
 }
 
-/// The reproduction's two files and what went into them.
+/// The reproduction's files and what went into them.
 pub struct Extracted {
     pub vmcore: Vec<u8>,
-    pub vmlinux: Vec<u8>,
+    /// The minimal vmlinux; `None` when the analysis ran on the dump's own
+    /// kallsyms and BTF, which the vmcore then keeps.
+    pub vmlinux: Option<Vec<u8>>,
     /// Pages of physical memory kept.
     pub pages: usize,
 }
@@ -65,9 +67,15 @@ pub fn extract<'d>(
     }
     let _ = k.tasks();
 
-    // 2. Those pages, as the dump holds them.
+    // 2. Those pages, as the dump holds them; without a vmlinux, also the
+    // pages of the kallsyms tables and the BTF, so that the reproduction
+    // carries its own debug information.
+    let mut kept: std::collections::BTreeSet<u64> = rec.pages_read().into_iter().collect();
+    if let DebugInfo::Dump(d) = debuginfo {
+        kept.extend(d.pages_read());
+    }
     let mut pages: Vec<(u64, Box<[u8; 4096]>)> = Vec::new();
-    for pfn in rec.pages_read() {
+    for pfn in kept {
         let mut page = Box::new([0u8; 4096]);
         if dump
             .memory()
@@ -82,8 +90,8 @@ pub fn extract<'d>(
 
     // 3. A vmlinux describing exactly what was used.
     let vmlinux_bytes = match debuginfo.vmlinux() {
-        Some(v) => minimal_vmlinux(&k, v)?,
-        None => Vec::new(),
+        Some(v) => Some(minimal_vmlinux(&k, v)?),
+        None => None,
     };
     Ok(Extracted {
         vmcore,

@@ -130,13 +130,18 @@ fn extract(args: &DumpArgs, out: &Path) -> Result<u8> {
         std::fs::write(&p, bytes).with_context(|| format!("writing {}", p.display()))
     };
     write("vmcore", &x.vmcore)?;
-    write("vmlinux", &x.vmlinux)?;
+    let vmlinux = match &x.vmlinux {
+        Some(v) => {
+            write("vmlinux", v)?;
+            format!("vmlinux {} KiB", v.len() / 1024)
+        }
+        None => "no vmlinux (the vmcore keeps the kernel's kallsyms and BTF)".into(),
+    };
     outln!(
-        "{}: vmcore {} KiB ({} pages), vmlinux {} KiB; run: pgsync-dump analyze {}",
+        "{}: vmcore {} KiB ({} pages), {vmlinux}; run: pgsync-dump analyze {}",
         out.display(),
         x.vmcore.len() / 1024,
         x.pages,
-        x.vmlinux.len() / 1024,
         out.join("vmcore").display()
     );
     Ok(0)

@@ -304,20 +304,32 @@ fn load_symbols(
         };
         return Ok((SymbolTable::Kallsyms(k), origin));
     }
-    let mut tried = Vec::new();
-    if let Some(rel) = info
-        .osrelease
-        .as_deref()
-        .map(str::trim)
-        .filter(|r| super::finder::safe_component(r))
-    {
-        let path = opts.roots.root.join(format!("boot/System.map-{rel}"));
-        if path.is_file() {
-            return from_map(&path);
-        }
-        tried.push(path);
+    let tried = system_map_candidates(dump, &opts.roots);
+    if let Some(path) = tried.iter().find(|p| p.is_file()) {
+        return from_map(path);
     }
     Err(DumpDebugInfoError::NoSymbols { tried })
+}
+
+/// `System.map` and `System.map-<release>` next to the dump, then
+/// `/boot/System.map-<release>` (where distributions install it).
+fn system_map_candidates(dump: &CrashDump, roots: &SearchRoots) -> Vec<PathBuf> {
+    let dir = match dump.path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut out = vec![dir.join("System.map")];
+    let release = dump
+        .vmcoreinfo
+        .as_ref()
+        .and_then(|i| i.osrelease.as_deref())
+        .map(str::trim)
+        .filter(|r| super::finder::safe_component(r));
+    if let Some(rel) = release {
+        out.push(dir.join(format!("System.map-{rel}")));
+        out.push(roots.root.join(format!("boot/System.map-{rel}")));
+    }
+    out
 }
 
 fn load_btf_file(path: &Path) -> Result<(Btf, PartOrigin), DumpDebugInfoError> {
@@ -352,10 +364,14 @@ fn load_btf_file(path: &Path) -> Result<(Btf, PartOrigin), DumpDebugInfoError> {
 /// The length a BTF header claims for the whole blob (header, types,
 /// strings), bounded by [`MAX_DUMP_BTF_BYTES`].
 fn btf_blob_len(h: &[u8; BTF_HEADER_BYTES]) -> Result<u64, String> {
-    let u32_at = |at: usize| u64::from(u32::from_le_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]));
+    let u32_at =
+        |at: usize| u64::from(u32::from_le_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]));
     let magic = u16::from_le_bytes([h[0], h[1]]);
     if magic != super::btf::BTF_MAGIC {
-        return Err(format!("magic {magic:#06x}, not {:#06x}", super::btf::BTF_MAGIC));
+        return Err(format!(
+            "magic {magic:#06x}, not {:#06x}",
+            super::btf::BTF_MAGIC
+        ));
     }
     let hdr_len = u32_at(4);
     let end = (u32_at(8) + u32_at(12)).max(u32_at(16) + u32_at(20));

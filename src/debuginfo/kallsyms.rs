@@ -155,7 +155,11 @@ pub enum KallsymsError {
         len: usize,
     },
     #[error("kallsyms_num_syms at {addr:#x} is {value}: not a plausible symbol count (1..={max})")]
-    NumSyms { addr: VirtAddr, value: u32, max: u32 },
+    NumSyms {
+        addr: VirtAddr,
+        value: u32,
+        max: u32,
+    },
     #[error(
         "broken kallsyms_token_index at {addr:#x}: entry {entry} is {value}, expected {expected} (where token {} ends)", .entry.wrapping_sub(1)
     )]
@@ -371,7 +375,10 @@ impl Kallsyms {
                 if v >= 0 {
                     (v as u64, true)
                 } else {
-                    (base.wrapping_sub(1).wrapping_sub(i64::from(v) as u64), false)
+                    (
+                        base.wrapping_sub(1).wrapping_sub(i64::from(v) as u64),
+                        false,
+                    )
                 }
             }
             AddressEncoding::PlaceRelative { offsets } => {
@@ -500,13 +507,13 @@ where
 {
     let mut out = vec![0u8; len];
     for (i, chunk) in out.chunks_mut(VALUES_CHUNK).enumerate() {
-        let addr = at.checked_add((i * VALUES_CHUNK) as u64).ok_or(
-            KallsymsError::AddressOverflow {
-                table,
-                addr: at,
-                len,
-            },
-        )?;
+        let addr =
+            at.checked_add((i * VALUES_CHUNK) as u64)
+                .ok_or(KallsymsError::AddressOverflow {
+                    table,
+                    addr: at,
+                    len,
+                })?;
         fetch(read, table, addr, chunk)?;
     }
     Ok(out)

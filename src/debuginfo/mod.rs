@@ -14,9 +14,9 @@ pub mod btf;
 mod elf;
 pub mod finder;
 pub mod from_dump;
-pub(crate) mod source;
 pub mod kallsyms;
 mod named_symbols;
+pub(crate) mod source;
 pub(crate) mod symbols;
 pub mod system_map;
 pub(crate) mod types;
@@ -28,11 +28,11 @@ use crate::mapped::{Access, FileBytes, OpenError};
 
 pub use finder::{SearchRoots, find_vmlinux, find_vmlinux_in};
 pub use from_dump::{DumpDebugInfo, DumpDebugInfoError, DumpSourceOptions};
-pub use source::{DebugInfo, Description, PartOrigin, Types};
 pub use kallsyms::{Kallsyms, KallsymsError, KallsymsLocation};
 pub use named_symbols::{NamedSymbol, NamedSymbols};
-pub use system_map::{SystemMap, SystemMapError};
+pub use source::{DebugInfo, Description, PartOrigin, Types};
 pub use symbols::{Symbol, SymbolKind, SymbolMap};
+pub use system_map::{SystemMap, SystemMapError};
 pub use types::{
     BitField, MAX_MEMBER_PATHS, Member, StructType, TypeDesc, TypeError, TypeInfo, TypeSource,
 };

@@ -44,7 +44,7 @@ impl<'a> DebugInfo<'a> {
     /// Struct layouts.
     pub fn types(&self) -> Result<Types<'a>, DebugInfoError> {
         match *self {
-            DebugInfo::Dwarf(v) => Ok(Types::Dwarf(v.types()?)),
+            DebugInfo::Dwarf(v) => Ok(Types::Dwarf(Box::new(v.types()?))),
             DebugInfo::Dump(d) => Ok(Types::Btf(d.btf())),
         }
     }
@@ -74,7 +74,8 @@ impl<'a> DebugInfo<'a> {
 /// same [`StructType`] values.
 #[non_exhaustive]
 pub enum Types<'a> {
-    Dwarf(TypeInfo<'a>),
+    /// Boxed: a DWARF view is a few hundred bytes, a BTF one a reference.
+    Dwarf(Box<TypeInfo<'a>>),
     Btf(&'a Btf),
 }
 

@@ -173,10 +173,7 @@ impl Offsets {
 /// old kernels kept the owner in `page->index`. struct ptdesc is looked up
 /// only when struct page lacks `pt_mm`, so older kernels never pay for a
 /// search that cannot succeed.
-fn pgd_list_offsets(
-    types: &Types<'_>,
-    page: &StructType,
-) -> Result<PgdListOffsets, KernelError> {
+fn pgd_list_offsets(types: &Types<'_>, page: &StructType) -> Result<PgdListOffsets, KernelError> {
     if page.has_member("lru") && page.has_member("pt_mm") {
         return Ok(PgdListOffsets {
             link: off(page, "lru")?,

@@ -44,6 +44,8 @@ pub struct InfoReport {
 /// The `kernel` object of [`InfoReport`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct KernelInfo {
+    /// Where symbols and types came from.
+    pub debuginfo: super::debuginfo::DebugInfoJson,
     pub has_sync_fix: bool,
     pub init_top_pgt: String,
     pub kaslr_offset: String,
@@ -102,6 +104,7 @@ impl KernelInfo {
     pub fn new(k: &Kernel<'_>) -> KernelInfo {
         let described = k.debuginfo.describe();
         KernelInfo {
+            debuginfo: (&described).into(),
             has_sync_fix: k.has_sync_fix(),
             init_top_pgt: hex(k.init_pgd_va),
             kaslr_offset: hex(k.kaslr_offset),
@@ -113,8 +116,12 @@ impl KernelInfo {
             phys_base: hex(k.phys_base),
             vmalloc_base: hex(k.layout.vmalloc_base),
             vmemmap_base: hex(k.layout.vmemmap_base),
-            vmlinux: k.debuginfo.vmlinux().map(|v| v.path().display().to_string()).unwrap_or_default(),
-            vmlinux_build_id: k.debuginfo.vmlinux().and(described.build_id),
+            vmlinux: k
+                .debuginfo
+                .vmlinux()
+                .map(|v| v.path().display().to_string())
+                .unwrap_or_default(),
+            vmlinux_build_id: k.debuginfo.vmlinux().and(described.build_id.clone()),
         }
     }
 }

@@ -18,6 +18,8 @@ pub struct Report {
     pub schema: &'static str,
     pub dump: DumpJson,
     pub kernel: KernelJson,
+    /// Where symbols and types came from (added in v1).
+    pub debuginfo: super::debuginfo::DebugInfoJson,
     pub reference: ReferenceJson,
     pub page_tables: Vec<TableJson>,
     pub findings: Vec<FindingJson>,
@@ -195,6 +197,7 @@ pub fn report(
             vmemmap_base: hex(facts.vmemmap_base),
             has_sync_fix: facts.has_sync_fix,
         },
+        debuginfo: facts.debuginfo.clone(),
         reference: ReferenceJson {
             pgd_va: hex(a.reference.pgd_va),
             pgd_pa: hex(a.reference.pgd_pa),

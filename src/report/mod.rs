@@ -2,6 +2,7 @@
 //! schema `pgsync-dump/analyze/v1`, docs/json-schema.md); `info` and `tasks`
 //! as typed reports ([`info`], [`tasks`]) in both forms.
 
+pub mod debuginfo;
 pub mod info;
 pub mod json;
 #[doc(hidden)] // public for tests/terminal_width.rs
@@ -25,7 +26,10 @@ pub struct DumpFacts {
     pub vmalloc_base: u64,
     pub vmemmap_base: u64,
     pub has_sync_fix: bool,
+    /// The vmlinux used (empty without one: see `debuginfo`).
     pub vmlinux: String,
+    /// Where symbols and types came from.
+    pub debuginfo: debuginfo::DebugInfoJson,
     pub warnings: Vec<String>,
     /// makedumpfile's `-d` from the kdump header (`None` for ELF).
     pub dump_level: Option<i32>,
@@ -54,7 +58,12 @@ impl DumpFacts {
             vmalloc_base: k.layout.vmalloc_base,
             vmemmap_base: k.layout.vmemmap_base,
             has_sync_fix: k.has_sync_fix(),
-            vmlinux: k.debuginfo.name(),
+            vmlinux: k
+                .debuginfo
+                .vmlinux()
+                .map(|v| v.path().display().to_string())
+                .unwrap_or_default(),
+            debuginfo: (&k.debuginfo.describe()).into(),
             warnings,
             dump_level: d.dump_level,
             filter_loss: None,

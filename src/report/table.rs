@@ -165,7 +165,7 @@ fn render_header(out: &mut String, facts: &DumpFacts, a: &Analysis, width: Optio
         out,
         width,
         &format!(
-            "dump {} ({}{}), {}, {}-level paging, KASLR offset {}, {} CPU(s); vmlinux {}",
+            "dump {} ({}{}), {}, {}-level paging, KASLR offset {}, {} CPU(s); {}",
             facts.path,
             facts.format,
             facts
@@ -176,7 +176,7 @@ fn render_header(out: &mut String, facts: &DumpFacts, a: &Analysis, width: Optio
             facts.paging_levels,
             hex(facts.kaslr_offset),
             facts.cpus,
-            facts.vmlinux
+            facts.debuginfo.summary()
         ),
     );
     push_line(

@@ -53,17 +53,17 @@ fn dmesg_prints_the_planted_log_line_for_line() {
             .iter()
             .map(|l| l.as_str().unwrap())
             .collect();
-        let r = run(&[
-            "dmesg",
-            dir.join("vmcore").to_str().unwrap(),
-            "--vmlinux",
-            dir.join("vmlinux").to_str().unwrap(),
-        ]);
-        assert_eq!(r.code, 0, "{}: {}", name(&dir), r.stderr);
-        let got: Vec<&str> = r.stdout.lines().collect();
-        assert_eq!(got.len(), want.len(), "{}: line count", name(&dir));
-        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-            assert_eq!(g, w, "{}: line {i}", name(&dir));
+        for mode in debuginfo_modes(&dir) {
+            let vmcore = dir.join("vmcore");
+            let mut args = vec!["dmesg", vmcore.to_str().unwrap()];
+            args.extend(mode.iter().map(String::as_str));
+            let r = run(&args);
+            assert_eq!(r.code, 0, "{} {mode:?}: {}", name(&dir), r.stderr);
+            let got: Vec<&str> = r.stdout.lines().collect();
+            assert_eq!(got.len(), want.len(), "{} {mode:?}: line count", name(&dir));
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert_eq!(g, w, "{} {mode:?}: line {i}", name(&dir));
+            }
         }
     }
 }
@@ -81,15 +81,16 @@ fn dmesg_reads_every_dump_format_alike() {
             .map(|l| l.as_str().unwrap())
             .collect();
         for f in plan.formats {
-            let r = run(&[
-                "dmesg",
-                dir.join(f.file_name()).to_str().unwrap(),
-                "--vmlinux",
-                dir.join("vmlinux").to_str().unwrap(),
-            ]);
-            assert_eq!(r.code, 0, "{}/{}: {}", name(&dir), f.file_name(), r.stderr);
-            let got: Vec<&str> = r.stdout.lines().collect();
-            assert_eq!(got, want, "{}/{}", name(&dir), f.file_name());
+            for mode in debuginfo_modes(&dir) {
+                let file = dir.join(f.file_name());
+                let mut args = vec!["dmesg", file.to_str().unwrap()];
+                args.extend(mode.iter().map(String::as_str));
+                let r = run(&args);
+                let what = format!("{}/{} {mode:?}", name(&dir), f.file_name());
+                assert_eq!(r.code, 0, "{what}: {}", r.stderr);
+                let got: Vec<&str> = r.stdout.lines().collect();
+                assert_eq!(got, want, "{what}");
+            }
         }
     }
 }
@@ -147,6 +148,7 @@ fn crash_scenarios_say_what_they_plant() {
 /// vmalloc slot every table has, below a PMD that is not present.
 const EXPLANATIONS: &[(&str, &str)] = &[
     ("crash-unexplained", "stops-below-top"),
+    ("dump-only", "missing-sync"),
     ("kaslr-randomized", "missing-sync"),
     ("legacy-log-buf", "missing-sync"),
     ("missing-4l", "missing-sync"),

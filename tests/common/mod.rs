@@ -50,18 +50,28 @@ pub fn analyze_json(dir: &Path, extra: &[&str]) -> (i32, Value, String) {
     analyze_json_file(dir, "vmcore", extra)
 }
 
-/// `analyze --format json` on `file` of a fixture directory, with its vmlinux.
+/// The ways a fixture's debug information can be given: its vmlinux (when
+/// it has one), and the dump's own kallsyms and BTF (always).
+pub fn debuginfo_modes(dir: &Path) -> Vec<Vec<String>> {
+    let mut modes = Vec::new();
+    let vmlinux = dir.join("vmlinux");
+    if vmlinux.exists() {
+        modes.push(vec!["--vmlinux".into(), vmlinux.display().to_string()]);
+    }
+    modes.push(vec!["--debuginfo".into(), "btf".into()]);
+    modes
+}
+
+/// `analyze --format json` on `file` of a fixture directory, with its vmlinux
+/// (when the fixture has one; else the dump's own kallsyms and BTF).
 pub fn analyze_json_file(dir: &Path, file: &str, extra: &[&str]) -> (i32, Value, String) {
     let vmcore = dir.join(file);
     let vmlinux = dir.join("vmlinux");
-    let mut args = vec![
-        "analyze",
-        "--format",
-        "json",
-        vmcore.to_str().unwrap(),
-        "--vmlinux",
-        vmlinux.to_str().unwrap(),
-    ];
+    let mut args = vec!["analyze", "--format", "json", vmcore.to_str().unwrap()];
+    // `--debuginfo btf` reads no vmlinux (and refuses one).
+    if vmlinux.exists() && !extra.contains(&"--debuginfo") {
+        args.extend(["--vmlinux", vmlinux.to_str().unwrap()]);
+    }
     args.extend_from_slice(extra);
     let r = run(&args);
     let v: Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| {

@@ -33,9 +33,9 @@ use std::path::Path;
 pub use kernel::Machine;
 pub use large::large_plan;
 pub use plan::{
-    CpuPlan, CrashPlan, EditKind, Loaded, LogFormat, LogPlan, MmPlan, MmRole, NoteStyle,
-    PercpuScheme, PgdOwner, Plan, SlotEdit, TaskPlan, ThreadLists, VmemmapPages, random_plan,
-    scenarios,
+    CpuPlan, CrashPlan, EditKind, KallsymsStyle, Loaded, LogFormat, LogPlan, MmPlan, MmRole,
+    NoteStyle, PercpuScheme, PgdOwner, Plan, SlotEdit, TaskPlan, ThreadLists, VmemmapPages,
+    random_plan, scenarios,
 };
 
 /// Why a plan could not be built.
@@ -65,6 +65,8 @@ pub struct Built {
     pub expected: serde_json::Value,
     /// The plan's extra dump formats: (file name, bytes).
     pub formats: Vec<(&'static str, Vec<u8>)>,
+    /// For kernels without VMCOREINFO kallsyms: their System.map.
+    pub system_map: Option<String>,
 }
 
 /// Builds the machine and its files.
@@ -92,6 +94,7 @@ pub fn build_with_machine(plan: &Plan) -> Result<(Built, Machine), SynthError> {
             vmlinux,
             expected,
             formats,
+            system_map: m.dump_debuginfo.system_map.clone(),
         },
         m,
     ))
@@ -113,15 +116,21 @@ pub fn write_fixture(plan: &Plan, dir: &Path) -> Result<Built, SynthError> {
         move |source| SynthError::Io { path, source }
     };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let files: [(&str, Vec<u8>); 4] = [
+    let mut files: Vec<(&str, Vec<u8>)> = vec![
         ("vmcore", built.vmcore.clone()),
-        ("vmlinux", built.vmlinux.clone()),
         ("expected.json", to_json(&built.expected)?),
         ("plan.json", to_json(plan)?),
     ];
+    if plan.vmlinux_beside {
+        files.push(("vmlinux", built.vmlinux.clone()));
+    }
     for (name, data) in files {
         let p = dir.join(name);
         std::fs::write(&p, data).map_err(io(&p))?;
+    }
+    if let Some(map) = &built.system_map {
+        let p = dir.join("System.map");
+        std::fs::write(&p, map).map_err(io(&p))?;
     }
     for (name, data) in &built.formats {
         let p = dir.join(name);

@@ -12,6 +12,7 @@
 //! mm_structs), `percpu` (per-CPU areas and CPU notes), `pgd_list` (struct
 //! pages of the pgds), `log` (the printk buffer), `vmcoreinfo`.
 
+mod dump_debuginfo;
 mod image;
 mod log;
 mod page_tables;
@@ -104,6 +105,9 @@ pub struct Machine {
     pub log: Option<BuiltLog>,
     /// PT_LOAD pages that hold only user memory (makedumpfile `-d 8`).
     pub user_pages: Vec<u64>,
+    /// The kallsyms tables' VMCOREINFO entries, or the System.map that
+    /// stands in for them.
+    pub dump_debuginfo: dump_debuginfo::DumpDebugInfo,
 }
 
 impl Machine {
@@ -306,6 +310,7 @@ impl<'p> Builder<'p> {
         sections.insert(ExecSection::Percpu, built.percpu_section);
         sections.insert(ExecSection::Bss, (BSS_LINK, IMAGE_END - BSS_LINK));
         let mut syms = self.img.into_symbols();
+        let dump_debuginfo = dump_debuginfo::place(plan, &self.l, &mut self.mem, &mut syms)?;
         syms.sort_by(|a, b| (a.sect, a.link, &a.name).cmp(&(b.sect, b.link, &b.name)));
 
         let mut m = Machine {
@@ -325,6 +330,7 @@ impl<'p> Builder<'p> {
             sections,
             log: built.log,
             user_pages: built.user_pages,
+            dump_debuginfo,
         };
         m.vmcoreinfo = vmcoreinfo::vmcoreinfo(plan, &m)?;
         Ok(m)

@@ -37,6 +37,9 @@ pub(super) fn vmcoreinfo(plan: &Plan, m: &Machine) -> Result<String, SynthError>
     let _ = writeln!(s, "KERNELOFFSET={:x}", plan.kaslr_offset);
     let _ = writeln!(s, "NUMBER(KERNEL_IMAGE_SIZE)={}", GIB);
     let _ = writeln!(s, "NUMBER(sme_mask)=0");
+    for (name, va) in &m.dump_debuginfo.vmcoreinfo_symbols {
+        let _ = writeln!(s, "SYMBOL({name})={va:x}");
+    }
     if let Some(log) = &m.log {
         for line in &log.vmcoreinfo {
             let _ = writeln!(s, "{line}");

@@ -69,6 +69,22 @@ pub enum PercpuScheme {
     Relative,
 }
 
+/// How the kernel's kallsyms tables are laid out and whether VMCOREINFO
+/// points at them (Linux 6.0+); without them a System.map stands in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KallsymsStyle {
+    /// Before 6.0: no kallsyms in VMCOREINFO; the fixture has a System.map.
+    None,
+    /// CONFIG_KALLSYMS_ABSOLUTE_PERCPU (x86-64 up to 6.14).
+    #[default]
+    AbsolutePercpu,
+    /// Offsets from `kallsyms_relative_base`.
+    RelativeBase,
+    /// Offsets relative to each entry, no relative base (7.x).
+    PlaceRelative,
+}
+
 /// Which producer's per-CPU notes the dump carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -334,6 +350,16 @@ pub struct Plan {
     /// flattened), next to the ELF `vmcore`.
     #[serde(default)]
     pub formats: Vec<ExtraFormat>,
+    /// The kallsyms tables in memory (the BTF is always there).
+    #[serde(default)]
+    pub kallsyms: KallsymsStyle,
+    /// The fixture directory gets the vmlinux (false: the dump alone).
+    #[serde(default = "yes")]
+    pub vmlinux_beside: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Plan {
@@ -408,6 +434,8 @@ impl Plan {
             log: Some(LogPlan::prb(24)),
             crash: None,
             formats: vec![],
+            kallsyms: KallsymsStyle::AbsolutePercpu,
+            vmlinux_beside: true,
         }
     }
 

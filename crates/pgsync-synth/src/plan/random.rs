@@ -82,6 +82,13 @@ fn random_platform(p: &mut Plan, r: &mut Rng) {
     p.notes = *r.pick(&[NoteStyle::Kdump, NoteStyle::Qemu]);
     p.vmemmap_pages = *r.pick(&[VmemmapPages::Small4k, VmemmapPages::Huge2m]);
     p.osrelease = format!("6.{}.0-random", r.range(1, 17));
+    // From values already drawn, so the random stream is unchanged.
+    p.kallsyms = match (p.percpu, p.seed % 4) {
+        (_, 0) => KallsymsStyle::None,
+        (PercpuScheme::ZeroBased, _) => KallsymsStyle::AbsolutePercpu,
+        (_, 1) => KallsymsStyle::RelativeBase,
+        _ => KallsymsStyle::PlaceRelative,
+    };
     if r.chance(1, 2) {
         randomize_memory(p, r);
     } else {

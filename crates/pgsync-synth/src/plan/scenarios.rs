@@ -69,6 +69,7 @@ pub fn scenarios() -> Vec<Plan> {
         wrapped_log(),
         no_oops(),
         unlisted_pgd(),
+        dump_only(),
     ];
     // Every dump format (35-50 KB each), except for orphan-pgd-list whose
     // image sits above 3 GiB: its bitmaps alone are 220 KB, so one format.
@@ -135,6 +136,23 @@ fn missing_4l() -> Plan {
     p
 }
 
+/// dump-only: the seed bug of missing-4l on a 7.x-style kernel (per-CPU
+/// symbols relocated, kallsyms offsets relative to each entry), committed
+/// without its vmlinux: the analysis runs on the dump's own kallsyms and BTF.
+fn dump_only() -> Plan {
+    let mut p = missing_4l();
+    p.name = "dump-only".into();
+    p.seed = 0x4c_0011;
+    p.layout_seed = 0x4c_0011u64.wrapping_mul(31).wrapping_add(7);
+    p.osrelease = "7.3.0-synth".into();
+    p.kaslr_offset = 0x3c00_0000;
+    p.percpu = PercpuScheme::Relative;
+    p.kallsyms = KallsymsStyle::PlaceRelative;
+    p.pgd_owner = PgdOwner::Ptdesc;
+    p.vmlinux_beside = false;
+    p
+}
+
 /// healthy-5l
 fn healthy_5l() -> Plan {
     let mut p = Plan::base("healthy-5l", 0x5c_0003);
@@ -153,6 +171,7 @@ fn healthy_5l() -> Plan {
     p.l5_in_vmcoreinfo = false;
     p.notes = NoteStyle::Qemu;
     p.osrelease = "6.15.2-synth".into();
+    p.kallsyms = KallsymsStyle::RelativeBase;
     p.has_sync_fix = true;
     p
 }
@@ -182,6 +201,8 @@ fn missing_5l() -> Plan {
     p.dwarf_version = 5;
     p.vmemmap_pages = VmemmapPages::Small4k;
     p.osrelease = "5.15.0-synth".into();
+    // Before 6.0: no kallsyms in VMCOREINFO, a System.map beside the dump.
+    p.kallsyms = KallsymsStyle::None;
     // ndctl on CPU 0, its table found through the QEMU note's CR3: "PGD 0".
     p.crash = Some(CrashPlan {
         cpu: 0,
@@ -234,6 +255,7 @@ fn kaslr_randomized() -> Plan {
     p.dwarf_version = 4;
     p.compress_debug = true;
     p.osrelease = "6.16.0-synth".into();
+    p.kallsyms = KallsymsStyle::PlaceRelative;
     // bash on CPU 0 faults in the slot the vmemmap crossed into (the
     // seed's ffffe7..34 shape); 6.16 prints "UID:" and "Oops: Oops:".
     p.crash = Some(CrashPlan {
@@ -265,6 +287,7 @@ fn mismatch() -> Plan {
     p.notes = NoteStyle::Qemu;
     p.dwarf_version = 4;
     p.osrelease = "5.10.0-synth".into();
+    p.kallsyms = KallsymsStyle::None;
     p
 }
 
@@ -369,6 +392,7 @@ fn legacy_log_buf() -> Plan {
     p.pgd_owner = PgdOwner::PageIndex;
     p.dwarf_version = 4;
     p.osrelease = "5.4.0-synth".into();
+    p.kallsyms = KallsymsStyle::None;
     p.log = Some(LogPlan {
         format: LogFormat::LogBuf,
         size_bits: 12,
