@@ -214,7 +214,11 @@ impl Writer<'_> {
                 .ok_or_else(|| {
                     layout_error(format!("struct {}: member offset {}", what(), m.offset))
                 })?;
-            let offset = if has_bits { (bit_size << 24) | bits } else { bits };
+            let offset = if has_bits {
+                (bit_size << 24) | bits
+            } else {
+                bits
+            };
             for v in [member_name, ty, offset] {
                 r.extend_from_slice(&v.to_le_bytes());
             }

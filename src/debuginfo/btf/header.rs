@@ -161,7 +161,9 @@ mod tests {
         // A type section claiming more than the blob holds; and lengths
         // whose sum overflows.
         assert_eq!(
-            parse(&header(24, 0, 4_000_000, 0, 0), o).unwrap_err().to_string(),
+            parse(&header(24, 0, 4_000_000, 0, 0), o)
+                .unwrap_err()
+                .to_string(),
             "blob: malformed BTF header at offset 0x8: type section at 0x0+0x3d0900 after the 24-byte header ends past the blob's 24 bytes"
         );
         assert_eq!(

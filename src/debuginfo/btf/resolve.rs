@@ -95,8 +95,24 @@ impl Btf {
                     name: name()?.unwrap_or_default(),
                     size,
                 },
-                kind::STRUCT => return Ok((TypeDesc::Struct { name: name()?, size }, Some(id))),
-                kind::UNION => return Ok((TypeDesc::Union { name: name()?, size }, Some(id))),
+                kind::STRUCT => {
+                    return Ok((
+                        TypeDesc::Struct {
+                            name: name()?,
+                            size,
+                        },
+                        Some(id),
+                    ));
+                }
+                kind::UNION => {
+                    return Ok((
+                        TypeDesc::Union {
+                            name: name()?,
+                            size,
+                        },
+                        Some(id),
+                    ));
+                }
                 // A declaration: DWARF's DW_AT_declaration, without a size.
                 kind::FWD if r.kind_flag => TypeDesc::Union {
                     name: name()?,
@@ -185,7 +201,9 @@ impl Btf {
             ));
         }
         if r.kind != kind::STRUCT && r.kind != kind::UNION {
-            return Err(self.malformed(r.at, format!("type {id} (kind {}) is not a struct", r.kind)));
+            return Err(
+                self.malformed(r.at, format!("type {id} (kind {}) is not a struct", r.kind))
+            );
         }
         // vlen <= 0xffff, and the index pass checked the members fit.
         let mut out = Vec::with_capacity(r.vlen);
@@ -196,7 +214,9 @@ impl Btf {
                     .ok_or_else(|| self.malformed(at, "truncated struct member"))
             };
             let (name_off, ty, offset) = (field(0)?, field(1)?, field(2)?);
-            let name = self.name(name_off, at)?.map(|n| n.into_owned().into_boxed_str());
+            let name = self
+                .name(name_off, at)?
+                .map(|n| n.into_owned().into_boxed_str());
             let mut hops = MAX_TYPE_HOPS;
             let (desc, aggregate) = self.resolve(ty, at, &mut hops)?;
             let (bits, bit_size) = if r.kind_flag {

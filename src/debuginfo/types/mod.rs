@@ -33,11 +33,12 @@ use std::rc::Rc;
 use gimli::{DebuggingInformationEntry, Dwarf, EndianSlice, LittleEndian, SectionId};
 
 use index::DieRef;
-pub use index::TypeIndex;
 pub(crate) use index::FastHasher;
-pub(crate) use model::{MAX_NESTING, MemberNode};
+pub use index::TypeIndex;
 pub use model::{
-    BitField, MAX_MEMBER_PATHS, MAX_TYPE_HOPS, Member, StructType, TypeDesc, TypeError, TypeSource};
+    BitField, MAX_MEMBER_PATHS, MAX_TYPE_HOPS, Member, StructType, TypeDesc, TypeError, TypeSource,
+};
+pub(crate) use model::{MAX_NESTING, MemberNode};
 use units::UnitData;
 
 type R<'a> = EndianSlice<'a, LittleEndian>;
