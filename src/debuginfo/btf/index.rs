@@ -78,7 +78,10 @@ impl Record {
 
 #[inline]
 pub(super) fn record_at(bytes: &[u8], at: usize) -> Option<Record> {
-    let b: &[u8; RECORD_LEN] = bytes.get(at..at.checked_add(RECORD_LEN)?)?.try_into().ok()?;
+    let b: &[u8; RECORD_LEN] = bytes
+        .get(at..at.checked_add(RECORD_LEN)?)?
+        .try_into()
+        .ok()?;
     let word = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
     let info = word(4);
     Some(Record {
