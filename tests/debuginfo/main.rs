@@ -6,6 +6,8 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod btf;
+mod btf_real;
 mod gcc_oracle;
 mod kallsyms;
 mod real_vmlinux;

@@ -828,3 +828,112 @@ fn kdump_formats_truncated_and_zeroed() {
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The BTF the fixture builder derives from every committed scenario's
+/// layouts (`write::btf`), truncated at every 12-byte boundary and damaged
+/// thousands of seeded ways (bytes, whole u32 fields set to 0, 1, 0xffff,
+/// 0xffffffff or a random id/offset, records' vlen and kind bits, header
+/// lengths), then queried as the kernel layer queries it (every struct and
+/// member path the fuzz target reads). Required: a result or an error,
+/// never a panic, each under [`PER_RUN`]. Once `Kernel::open` takes BTF
+/// from the dump's memory, the campaign above covers it through the dump
+/// pages holding it too.
+#[test]
+fn btf_blobs_truncated_and_mutated() {
+    let mut blobs = Vec::new();
+    for plan in pgsync_synth::scenarios() {
+        let l = pgsync_synth::layouts::generate(&plan).expect("layouts");
+        let btf = pgsync_dump::write::btf::write_btf(&l).expect("write BTF");
+        blobs.push((plan.name, btf));
+    }
+    let mut rng = Rng(0xb7f0_0000);
+    let mut variants: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut mutations = 0;
+    for (name, blob) in &blobs {
+        // Every 12-byte record boundary and the byte before it.
+        for cut in (0..blob.len())
+            .step_by(12)
+            .flat_map(|c| [c.saturating_sub(1), c])
+        {
+            variants.push((format!("{name} cut at {cut}"), blob[..cut].to_vec()));
+        }
+        for i in 0..300 * scale() {
+            let mut b = blob.clone();
+            let words = (b.len() / 4) as u64;
+            for _ in 0..=rng.below(3) {
+                let at = rng.below(words) as usize * 4;
+                let value: u32 = match rng.below(8) {
+                    0 => 0,
+                    1 => 1,
+                    2 => 0xffff,
+                    3 => u32::MAX,
+                    // A type id or offset near what the blob holds.
+                    4 => rng.below(b.len() as u64 / 8 + 2) as u32,
+                    // info: a random kind (0-31), kind_flag, vlen.
+                    5 => (rng.below(32) as u32) << 24 | rng.below(0x1_0000) as u32,
+                    6 => rng.next() as u32,
+                    _ => {
+                        let byte = at + rng.below(4) as usize;
+                        b[byte] ^= 1 << rng.below(8);
+                        continue;
+                    }
+                };
+                b[at..at + 4].copy_from_slice(&value.to_le_bytes());
+            }
+            variants.push((format!("{name} mutation #{i}"), b));
+            mutations += 1;
+        }
+    }
+    let structs = [
+        "task_struct",
+        "mm_struct",
+        "list_head",
+        "page",
+        "ptdesc",
+        "signal_struct",
+        "tlb_state",
+        "printk_info",
+        "prb_desc_ring",
+        "printk_log",
+        "pgd_t",
+    ];
+    let (mut parsed, mut answered, mut slowest) = (0usize, 0usize, Duration::ZERO);
+    let mut failures = Vec::new();
+    let runs = variants.len();
+    for (what, bytes) in variants {
+        let start = Instant::now();
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            let Ok(btf) = pgsync_dump::debuginfo::btf::Btf::parse(bytes, "campaign.btf") else {
+                return (false, 0);
+            };
+            let mut ok = 0;
+            for s in structs {
+                if let Ok(t) = btf.struct_type(s) {
+                    ok += 1;
+                    for p in t.member_paths() {
+                        let _ = t.member(&p).map(|m| m.ty.size());
+                    }
+                }
+            }
+            (true, ok)
+        }));
+        let took = start.elapsed();
+        slowest = slowest.max(took);
+        match r {
+            Ok((p, ok)) => {
+                parsed += usize::from(p);
+                answered += ok;
+            }
+            Err(_) => failures.push(format!("{what}: panicked")),
+        }
+        if took > PER_RUN {
+            failures.push(format!("{what}: took {took:?}"));
+        }
+    }
+    println!(
+        "BTF: {runs} truncated or mutated blobs, {parsed} parsed, {answered} struct answers, slowest {slowest:?}"
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(parsed > mutations / 2, "most mutations keep a valid header");
+    assert!(answered > 0);
+}

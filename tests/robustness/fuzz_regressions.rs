@@ -21,6 +21,7 @@ const TARGETS: &[(&str, Body)] = &[
     ("kdump", bodies::kdump::run),
     ("vmcoreinfo_notes", bodies::vmcoreinfo_notes::run),
     ("dwarf_types", bodies::dwarf_types::run),
+    ("btf", bodies::btf::run),
     ("page_walk_and_checker", bodies::page_walk_and_checker::run),
     ("task_walk", bodies::task_walk::run),
     ("oops_parser", bodies::oops_parser::run),

@@ -6,6 +6,7 @@
 
 pub mod fixtures;
 
+pub mod btf;
 pub mod dwarf_types;
 pub mod elf_vmcore;
 pub mod kdump;

@@ -15,7 +15,7 @@ pub const MAX_TYPE_HOPS: u32 = 64;
 pub(crate) const MAX_NESTING: u32 = 32;
 /// Most paths [`StructType::member_paths`] lists (a real `task_struct` has
 /// about 1,500).
-pub const MAX_MEMBER_PATHS: usize = 100_000;
+pub const MAX_MEMBER_PATHS: usize = 10_000;
 
 /// Why a type or member could not be resolved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
