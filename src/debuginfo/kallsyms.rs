@@ -155,7 +155,11 @@ pub enum KallsymsError {
         len: usize,
     },
     #[error("kallsyms_num_syms at {addr:#x} is {value}: not a plausible symbol count (1..={max})")]
-    NumSyms { addr: VirtAddr, value: u32, max: u32 },
+    NumSyms {
+        addr: VirtAddr,
+        value: u32,
+        max: u32,
+    },
     #[error(
         "broken kallsyms_token_index at {addr:#x}: entry {entry} is {value}, expected {expected} (where token {} ends)", .entry.wrapping_sub(1)
     )]
@@ -209,6 +213,8 @@ pub struct Kallsyms {
     token_table: Vec<u8>,
     /// (start, length) of each token in `token_table`, validated.
     tokens: Vec<(usize, usize)>,
+    /// Each token's length, for a name's length without decoding it.
+    token_lens: [u16; 256],
     /// The raw `kallsyms_offsets` (4 bytes each) or `kallsyms_addresses`
     /// (8 bytes each).
     values: Vec<u8>,
@@ -216,10 +222,11 @@ pub struct Kallsyms {
     stext_verified: bool,
 }
 
-type Reader<'r, E> = dyn FnMut(VirtAddr, &mut [u8]) -> Result<(), E> + 'r;
+/// Reads kernel virtual memory: fills the whole buffer or fails.
+pub type MemoryReader<'r, E> = dyn FnMut(VirtAddr, &mut [u8]) -> Result<(), E> + 'r;
 
 fn fetch<E>(
-    read: &mut Reader<'_, E>,
+    read: &mut MemoryReader<'_, E>,
     table: &'static str,
     addr: VirtAddr,
     buf: &mut [u8],
@@ -244,7 +251,7 @@ impl Kallsyms {
     /// memory; each call fills the whole buffer or fails).
     pub fn read<E>(
         loc: &KallsymsLocation,
-        read: &mut dyn FnMut(VirtAddr, &mut [u8]) -> Result<(), E>,
+        read: &mut MemoryReader<'_, E>,
     ) -> Result<Kallsyms, KallsymsError>
     where
         E: StdError + Send + Sync + 'static,
@@ -296,12 +303,18 @@ impl Kallsyms {
                 }
             }
         };
+        let mut token_lens = [0u16; 256];
+        for (len, &(_, l)) in token_lens.iter_mut().zip(&tokens) {
+            // At most KSYM_NAME_LEN (checked when read).
+            *len = l as u16;
+        }
         let mut kallsyms = Kallsyms {
             num_syms,
             names,
             big_names: loc.big_names,
             token_table,
             tokens,
+            token_lens,
             values,
             encoding: candidates[0],
             stext_verified: false,
@@ -371,7 +384,10 @@ impl Kallsyms {
                 if v >= 0 {
                     (v as u64, true)
                 } else {
-                    (base.wrapping_sub(1).wrapping_sub(i64::from(v) as u64), false)
+                    (
+                        base.wrapping_sub(1).wrapping_sub(i64::from(v) as u64),
+                        false,
+                    )
                 }
             }
             AddressEncoding::PlaceRelative { offsets } => {
@@ -420,24 +436,65 @@ impl Kallsyms {
 
     /// One pass over all names collecting exactly the requested ones
     /// (a global symbol wins over file-local ones of the same name, then the
-    /// lowest address, as `kallsyms_lookup_name()` answers).
+    /// lowest address, as `kallsyms_lookup_name()` answers). Only names of a
+    /// wanted length are decoded.
     pub fn find(&self, names: &[&str]) -> NamedSymbols {
         let mut collector = Collector::new(names);
-        self.for_each(|name, sym| collector.offer(name, sym));
+        let mut buf = [0u8; KSYM_NAME_LEN];
+        self.scan(|index, codes, name_len| {
+            if !collector.wants_len(name_len)
+                || !self
+                    .first_name_byte(codes)
+                    .is_some_and(|b| collector.wants_first(b))
+            {
+                return;
+            }
+            let (type_letter, len) = self.expand(codes, &mut buf);
+            let (address, absolute) = self.address(index);
+            collector.offer(
+                &buf[..len],
+                NamedSymbol {
+                    address,
+                    type_letter,
+                    absolute,
+                },
+            );
+        });
         collector.finish()
     }
 
+    /// Calls `f(index, token codes, decoded name length)` for every entry;
+    /// the length comes from the token lengths, without decoding.
+    fn scan(&self, mut f: impl FnMut(usize, &[u8], usize)) {
+        let mut pos = 0;
+        for index in 0..self.num_syms {
+            let Some((codes, next)) = self.entry(pos) else {
+                return;
+            };
+            pos = next;
+            let full: usize = codes
+                .iter()
+                .map(|&c| usize::from(self.token_lens[usize::from(c)]))
+                .sum();
+            // The first character is the type letter; names are cut at
+            // KSYM_NAME_LEN - 1 bytes.
+            f(index, codes, full.saturating_sub(1).min(KSYM_NAME_LEN - 1));
+        }
+    }
+
     fn index_of(&self, wanted: &str) -> Option<usize> {
-        let (mut index, mut found, mut global) = (0, None, false);
-        self.for_each(|name, sym| {
-            if name == wanted.as_bytes() && (found.is_none() || !global) {
-                let is_global = sym.type_letter.is_ascii_uppercase();
-                if found.is_none() || is_global {
-                    found = Some(index);
-                    global = is_global;
-                }
+        let (mut found, mut global) = (None, false);
+        let mut buf = [0u8; KSYM_NAME_LEN];
+        self.scan(|index, codes, name_len| {
+            if name_len != wanted.len() {
+                return;
             }
-            index += 1;
+            let (type_letter, len) = self.expand(codes, &mut buf);
+            let is_global = type_letter.is_ascii_uppercase();
+            if &buf[..len] == wanted.as_bytes() && (found.is_none() || (is_global && !global)) {
+                found = Some(index);
+                global = is_global;
+            }
         });
         found
     }
@@ -448,6 +505,22 @@ impl Kallsyms {
         let start = pos + header;
         let codes = self.names.get(start..start + len)?;
         Some((codes, start + len))
+    }
+
+    /// The name's first byte (the one after the type letter), from the
+    /// first token or two.
+    fn first_name_byte(&self, codes: &[u8]) -> Option<u8> {
+        let mut skipped_type = false;
+        for &code in codes {
+            let (start, len) = self.tokens[usize::from(code)];
+            for &b in &self.token_table[start..start + len] {
+                if skipped_type {
+                    return Some(b);
+                }
+                skipped_type = true;
+            }
+        }
+        None
     }
 
     /// Expands token codes into `out` as kallsyms_expand_symbol() does:
@@ -490,7 +563,7 @@ fn entry_len(names: &[u8], pos: usize, big: bool) -> Option<(usize, usize)> {
 
 /// Reads `len` bytes in chunks, so that a failure names the chunk's address.
 fn read_bulk<E>(
-    read: &mut Reader<'_, E>,
+    read: &mut MemoryReader<'_, E>,
     table: &'static str,
     at: VirtAddr,
     len: usize,
@@ -500,27 +573,29 @@ where
 {
     let mut out = vec![0u8; len];
     for (i, chunk) in out.chunks_mut(VALUES_CHUNK).enumerate() {
-        let addr = at.checked_add((i * VALUES_CHUNK) as u64).ok_or(
-            KallsymsError::AddressOverflow {
-                table,
-                addr: at,
-                len,
-            },
-        )?;
+        let addr =
+            at.checked_add((i * VALUES_CHUNK) as u64)
+                .ok_or(KallsymsError::AddressOverflow {
+                    table,
+                    addr: at,
+                    len,
+                })?;
         fetch(read, table, addr, chunk)?;
     }
     Ok(out)
 }
 
+/// The token table's bytes and each token's (start, length) in them.
+type Tokens = (Vec<u8>, Vec<(usize, usize)>);
+
 /// The token index and table, checked to be laid out as scripts/kallsyms.c
 /// writes them: token 0 at offset 0, each next one right after the
 /// previous one's NUL. A token may be empty: scripts/kallsyms.c leaves codes
 /// unused when no pair is worth one (small symbol sets), and no name uses them.
-#[allow(clippy::type_complexity)]
 fn read_tokens<E>(
     loc: &KallsymsLocation,
-    read: &mut Reader<'_, E>,
-) -> Result<(Vec<u8>, Vec<(usize, usize)>), KallsymsError>
+    read: &mut MemoryReader<'_, E>,
+) -> Result<Tokens, KallsymsError>
 where
     E: StdError + Send + Sync + 'static,
 {
@@ -591,7 +666,7 @@ where
 fn read_names<E>(
     loc: &KallsymsLocation,
     num_syms: usize,
-    read: &mut Reader<'_, E>,
+    read: &mut MemoryReader<'_, E>,
 ) -> Result<Vec<u8>, KallsymsError>
 where
     E: StdError + Send + Sync + 'static,

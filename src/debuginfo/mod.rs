@@ -24,8 +24,8 @@ use crate::mapped::{Access, FileBytes, OpenError};
 pub use finder::{SearchRoots, find_vmlinux, find_vmlinux_in};
 pub use kallsyms::{Kallsyms, KallsymsError, KallsymsLocation};
 pub use named_symbols::{NamedSymbol, NamedSymbols};
-pub use system_map::{SystemMap, SystemMapError};
 pub use symbols::{Symbol, SymbolKind, SymbolMap};
+pub use system_map::{SystemMap, SystemMapError};
 pub use types::{BitField, Member, StructType, TypeDesc, TypeError, TypeInfo};
 
 /// Why a vmlinux could not be opened, read or found.

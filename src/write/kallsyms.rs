@@ -162,7 +162,8 @@ pub fn encode(
     let token_table_at = blob.put(&table);
     let token_index_at = blob.put(&index);
     let offsets_at = blob.bytes.len();
-    let (values, relative_base) = encode_addresses(&sorted, layout.offsets, base + offsets_at as u64)?;
+    let (values, relative_base) =
+        encode_addresses(&sorted, layout.offsets, base + offsets_at as u64)?;
     blob.put(&values);
     let relative_base_at = relative_base.map(|rb| blob.put(&rb.to_le_bytes()));
     let at = |off: usize| base + off as u64;
@@ -194,7 +195,12 @@ impl Blob {
     }
 }
 
-fn push_len(out: &mut Vec<u8>, len: usize, big: bool, name: &str) -> Result<(), KallsymsEncodeError> {
+fn push_len(
+    out: &mut Vec<u8>,
+    len: usize,
+    big: bool,
+    name: &str,
+) -> Result<(), KallsymsEncodeError> {
     let too_long = |max: usize| KallsymsEncodeError::Symbol {
         name: name.into(),
         reason: format!("{len} tokens, more than this layout's {max}"),

@@ -76,7 +76,9 @@ fn symbols(with_percpu: bool) -> Vec<KallsymsInput> {
     v
 }
 
-fn reader(enc: &EncodedKallsyms) -> impl FnMut(pgsync_dump::arch::x86_64::VirtAddr, &mut [u8]) -> Result<(), std::io::Error> + '_ {
+fn reader(
+    enc: &EncodedKallsyms,
+) -> impl FnMut(pgsync_dump::arch::x86_64::VirtAddr, &mut [u8]) -> Result<(), std::io::Error> + '_ {
     move |addr, buf| {
         let off = addr.get().wrapping_sub(enc.base) as usize;
         match enc.bytes.get(off..off.wrapping_add(buf.len())) {
@@ -98,7 +100,8 @@ fn vmcoreinfo(enc: &EncodedKallsyms, release: &str) -> VmcoreInfo {
 }
 
 fn decode(enc: &EncodedKallsyms, release: &str) -> Result<Kallsyms, KallsymsError> {
-    let loc = KallsymsLocation::from_vmcoreinfo(&vmcoreinfo(enc, release)).expect("all tables named");
+    let loc =
+        KallsymsLocation::from_vmcoreinfo(&vmcoreinfo(enc, release)).expect("all tables named");
     Kallsyms::read(&loc, &mut reader(enc))
 }
 
@@ -113,20 +116,55 @@ fn round_trip(layout: KallsymsLayout, with_percpu: bool, expect: AddressEncoding
     assert_eq!(ks.num_syms(), input.len());
     let mut decoded = Vec::new();
     ks.for_each(|name, s| {
-        decoded.push((String::from_utf8(name.to_vec()).unwrap(), s.type_letter, s.address, s.absolute))
+        decoded.push((
+            String::from_utf8(name.to_vec()).unwrap(),
+            s.type_letter,
+            s.address,
+            s.absolute,
+        ))
     });
     let mut expected: Vec<_> = input
         .iter()
-        .map(|s| (s.name.clone(), s.type_letter, s.address, s.absolute && layout.offsets == OffsetsLayout::AbsolutePercpu || s.absolute && layout.offsets == OffsetsLayout::Addresses))
+        .map(|s| {
+            (
+                s.name.clone(),
+                s.type_letter,
+                s.address,
+                s.absolute
+                    && matches!(
+                        layout.offsets,
+                        OffsetsLayout::AbsolutePercpu | OffsetsLayout::Addresses
+                    ),
+            )
+        })
         .collect();
     expected.sort_by(|a, b| (a.2, &a.0).cmp(&(b.2, &b.0)));
     assert_eq!(decoded, expected);
 
-    let found = ks.find(&["init_task", "dup_name", "current_task", "do_page_fault", "absent", &long_name(5)]);
-    assert_eq!(found.get("init_task").map(|s| (s.address, s.kind())), Some((STEXT + 0x1a0_0000, SymbolKind::Object)));
-    assert_eq!(found.get("dup_name").map(|s| (s.address, s.type_letter)), Some((STEXT + 0x5000, b'T')));
-    assert_eq!(found.get("do_page_fault").map(|s| s.kind()), Some(SymbolKind::Func));
-    assert_eq!(found.get(&long_name(5)).map(|s| s.address), Some(STEXT + 0x8000));
+    let found = ks.find(&[
+        "init_task",
+        "dup_name",
+        "current_task",
+        "do_page_fault",
+        "absent",
+        &long_name(5),
+    ]);
+    assert_eq!(
+        found.get("init_task").map(|s| (s.address, s.kind())),
+        Some((STEXT + 0x1a0_0000, SymbolKind::Object))
+    );
+    assert_eq!(
+        found.get("dup_name").map(|s| (s.address, s.type_letter)),
+        Some((STEXT + 0x5000, b'T'))
+    );
+    assert_eq!(
+        found.get("do_page_fault").map(|s| s.kind()),
+        Some(SymbolKind::Func)
+    );
+    assert_eq!(
+        found.get(&long_name(5)).map(|s| s.address),
+        Some(STEXT + 0x8000)
+    );
     assert_eq!(found.get("absent"), None);
     if with_percpu {
         let ct = found.get("current_task").unwrap();
@@ -134,7 +172,10 @@ fn round_trip(layout: KallsymsLayout, with_percpu: bool, expect: AddressEncoding
         // The link-time map keeps absolute values and removes KASLR from the rest.
         let map = found.to_link_time_map(0x100_0000);
         assert_eq!(map.get("current_task").map(|s| s.address), Some(0x2_1440));
-        assert_eq!(map.get("init_task").map(|s| (s.address, s.size)), Some((STEXT + 0x1a0_0000 - 0x100_0000, 0)));
+        assert_eq!(
+            map.get("init_task").map(|s| (s.address, s.size)),
+            Some((STEXT + 0x1a0_0000 - 0x100_0000, 0))
+        );
         assert_eq!(found.len(), 5);
     } else {
         assert_eq!(found.len(), 4);
@@ -146,7 +187,10 @@ const BIG: bool = true;
 
 #[test]
 fn round_trip_absolute_percpu_big_names() {
-    let layout = KallsymsLayout { offsets: OffsetsLayout::AbsolutePercpu, big_names: BIG };
+    let layout = KallsymsLayout {
+        offsets: OffsetsLayout::AbsolutePercpu,
+        big_names: BIG,
+    };
     let enc = encode(&symbols(true), layout, BASE).unwrap();
     let base = enc.relative_base.map(|_| STEXT).unwrap();
     round_trip(layout, true, AddressEncoding::AbsolutePercpu { base });
@@ -154,13 +198,19 @@ fn round_trip_absolute_percpu_big_names() {
 
 #[test]
 fn round_trip_relative_base() {
-    let layout = KallsymsLayout { offsets: OffsetsLayout::RelativeBase, big_names: BIG };
+    let layout = KallsymsLayout {
+        offsets: OffsetsLayout::RelativeBase,
+        big_names: BIG,
+    };
     round_trip(layout, false, AddressEncoding::RelativeBase { base: STEXT });
 }
 
 #[test]
 fn round_trip_place_relative() {
-    let layout = KallsymsLayout { offsets: OffsetsLayout::PlaceRelative, big_names: BIG };
+    let layout = KallsymsLayout {
+        offsets: OffsetsLayout::PlaceRelative,
+        big_names: BIG,
+    };
     let enc = encode(&symbols(false), layout, BASE).unwrap();
     assert_eq!(enc.relative_base, None);
     let offsets = pgsync_dump::arch::x86_64::VirtAddr::new(enc.offsets);
@@ -169,20 +219,30 @@ fn round_trip_place_relative() {
 
 #[test]
 fn round_trip_plain_addresses() {
-    let layout = KallsymsLayout { offsets: OffsetsLayout::Addresses, big_names: BIG };
+    let layout = KallsymsLayout {
+        offsets: OffsetsLayout::Addresses,
+        big_names: BIG,
+    };
     round_trip(layout, true, AddressEncoding::Absolute);
 }
 
 #[test]
 fn two_byte_lengths_and_multi_char_tokens_are_exercised() {
-    let layout = KallsymsLayout { offsets: OffsetsLayout::RelativeBase, big_names: BIG };
+    let layout = KallsymsLayout {
+        offsets: OffsetsLayout::RelativeBase,
+        big_names: BIG,
+    };
     let enc = encode(&symbols(false), layout, BASE).unwrap();
     let names = &enc.bytes[(enc.names - BASE) as usize..(enc.token_table - BASE) as usize];
     // Walk the entries: the two long names take a 2-byte length.
     let (mut pos, mut two_byte) = (0, 0);
     for _ in 0..symbols(false).len() {
         let b0 = names[pos] as usize;
-        let (len, hdr) = if b0 & 0x80 != 0 { ((b0 & 0x7f) | (names[pos + 1] as usize) << 7, 2) } else { (b0, 1) };
+        let (len, hdr) = if b0 & 0x80 != 0 {
+            ((b0 & 0x7f) | (names[pos + 1] as usize) << 7, 2)
+        } else {
+            (b0, 1)
+        };
         if hdr == 2 {
             assert!(len >= 128);
             two_byte += 1;
@@ -192,10 +252,19 @@ fn two_byte_lengths_and_multi_char_tokens_are_exercised() {
     assert_eq!(two_byte, 2);
     let table = &enc.bytes[(enc.token_table - BASE) as usize..(enc.token_index - BASE) as usize];
     let longest = table.split(|&b| b == 0).map(<[u8]>::len).max().unwrap();
-    assert!(longest >= 3, "tokens of several characters, longest {longest}");
+    assert!(
+        longest >= 3,
+        "tokens of several characters, longest {longest}"
+    );
 
     // Which length rule applies follows OSRELEASE: 2-byte lengths from 6.1.
-    for (release, big) in [("6.0.19", false), ("6.1.0-57-cloud-amd64", true), ("7.3.4+deb13", true), ("weird", true), ("5.10.0", false)] {
+    for (release, big) in [
+        ("6.0.19", false),
+        ("6.1.0-57-cloud-amd64", true),
+        ("7.3.4+deb13", true),
+        ("weird", true),
+        ("5.10.0", false),
+    ] {
         let loc = KallsymsLocation::from_vmcoreinfo(&vmcoreinfo(&enc, release)).unwrap();
         assert_eq!(loc.big_names, big, "{release}");
     }
@@ -206,17 +275,29 @@ fn one_byte_lengths_before_6_1() {
     // Names under 256 tokens in the pre-6.1 layout, 128..255 as one byte.
     let mut input = symbols(false);
     input.retain(|s| s.name.len() < 200);
-    let name150: String = (0..150u32).map(|i| char::from(b'a' + (i % 26) as u8)).collect::<String>() + "Z";
+    let name150: String = (0..150u32)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect::<String>()
+        + "Z";
     input.push(sym(&name150, b'T', STEXT + 0x9000));
-    let layout = KallsymsLayout { offsets: OffsetsLayout::AbsolutePercpu, big_names: false };
+    let layout = KallsymsLayout {
+        offsets: OffsetsLayout::AbsolutePercpu,
+        big_names: false,
+    };
     let enc = encode(&input, layout, BASE).unwrap();
     let ks = decode(&enc, "6.0.19").unwrap();
-    assert_eq!(ks.find(&[&name150]).get(&name150).map(|s| s.address), Some(STEXT + 0x9000));
+    assert_eq!(
+        ks.find(&[&name150]).get(&name150).map(|s| s.address),
+        Some(STEXT + 0x9000)
+    );
 }
 
 #[test]
 fn encoder_is_deterministic() {
-    let layout = KallsymsLayout { offsets: OffsetsLayout::AbsolutePercpu, big_names: BIG };
+    let layout = KallsymsLayout {
+        offsets: OffsetsLayout::AbsolutePercpu,
+        big_names: BIG,
+    };
     let a = encode(&symbols(true), layout, BASE).unwrap();
     let mut shuffled = symbols(true);
     shuffled.reverse();
@@ -225,7 +306,10 @@ fn encoder_is_deterministic() {
 }
 
 fn enc_default() -> EncodedKallsyms {
-    let layout = KallsymsLayout { offsets: OffsetsLayout::AbsolutePercpu, big_names: BIG };
+    let layout = KallsymsLayout {
+        offsets: OffsetsLayout::AbsolutePercpu,
+        big_names: BIG,
+    };
     encode(&symbols(true), layout, BASE).unwrap()
 }
 
@@ -239,13 +323,22 @@ fn num_syms_of_2_pow_31_is_refused() {
     let o = at(&enc, enc.num_syms);
     enc.bytes[o..o + 4].copy_from_slice(&(1u32 << 31).to_le_bytes());
     let err = decode(&enc, "6.1.0").unwrap_err();
-    assert!(matches!(err, KallsymsError::NumSyms { value, max, .. } if value == 1 << 31 && max == MAX_SYMS), "{err}");
+    assert!(
+        matches!(err, KallsymsError::NumSyms { value, max, .. } if value == 1 << 31 && max == MAX_SYMS),
+        "{err}"
+    );
     assert_eq!(
         err.to_string(),
-        format!("kallsyms_num_syms at {:#x} is 2147483648: not a plausible symbol count (1..=2097152)", enc.num_syms)
+        format!(
+            "kallsyms_num_syms at {:#x} is 2147483648: not a plausible symbol count (1..=2097152)",
+            enc.num_syms
+        )
     );
     enc.bytes[o..o + 4].copy_from_slice(&0u32.to_le_bytes());
-    assert!(matches!(decode(&enc, "6.1.0").unwrap_err(), KallsymsError::NumSyms { value: 0, .. }));
+    assert!(matches!(
+        decode(&enc, "6.1.0").unwrap_err(),
+        KallsymsError::NumSyms { value: 0, .. }
+    ));
 }
 
 #[test]
@@ -256,20 +349,41 @@ fn broken_token_index_is_refused() {
     let v = u16::from_le_bytes([enc.bytes[o + 14], enc.bytes[o + 15]]);
     enc.bytes[o + 14..o + 16].copy_from_slice(&(v - 1).to_le_bytes());
     let err = decode(&enc, "6.1.0").unwrap_err();
-    assert!(matches!(err, KallsymsError::TokenIndex { entry: 7, value, expected, .. } if value == v - 1 && expected == v as usize), "{err}");
+    assert!(
+        matches!(err, KallsymsError::TokenIndex { entry: 7, value, expected, .. } if value == v - 1 && expected == v as usize),
+        "{err}"
+    );
 
     // An index past everything the table holds: the read of the table fails.
     let mut enc = enc_default();
     let o = at(&enc, enc.token_index);
     enc.bytes[o + 510..o + 512].copy_from_slice(&u16::MAX.to_le_bytes());
     let err = decode(&enc, "6.1.0").unwrap_err();
-    assert!(matches!(err, KallsymsError::Read { table: "kallsyms_token_table", len: 65536, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            KallsymsError::Read {
+                table: "kallsyms_token_table",
+                len: 65536,
+                ..
+            }
+        ),
+        "{err}"
+    );
 
     // Token 0 not at offset 0.
     let mut enc = enc_default();
     let o = at(&enc, enc.token_index);
     enc.bytes[o..o + 2].copy_from_slice(&3u16.to_le_bytes());
-    assert!(matches!(decode(&enc, "6.1.0").unwrap_err(), KallsymsError::TokenIndex { entry: 0, value: 3, expected: 0, .. }));
+    assert!(matches!(
+        decode(&enc, "6.1.0").unwrap_err(),
+        KallsymsError::TokenIndex {
+            entry: 0,
+            value: 3,
+            expected: 0,
+            ..
+        }
+    ));
 }
 
 #[test]
@@ -283,15 +397,28 @@ fn offsets_out_of_range_are_caught_by_stext() {
         enc.bytes[o..o + 4].copy_from_slice(&(v.wrapping_sub(0x1000)).to_le_bytes());
     }
     let err = decode(&enc, "6.1.0").unwrap_err();
-    assert!(matches!(err, KallsymsError::StextMismatch { expected: STEXT, decoded, .. } if decoded == STEXT + 0x1000), "{err}");
+    assert!(
+        matches!(err, KallsymsError::StextMismatch { expected: STEXT, decoded, .. } if decoded == STEXT + 0x1000),
+        "{err}"
+    );
 
     // The offsets table placed past the end of memory.
     let enc = enc_default();
     let mut info = vmcoreinfo(&enc, "6.1.0");
-    info.symbols.insert("kallsyms_offsets".into(), BASE + 0x10_0000);
+    info.symbols
+        .insert("kallsyms_offsets".into(), BASE + 0x10_0000);
     let loc = KallsymsLocation::from_vmcoreinfo(&info).unwrap();
     let err = Kallsyms::read(&loc, &mut reader(&enc)).unwrap_err();
-    assert!(matches!(err, KallsymsError::Read { table: "kallsyms_offsets", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            KallsymsError::Read {
+                table: "kallsyms_offsets",
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(std::error::Error::source(&err).is_some());
 }
 
@@ -304,20 +431,39 @@ fn names_running_past_memory_or_empty_are_refused() {
     enc.bytes[o..o + 4].copy_from_slice(&100_000u32.to_le_bytes());
     let err = decode(&enc, "6.1.0").unwrap_err();
     let n = symbols(true).len();
-    assert!(matches!(err, KallsymsError::EmptyName { symbol, .. } if symbol == n), "{err}");
+    assert!(
+        matches!(err, KallsymsError::EmptyName { symbol, .. } if symbol == n),
+        "{err}"
+    );
 
     // A first name claiming 0x7fff tokens runs past the end of memory.
     let mut enc = enc_default();
     let o = at(&enc, enc.names);
     enc.bytes[o..o + 2].copy_from_slice(&[0xff, 0xff]);
     let err = decode(&enc, "6.1.0").unwrap_err();
-    assert!(matches!(err, KallsymsError::Read { table: "kallsyms_names", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            KallsymsError::Read {
+                table: "kallsyms_names",
+                ..
+            }
+        ),
+        "{err}"
+    );
 
     // A name of zero tokens.
     let mut enc = enc_default();
     let o = at(&enc, enc.names);
     enc.bytes[o] = 0;
-    assert!(matches!(decode(&enc, "6.1.0").unwrap_err(), KallsymsError::EmptyName { symbol: 0, offset: 0, .. }));
+    assert!(matches!(
+        decode(&enc, "6.1.0").unwrap_err(),
+        KallsymsError::EmptyName {
+            symbol: 0,
+            offset: 0,
+            ..
+        }
+    ));
 }
 
 #[test]
@@ -325,9 +471,21 @@ fn location_needs_every_table() {
     let enc = enc_default();
     let full = vmcoreinfo(&enc, "6.1.0");
     let loc = KallsymsLocation::from_vmcoreinfo(&full).unwrap();
-    assert!(matches!(loc.addresses, AddressTable::Offsets { relative_base: Some(_), .. }));
+    assert!(matches!(
+        loc.addresses,
+        AddressTable::Offsets {
+            relative_base: Some(_),
+            ..
+        }
+    ));
     assert_eq!(loc.stext.map(|s| s.get()), Some(STEXT));
-    for missing in ["kallsyms_names", "kallsyms_num_syms", "kallsyms_token_table", "kallsyms_token_index", "kallsyms_offsets"] {
+    for missing in [
+        "kallsyms_names",
+        "kallsyms_num_syms",
+        "kallsyms_token_table",
+        "kallsyms_token_index",
+        "kallsyms_offsets",
+    ] {
         let mut info = full.clone();
         info.symbols.remove(missing);
         assert_eq!(KallsymsLocation::from_vmcoreinfo(&info), None, "{missing}");
@@ -336,19 +494,35 @@ fn location_needs_every_table() {
     let mut info = full.clone();
     info.symbols.remove("kallsyms_relative_base");
     let loc = KallsymsLocation::from_vmcoreinfo(&info).unwrap();
-    assert!(matches!(loc.addresses, AddressTable::Offsets { relative_base: None, .. }));
+    assert!(matches!(
+        loc.addresses,
+        AddressTable::Offsets {
+            relative_base: None,
+            ..
+        }
+    ));
 }
 
 #[test]
 fn relative_base_without_stext_falls_back_to_the_sign_rule() {
-    for (offsets, percpu) in [(OffsetsLayout::AbsolutePercpu, true), (OffsetsLayout::RelativeBase, false)] {
-        let layout = KallsymsLayout { offsets, big_names: BIG };
+    for (offsets, percpu) in [
+        (OffsetsLayout::AbsolutePercpu, true),
+        (OffsetsLayout::RelativeBase, false),
+    ] {
+        let layout = KallsymsLayout {
+            offsets,
+            big_names: BIG,
+        };
         let enc = encode(&symbols(percpu), layout, BASE).unwrap();
         let mut info = vmcoreinfo(&enc, "6.1.0");
         info.symbols.remove("_stext");
         let loc = KallsymsLocation::from_vmcoreinfo(&info).unwrap();
         let ks = Kallsyms::read(&loc, &mut reader(&enc)).unwrap();
         assert!(!ks.stext_verified());
-        assert_eq!(ks.find(&["init_mm"]).get("init_mm").map(|s| s.address), Some(STEXT + 0x1a1_0000), "{offsets:?}");
+        assert_eq!(
+            ks.find(&["init_mm"]).get("init_mm").map(|s| s.address),
+            Some(STEXT + 0x1a1_0000),
+            "{offsets:?}"
+        );
     }
 }

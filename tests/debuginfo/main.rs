@@ -8,5 +8,7 @@ mod common;
 
 mod gcc_oracle;
 mod kallsyms;
+mod real_kallsyms;
 mod real_vmlinux;
+mod system_map;
 mod unit;
