@@ -88,25 +88,30 @@ impl NamedSymbols {
     }
 }
 
+/// The longest name looked up: System.map lines are bounded below this,
+/// kallsyms names are cut at KSYM_NAME_LEN - 1 = 511 bytes.
+pub(crate) const MAX_NAME_LEN: usize = 1024;
+
 /// Collects, over one pass of a symbol list, the entries whose names are in
 /// a wanted set, comparing names without allocating per symbol.
 pub(crate) struct Collector<'n> {
     names: &'n [&'n str],
-    /// Requested names by length then first byte: most symbols are rejected
+    /// Requested names by length (a name longer than the longest kallsyms
+    /// keeps is never found): with `first_bytes`, most symbols are rejected
     /// by two table reads.
-    by_len: HashMap<usize, Vec<usize>>,
+    by_len: Vec<Vec<usize>>,
     first_bytes: [bool; 256],
     best: Vec<Option<NamedSymbol>>,
 }
 
 impl<'n> Collector<'n> {
     pub(crate) fn new(names: &'n [&'n str]) -> Self {
-        let mut by_len: HashMap<usize, Vec<usize>> = HashMap::new();
+        let mut by_len: Vec<Vec<usize>> = vec![Vec::new(); MAX_NAME_LEN + 1];
         let mut first_bytes = [false; 256];
         for (i, n) in names.iter().enumerate() {
-            if let Some(&b) = n.as_bytes().first() {
+            if let (Some(&b), Some(slot)) = (n.as_bytes().first(), by_len.get_mut(n.len())) {
                 first_bytes[b as usize] = true;
-                by_len.entry(n.len()).or_default().push(i);
+                slot.push(i);
             }
         }
         Collector {
@@ -115,6 +120,19 @@ impl<'n> Collector<'n> {
             first_bytes,
             best: vec![None; names.len()],
         }
+    }
+
+    /// Whether a name of `len` bytes can be wanted: lets a caller skip
+    /// decoding names of other lengths.
+    #[inline]
+    pub(crate) fn wants_len(&self, len: usize) -> bool {
+        self.by_len.get(len).is_some_and(|v| !v.is_empty())
+    }
+
+    /// Whether a name starting with `byte` can be wanted.
+    #[inline]
+    pub(crate) fn wants_first(&self, byte: u8) -> bool {
+        self.first_bytes[byte as usize]
     }
 
     /// Offers one symbol. A global symbol wins over same-named file-local
@@ -127,7 +145,7 @@ impl<'n> Collector<'n> {
         if !self.first_bytes[first as usize] {
             return;
         }
-        let Some(candidates) = self.by_len.get(&name.len()) else {
+        let Some(candidates) = self.by_len.get(name.len()) else {
             return;
         };
         let Some(&idx) = candidates

@@ -1,5 +1,5 @@
 //! Kernel symbols from a System.map (`nm -n vmlinux` output kept by the
-//! kernel's image package as /boot/System.map-<release>): one
+//! kernel's image package as `/boot/System.map-<release>`): one
 //! `ADDRESS TYPE NAME` line per symbol, link-time addresses.
 //!
 //! Where the dump carries no kallsyms tables in VMCOREINFO (kernels before

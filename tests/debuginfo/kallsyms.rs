@@ -130,8 +130,11 @@ fn round_trip(layout: KallsymsLayout, with_percpu: bool, expect: AddressEncoding
                 s.name.clone(),
                 s.type_letter,
                 s.address,
-                s.absolute && layout.offsets == OffsetsLayout::AbsolutePercpu
-                    || s.absolute && layout.offsets == OffsetsLayout::Addresses,
+                s.absolute
+                    && matches!(
+                        layout.offsets,
+                        OffsetsLayout::AbsolutePercpu | OffsetsLayout::Addresses
+                    ),
             )
         })
         .collect();

@@ -10,5 +10,7 @@ mod btf;
 mod btf_real;
 mod gcc_oracle;
 mod kallsyms;
+mod real_kallsyms;
 mod real_vmlinux;
+mod system_map;
 mod unit;

@@ -25,6 +25,7 @@ const TARGETS: &[(&str, Body)] = &[
     ("page_walk_and_checker", bodies::page_walk_and_checker::run),
     ("task_walk", bodies::task_walk::run),
     ("oops_parser", bodies::oops_parser::run),
+    ("kallsyms", bodies::kallsyms::run),
 ];
 
 /// One input may take this long in a debug build (the fuzz campaigns ran
@@ -128,4 +129,27 @@ fn flattened_bitmaps_in_holes_are_refused() {
         "{e}"
     );
     assert!(t0.elapsed() < Duration::from_secs(1));
+}
+
+/// The kallsyms target's seeds (the encoder's tables for every layout)
+/// decode through the target's input format; with PGSYNC_WRITE_SEEDS set
+/// they are written to fuzz/corpus/kallsyms.
+#[test]
+fn kallsyms_seeds_decode() {
+    let seeds = bodies::kallsyms::seeds();
+    let counts: Vec<(usize, bool)> = seeds
+        .iter()
+        .map(|s| {
+            let ks = bodies::kallsyms::decode(s).expect("seed decodes");
+            (ks.num_syms(), ks.stext_verified())
+        })
+        .collect();
+    assert_eq!(counts, vec![(7, true), (7, true), (8, true), (8, true)]);
+    if std::env::var_os("PGSYNC_WRITE_SEEDS").is_some() {
+        let dir = root().join("fuzz/corpus/kallsyms");
+        std::fs::create_dir_all(&dir).unwrap();
+        for (i, s) in seeds.iter().enumerate() {
+            std::fs::write(dir.join(format!("seed-{i}")), s).unwrap();
+        }
+    }
 }

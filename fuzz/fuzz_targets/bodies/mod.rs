@@ -9,6 +9,7 @@ pub mod fixtures;
 pub mod btf;
 pub mod dwarf_types;
 pub mod elf_vmcore;
+pub mod kallsyms;
 pub mod kdump;
 pub mod oops_parser;
 pub mod page_walk_and_checker;

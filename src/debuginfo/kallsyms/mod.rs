@@ -35,6 +35,10 @@
 
 use std::error::Error as StdError;
 
+mod tables;
+
+use tables::{fetch, read_bulk, read_names, read_tokens};
+
 use super::named_symbols::{Collector, NamedSymbol, NamedSymbols};
 use crate::addr::VirtAddr;
 use crate::dump::VmcoreInfo;
@@ -48,10 +52,6 @@ pub const MAX_NAMES_BYTES: usize = 32 << 20;
 /// to this minus one byte, as kallsyms_expand_symbol() does; also the bound
 /// on one token's length.
 pub const KSYM_NAME_LEN: usize = 512;
-
-const NAMES_CHUNK: usize = 256 << 10;
-const VALUES_CHUNK: usize = 1 << 20;
-const TOKEN_TAIL_CHUNK: usize = 64;
 
 /// Where the address of symbol `i` comes from, as VMCOREINFO names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,6 +213,8 @@ pub struct Kallsyms {
     token_table: Vec<u8>,
     /// (start, length) of each token in `token_table`, validated.
     tokens: Vec<(usize, usize)>,
+    /// Each token's length, for a name's length without decoding it.
+    token_lens: [u16; 256],
     /// The raw `kallsyms_offsets` (4 bytes each) or `kallsyms_addresses`
     /// (8 bytes each).
     values: Vec<u8>,
@@ -220,35 +222,15 @@ pub struct Kallsyms {
     stext_verified: bool,
 }
 
-type Reader<'r, E> = dyn FnMut(VirtAddr, &mut [u8]) -> Result<(), E> + 'r;
-
-fn fetch<E>(
-    read: &mut Reader<'_, E>,
-    table: &'static str,
-    addr: VirtAddr,
-    buf: &mut [u8],
-) -> Result<(), KallsymsError>
-where
-    E: StdError + Send + Sync + 'static,
-{
-    let len = buf.len();
-    if addr.checked_add(len as u64).is_none() {
-        return Err(KallsymsError::AddressOverflow { table, addr, len });
-    }
-    read(addr, buf).map_err(|e| KallsymsError::Read {
-        table,
-        addr,
-        len,
-        source: Box::new(e),
-    })
-}
+/// Reads kernel virtual memory: fills the whole buffer or fails.
+pub type MemoryReader<'r, E> = dyn FnMut(VirtAddr, &mut [u8]) -> Result<(), E> + 'r;
 
 impl Kallsyms {
     /// Reads and checks the tables at `loc` through `read` (kernel virtual
     /// memory; each call fills the whole buffer or fails).
     pub fn read<E>(
         loc: &KallsymsLocation,
-        read: &mut dyn FnMut(VirtAddr, &mut [u8]) -> Result<(), E>,
+        read: &mut MemoryReader<'_, E>,
     ) -> Result<Kallsyms, KallsymsError>
     where
         E: StdError + Send + Sync + 'static,
@@ -300,12 +282,18 @@ impl Kallsyms {
                 }
             }
         };
+        let mut token_lens = [0u16; 256];
+        for (len, &(_, l)) in token_lens.iter_mut().zip(&tokens) {
+            // At most KSYM_NAME_LEN (checked when read).
+            *len = l as u16;
+        }
         let mut kallsyms = Kallsyms {
             num_syms,
             names,
             big_names: loc.big_names,
             token_table,
             tokens,
+            token_lens,
             values,
             encoding: candidates[0],
             stext_verified: false,
@@ -427,24 +415,65 @@ impl Kallsyms {
 
     /// One pass over all names collecting exactly the requested ones
     /// (a global symbol wins over file-local ones of the same name, then the
-    /// lowest address, as `kallsyms_lookup_name()` answers).
+    /// lowest address, as `kallsyms_lookup_name()` answers). Only names of a
+    /// wanted length are decoded.
     pub fn find(&self, names: &[&str]) -> NamedSymbols {
         let mut collector = Collector::new(names);
-        self.for_each(|name, sym| collector.offer(name, sym));
+        let mut buf = [0u8; KSYM_NAME_LEN];
+        self.scan(|index, codes, name_len| {
+            if !collector.wants_len(name_len)
+                || !self
+                    .first_name_byte(codes)
+                    .is_some_and(|b| collector.wants_first(b))
+            {
+                return;
+            }
+            let (type_letter, len) = self.expand(codes, &mut buf);
+            let (address, absolute) = self.address(index);
+            collector.offer(
+                &buf[..len],
+                NamedSymbol {
+                    address,
+                    type_letter,
+                    absolute,
+                },
+            );
+        });
         collector.finish()
     }
 
+    /// Calls `f(index, token codes, decoded name length)` for every entry;
+    /// the length comes from the token lengths, without decoding.
+    fn scan(&self, mut f: impl FnMut(usize, &[u8], usize)) {
+        let mut pos = 0;
+        for index in 0..self.num_syms {
+            let Some((codes, next)) = self.entry(pos) else {
+                return;
+            };
+            pos = next;
+            let full: usize = codes
+                .iter()
+                .map(|&c| usize::from(self.token_lens[usize::from(c)]))
+                .sum();
+            // The first character is the type letter; names are cut at
+            // KSYM_NAME_LEN - 1 bytes.
+            f(index, codes, full.saturating_sub(1).min(KSYM_NAME_LEN - 1));
+        }
+    }
+
     fn index_of(&self, wanted: &str) -> Option<usize> {
-        let (mut index, mut found, mut global) = (0, None, false);
-        self.for_each(|name, sym| {
-            if name == wanted.as_bytes() && (found.is_none() || !global) {
-                let is_global = sym.type_letter.is_ascii_uppercase();
-                if found.is_none() || is_global {
-                    found = Some(index);
-                    global = is_global;
-                }
+        let (mut found, mut global) = (None, false);
+        let mut buf = [0u8; KSYM_NAME_LEN];
+        self.scan(|index, codes, name_len| {
+            if name_len != wanted.len() {
+                return;
             }
-            index += 1;
+            let (type_letter, len) = self.expand(codes, &mut buf);
+            let is_global = type_letter.is_ascii_uppercase();
+            if &buf[..len] == wanted.as_bytes() && (found.is_none() || (is_global && !global)) {
+                found = Some(index);
+                global = is_global;
+            }
         });
         found
     }
@@ -455,6 +484,22 @@ impl Kallsyms {
         let start = pos + header;
         let codes = self.names.get(start..start + len)?;
         Some((codes, start + len))
+    }
+
+    /// The name's first byte (the one after the type letter), from the
+    /// first token or two.
+    fn first_name_byte(&self, codes: &[u8]) -> Option<u8> {
+        let mut skipped_type = false;
+        for &code in codes {
+            let (start, len) = self.tokens[usize::from(code)];
+            for &b in &self.token_table[start..start + len] {
+                if skipped_type {
+                    return Some(b);
+                }
+                skipped_type = true;
+            }
+        }
+        None
     }
 
     /// Expands token codes into `out` as kallsyms_expand_symbol() does:
@@ -493,165 +538,4 @@ fn entry_len(names: &[u8], pos: usize, big: bool) -> Option<(usize, usize)> {
     } else {
         Some((usize::from(b0), 1))
     }
-}
-
-/// Reads `len` bytes in chunks, so that a failure names the chunk's address.
-fn read_bulk<E>(
-    read: &mut Reader<'_, E>,
-    table: &'static str,
-    at: VirtAddr,
-    len: usize,
-) -> Result<Vec<u8>, KallsymsError>
-where
-    E: StdError + Send + Sync + 'static,
-{
-    let mut out = vec![0u8; len];
-    for (i, chunk) in out.chunks_mut(VALUES_CHUNK).enumerate() {
-        let addr =
-            at.checked_add((i * VALUES_CHUNK) as u64)
-                .ok_or(KallsymsError::AddressOverflow {
-                    table,
-                    addr: at,
-                    len,
-                })?;
-        fetch(read, table, addr, chunk)?;
-    }
-    Ok(out)
-}
-
-/// The token index and table, checked to be laid out as scripts/kallsyms.c
-/// writes them: token 0 at offset 0, each next one right after the
-/// previous one's NUL. A token may be empty: scripts/kallsyms.c leaves codes
-/// unused when no pair is worth one (small symbol sets), and no name uses them.
-#[allow(clippy::type_complexity)]
-fn read_tokens<E>(
-    loc: &KallsymsLocation,
-    read: &mut Reader<'_, E>,
-) -> Result<(Vec<u8>, Vec<(usize, usize)>), KallsymsError>
-where
-    E: StdError + Send + Sync + 'static,
-{
-    let mut raw = [0u8; 512];
-    fetch(read, "kallsyms_token_index", loc.token_index, &mut raw)?;
-    let index: Vec<u16> = raw
-        .chunks_exact(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]))
-        .collect();
-    if index[0] != 0 {
-        return Err(KallsymsError::TokenIndex {
-            addr: loc.token_index,
-            entry: 0,
-            value: index[0],
-            expected: 0,
-        });
-    }
-    // Everything up to the last token's first byte, then its tail.
-    let last = usize::from(index[255]);
-    let mut table = vec![0u8; last + 1];
-    fetch(read, "kallsyms_token_table", loc.token_table, &mut table)?;
-    while !table[last..].contains(&0) {
-        if table.len() - last >= KSYM_NAME_LEN {
-            return Err(KallsymsError::UnterminatedToken {
-                addr: loc.token_table,
-                entry: 255,
-                offset: last,
-                max: KSYM_NAME_LEN,
-            });
-        }
-        let old = table.len();
-        table.resize(old + TOKEN_TAIL_CHUNK, 0);
-        let at = loc.token_table.wrapping_add(old as u64);
-        fetch(read, "kallsyms_token_table", at, &mut table[old..])?;
-    }
-    let mut tokens = Vec::with_capacity(256);
-    let mut expected = 0usize;
-    for (entry, &value) in index.iter().enumerate() {
-        let start = usize::from(value);
-        if start != expected {
-            return Err(KallsymsError::TokenIndex {
-                addr: loc.token_index,
-                entry,
-                value,
-                expected,
-            });
-        }
-        let rest = &table[start..];
-        let len = rest
-            .iter()
-            .take(KSYM_NAME_LEN)
-            .position(|&b| b == 0)
-            .ok_or(KallsymsError::UnterminatedToken {
-                addr: loc.token_table,
-                entry,
-                offset: start,
-                max: KSYM_NAME_LEN,
-            })?;
-        tokens.push((start, len));
-        expected = start + len + 1;
-    }
-    table.truncate(expected);
-    Ok((table, tokens))
-}
-
-/// Walks the `num_syms` entries of `kallsyms_names`, reading the table in
-/// chunks as the walk needs it, and returns exactly their bytes.
-fn read_names<E>(
-    loc: &KallsymsLocation,
-    num_syms: usize,
-    read: &mut Reader<'_, E>,
-) -> Result<Vec<u8>, KallsymsError>
-where
-    E: StdError + Send + Sync + 'static,
-{
-    let mut names = Vec::new();
-    let mut ensure = |names: &mut Vec<u8>, end: usize, symbol: usize, offset: usize| {
-        if end <= names.len() {
-            return Ok(());
-        }
-        if end > MAX_NAMES_BYTES {
-            return Err(KallsymsError::NamesTooLong {
-                addr: loc.names,
-                symbol,
-                offset,
-                max: MAX_NAMES_BYTES,
-            });
-        }
-        let old = names.len();
-        let want = (old + NAMES_CHUNK).clamp(end, MAX_NAMES_BYTES);
-        names.resize(want, 0);
-        let at = loc.names.wrapping_add(old as u64);
-        if fetch(read, "kallsyms_names", at, &mut names[old..]).is_err() {
-            // The table may end near the end of mapped memory: read just
-            // what this entry needs before giving up.
-            names.truncate(end);
-            fetch(read, "kallsyms_names", at, &mut names[old..])?;
-        }
-        Ok(())
-    };
-    let mut pos = 0;
-    for symbol in 0..num_syms {
-        ensure(&mut names, pos + 1, symbol, pos)?;
-        if loc.big_names && names[pos] & 0x80 != 0 {
-            ensure(&mut names, pos + 2, symbol, pos)?;
-        }
-        let Some((len, header)) = entry_len(&names, pos, loc.big_names) else {
-            // Unreachable: `ensure` made the header bytes present.
-            return Err(KallsymsError::EmptyName {
-                addr: loc.names,
-                symbol,
-                offset: pos,
-            });
-        };
-        if len == 0 {
-            return Err(KallsymsError::EmptyName {
-                addr: loc.names,
-                symbol,
-                offset: pos,
-            });
-        }
-        ensure(&mut names, pos + header + len, symbol, pos)?;
-        pos += header + len;
-    }
-    names.truncate(pos);
-    Ok(names)
 }
