@@ -56,6 +56,7 @@ fn from_dump(d: &CrashDump, args: &DebuginfoArgs) -> Result<DumpDebugInfo> {
     let opts = DumpSourceOptions {
         system_map: args.system_map.clone(),
         btf: args.btf.clone(),
+        symbols_hint: pgsync_dump::kernel::symbols::WANTED.to_vec(),
         ..DumpSourceOptions::default()
     };
     DumpDebugInfo::load(d, d.memory(), &opts).with_context(|| {

@@ -78,7 +78,14 @@ pub struct DumpSourceOptions {
     pub btf: Option<PathBuf>,
     /// Where `/boot/System.map-<release>` is looked for.
     pub roots: SearchRoots,
+    /// Symbols the caller will ask for: found in the same pass over the
+    /// symbol table as the BTF's bounds, so that asking again costs no
+    /// second pass (a kallsyms pass decodes ~200k names).
+    pub symbols_hint: Vec<&'static str>,
 }
+
+/// The BTF's bounds, looked up with the caller's hint.
+const BTF_SYMBOLS: [&str; 2] = ["__start_BTF", "__stop_BTF"];
 
 enum SymbolTable {
     Kallsyms(Kallsyms),
@@ -103,6 +110,8 @@ pub struct DumpDebugInfo {
     /// KERNELOFFSET: kallsyms gives runtime addresses, callers want link
     /// addresses.
     kaslr: u64,
+    /// The names of the load-time pass and what it found (link-time).
+    hinted: (Vec<&'static str>, SymbolMap),
     btf: Btf,
     symbols_origin: PartOrigin,
     types_origin: PartOrigin,
@@ -176,13 +185,19 @@ impl DumpDebugInfo {
             pages: BTreeSet::new(),
         };
         let (symbols, symbols_origin) = load_symbols(dump, &mut reader, opts)?;
+        let mut names = opts.symbols_hint.clone();
+        names.extend(BTF_SYMBOLS);
+        names.sort_unstable();
+        names.dedup();
+        let found = symbols.find(&names, kaslr);
         let (btf, types_origin) = match &opts.btf {
             Some(path) => load_btf_file(path)?,
-            None => load_dump_btf(&symbols, kaslr, &mut reader)?,
+            None => load_dump_btf(&found, kaslr, &mut reader)?,
         };
         Ok(DumpDebugInfo {
             symbols,
             kaslr,
+            hinted: (names, found),
             btf,
             symbols_origin,
             types_origin,
@@ -194,6 +209,10 @@ impl DumpDebugInfo {
     /// The named symbols at link-time addresses (KERNELOFFSET taken off
     /// kallsyms' runtime addresses; absolute values kept); sizes are 0.
     pub fn find_symbols(&self, names: &[&str]) -> SymbolMap {
+        let (hinted, found) = &self.hinted;
+        if names.iter().all(|n| hinted.binary_search(n).is_ok()) {
+            return found.subset(names);
+        }
         self.symbols.find(names, self.kaslr)
     }
 
@@ -226,11 +245,10 @@ impl DumpDebugInfo {
 /// The BTF between `__start_BTF` and `__stop_BTF`: the header first, then
 /// exactly the length it claims, within those bounds.
 fn load_dump_btf(
-    symbols: &SymbolTable,
+    map: &SymbolMap,
     kaslr: u64,
     reader: &mut ImageReader<'_>,
 ) -> Result<(Btf, PartOrigin), DumpDebugInfoError> {
-    let map = symbols.find(&["__start_BTF", "__stop_BTF"], kaslr);
     let start = map
         .get("__start_BTF")
         .ok_or(DumpDebugInfoError::NoBtfSymbol)?

@@ -56,6 +56,16 @@ impl SymbolMap {
         self.found.insert(name, symbol);
     }
 
+    /// The entries of `names` this map has.
+    pub(crate) fn subset(&self, names: &[&str]) -> SymbolMap {
+        SymbolMap {
+            found: names
+                .iter()
+                .filter_map(|n| self.found.get(*n).map(|s| (n.to_string(), *s)))
+                .collect(),
+        }
+    }
+
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, Symbol)> {
         self.found.iter().map(|(k, v)| (k.as_str(), *v))
     }
