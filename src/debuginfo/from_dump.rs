@@ -88,7 +88,7 @@ pub struct DumpSourceOptions {
 const BTF_SYMBOLS: [&str; 2] = ["__start_BTF", "__stop_BTF"];
 
 enum SymbolTable {
-    Kallsyms(Kallsyms),
+    Kallsyms(Box<Kallsyms>),
     SystemMap(SystemMap),
 }
 
@@ -320,7 +320,7 @@ fn load_symbols(
             count: Some(k.num_syms() as u64),
             ..PartOrigin::named("vmcoreinfo-kallsyms")
         };
-        return Ok((SymbolTable::Kallsyms(k), origin));
+        return Ok((SymbolTable::Kallsyms(Box::new(k)), origin));
     }
     let tried = system_map_candidates(dump, &opts.roots);
     if let Some(path) = tried.iter().find(|p| p.is_file()) {
