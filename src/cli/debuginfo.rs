@@ -16,7 +16,7 @@ use super::{DebuginfoArgs, DebuginfoMode};
 /// The debug information an analysis runs on, owned for as long as the
 /// kernel view lives.
 pub(super) enum Resolved {
-    Vmlinux(Vmlinux),
+    Vmlinux(Box<Vmlinux>),
     Dump(Box<DumpDebugInfo>),
 }
 
@@ -35,10 +35,10 @@ pub(super) fn resolve(d: &CrashDump, args: &DebuginfoArgs) -> Result<Resolved> {
         bail!("--vmlinux and --debuginfo btf exclude each other: btf reads no vmlinux");
     }
     match args.debuginfo {
-        DebuginfoMode::Dwarf => Ok(Resolved::Vmlinux(open_vmlinux(d, args)?)),
+        DebuginfoMode::Dwarf => Ok(Resolved::Vmlinux(Box::new(open_vmlinux(d, args)?))),
         DebuginfoMode::Btf => Ok(Resolved::Dump(Box::new(from_dump(d, args)?))),
         DebuginfoMode::Auto => match open_vmlinux(d, args) {
-            Ok(v) => Ok(Resolved::Vmlinux(v)),
+            Ok(v) => Ok(Resolved::Vmlinux(Box::new(v))),
             // An explicit file that cannot be used is the user's error.
             Err(e) if args.vmlinux.is_some() => Err(e),
             Err(dwarf) => match from_dump(d, args) {
