@@ -37,7 +37,7 @@ pub fn run(data: &[u8]) {
     let _ = v.build_id();
     let syms = v.find_symbols(WANTED);
     let _ = syms.len();
-    let Ok(types) = v.types() else {
+    let Ok(types) = pgsync_dump::debuginfo::DebugInfo::from(&v).types() else {
         return;
     };
     let _ = Offsets::resolve(&types, data.len() % 2 == 0);
