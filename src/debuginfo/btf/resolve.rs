@@ -159,15 +159,17 @@ impl Btf {
     }
 
     /// A typedef naming a struct/union: the complete definition it names,
-    /// directly, or through the tag when it names a forward declaration.
+    /// directly, or by tag when it names a forward declaration. The tag is
+    /// looked up among struct/union definitions only (not typedefs again),
+    /// so typedefs naming each other's declarations cannot recurse.
     pub(super) fn struct_through_typedef(
         &self,
         name: &str,
         id: u32,
     ) -> Result<Option<StructType>, TypeError> {
         let mut hops = MAX_TYPE_HOPS;
-        match self.resolve(id, 0, &mut hops)? {
-            (_, Some(complete)) => Ok(Some(self.build_struct(name, complete)?)),
+        let complete = match self.resolve(id, 0, &mut hops)? {
+            (_, Some(complete)) => complete,
             (
                 TypeDesc::Struct {
                     name: Some(tag), ..
@@ -176,16 +178,13 @@ impl Btf {
                     name: Some(tag), ..
                 },
                 None,
-            ) if tag != name => match self.struct_type(&tag) {
-                Ok(mut s) => {
-                    s.name = name.to_string();
-                    Ok(Some(s))
-                }
-                Err(TypeError::NotFound { .. }) => Ok(None),
-                Err(e) => Err(e),
+            ) => match self.table().tags.get(tag.as_bytes()) {
+                Some(&complete) => complete,
+                None => return Ok(None),
             },
-            _ => Ok(None),
-        }
+            _ => return Ok(None),
+        };
+        Ok(Some(self.build_struct(name, complete)?))
     }
 
     /// The members of struct/union `id`, nested aggregates resolved.

@@ -437,3 +437,27 @@ fn sections_past_the_buffer_are_refused_at_parse() {
         "vmcore BTF at 0xffffffff82a00000: malformed BTF header at offset 0x10: string section at 0x10+0x6 after the 24-byte header ends past the blob's 45 bytes"
     );
 }
+
+/// Typedefs naming each other's forward declarations (no definition):
+/// not found, without recursing.
+#[test]
+fn typedefs_through_each_others_declarations_end() {
+    let mut b = Builder::new();
+    b.add("a", kind::FWD, false, 0, 0, &[]); // 1
+    b.add("b", kind::FWD, false, 0, 0, &[]); // 2
+    b.add("a", kind::TYPEDEF, false, 0, 2, &[]); // 3: typedef struct b a
+    b.add("b", kind::TYPEDEF, false, 0, 1, &[]); // 4: typedef struct a b
+    let btf = b.btf();
+    for n in ["a", "b"] {
+        assert!(matches!(
+            btf.struct_type(n),
+            Err(TypeError::NotFound { .. })
+        ));
+    }
+}
+
+#[test]
+fn btf_is_send_and_sync() {
+    fn shared<T: Send + Sync>() {}
+    shared::<Btf>();
+}
