@@ -35,9 +35,13 @@ pub struct DumpArgs {
     /// The dump (several files: the parts of one split dump).
     #[arg(required = true, value_name = "VMCORE")]
     pub vmcore: Vec<PathBuf>,
-    /// vmlinux with DWARF; default: searched next to the dump and in the standard debug paths.
+    /// vmlinux with DWARF; default: searched next to the dump, in the standard debug paths, the
+    /// debuginfod cache, then on the DEBUGINFOD_URLS servers.
     #[arg(long, value_name = "FILE")]
     pub vmlinux: Option<PathBuf>,
+    /// Never use the network: no debuginfod download (its cache is still read).
+    #[arg(long)]
+    pub offline: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -106,5 +110,8 @@ pub enum Command {
         pid: Option<i32>,
         #[arg(long, value_name = "FILE")]
         vmlinux: Option<PathBuf>,
+        /// Never use the network: no debuginfod download (its cache is still read).
+        #[arg(long)]
+        offline: bool,
     },
 }

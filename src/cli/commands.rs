@@ -9,7 +9,6 @@ use anyhow::{Context, Result, bail};
 use pgsync_dump::analysis::{self, TableStatus};
 use pgsync_dump::arch::x86_64::VirtAddr;
 use pgsync_dump::arch::x86_64::paging::{WalkOutcome, walk};
-use pgsync_dump::debuginfo::{Vmlinux, finder::find_vmlinux};
 use pgsync_dump::dump::{self, CrashDump};
 use pgsync_dump::kernel::Kernel;
 use pgsync_dump::kernel::printk::format_dmesg;
@@ -17,6 +16,7 @@ use pgsync_dump::model::mask::SyncMask;
 use pgsync_dump::report::info::{InfoReport, KernelInfo};
 use pgsync_dump::report::{self, DumpFacts, hex};
 
+use super::vmlinux::open_vmlinux;
 use super::{Cli, Command, DumpArgs, Format, note, report_width};
 
 /// Standard output that a closed pipe (`analyze ... | head`) ends quietly:
@@ -66,29 +66,13 @@ pub fn run(cli: Cli) -> Result<u8> {
             addr,
             pid,
             vmlinux,
-        } => vtop(&vmcore, &addr, pid, vmlinux.as_deref()),
+            offline,
+        } => vtop(&vmcore, &addr, pid, vmlinux.as_deref(), offline),
     }
 }
 
 fn open_dump(paths: &[PathBuf]) -> Result<CrashDump> {
     Ok(dump::open(paths)?)
-}
-
-fn open_vmlinux(d: &CrashDump, explicit: Option<&Path>) -> Result<Vmlinux> {
-    let info = d.vmcoreinfo.as_ref();
-    if info.is_none() && explicit.is_none() {
-        bail!(
-            "{}: the dump has no VMCOREINFO note, so neither its kernel release nor its build-id is known: pass --vmlinux",
-            d.path.display()
-        );
-    }
-    let v = find_vmlinux(
-        explicit,
-        &d.path,
-        info.and_then(|i| i.osrelease.as_deref()),
-        info.and_then(|i| i.build_id.as_deref()),
-    )?;
-    Ok(v)
 }
 
 fn analyze(
@@ -99,7 +83,7 @@ fn analyze(
     sync_mask: Option<&str>,
 ) -> Result<u8> {
     let d = open_dump(&args.vmcore)?;
-    let v = open_vmlinux(&d, args.vmlinux.as_deref())?;
+    let v = open_vmlinux(&d, args.vmlinux.as_deref(), args.offline)?;
     let k = Kernel::open(&d, &v)
         .with_context(|| format!("{}: cannot set up the kernel view", d.path.display()))?;
     let replay = if replay {
@@ -139,7 +123,7 @@ fn analyze(
 #[cfg(feature = "write")]
 fn extract(args: &DumpArgs, out: &Path) -> Result<u8> {
     let d = open_dump(&args.vmcore)?;
-    let v = open_vmlinux(&d, args.vmlinux.as_deref())?;
+    let v = open_vmlinux(&d, args.vmlinux.as_deref(), args.offline)?;
     let x = pgsync_dump::extract::extract(&d, &v)?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let write = |name: &str, bytes: &[u8]| {
@@ -161,7 +145,7 @@ fn extract(args: &DumpArgs, out: &Path) -> Result<u8> {
 
 fn dmesg(args: &DumpArgs) -> Result<u8> {
     let d = open_dump(&args.vmcore)?;
-    let v = open_vmlinux(&d, args.vmlinux.as_deref())?;
+    let v = open_vmlinux(&d, args.vmlinux.as_deref(), args.offline)?;
     let k = Kernel::open(&d, &v)?;
     let log = k.kernel_log()?;
     out!("{}", format_dmesg(&log.records));
@@ -173,7 +157,7 @@ fn dmesg(args: &DumpArgs) -> Result<u8> {
 
 fn info(args: &DumpArgs, format: Format) -> Result<u8> {
     let d = open_dump(&args.vmcore)?;
-    let kernel = open_vmlinux(&d, args.vmlinux.as_deref()).and_then(|v| {
+    let kernel = open_vmlinux(&d, args.vmlinux.as_deref(), args.offline).and_then(|v| {
         let k = Kernel::open(&d, &v)?;
         Ok(KernelInfo::new(&v, &k))
     });
@@ -187,7 +171,7 @@ fn info(args: &DumpArgs, format: Format) -> Result<u8> {
 
 fn tasks(args: &DumpArgs, format: Format) -> Result<u8> {
     let d = open_dump(&args.vmcore)?;
-    let v = open_vmlinux(&d, args.vmlinux.as_deref())?;
+    let v = open_vmlinux(&d, args.vmlinux.as_deref(), args.offline)?;
     let k = Kernel::open(&d, &v)?;
     let a = analysis::check(&k)?;
     let rows = report::tasks::task_rows(&a, &k.cpus().cpus);
@@ -218,10 +202,16 @@ fn parse_addr(s: &str) -> Result<u64> {
     u64::from_str_radix(&t, 16).with_context(|| format!("{s:?} is not a hexadecimal address"))
 }
 
-fn vtop(vmcore: &[PathBuf], addr: &str, pid: Option<i32>, vmlinux: Option<&Path>) -> Result<u8> {
+fn vtop(
+    vmcore: &[PathBuf],
+    addr: &str,
+    pid: Option<i32>,
+    vmlinux: Option<&Path>,
+    offline: bool,
+) -> Result<u8> {
     let va = VirtAddr::new(parse_addr(addr)?);
     let d = open_dump(vmcore)?;
-    let v = open_vmlinux(&d, vmlinux)?;
+    let v = open_vmlinux(&d, vmlinux, offline)?;
     let k = Kernel::open(&d, &v)?;
     let (root_pa, what) = match pid {
         None => (k.xlate.root_pa, format!("init_mm ({})", hex(k.init_pgd_va))),

@@ -5,6 +5,7 @@ mod args;
 mod commands;
 mod progress;
 mod terminal;
+mod vmlinux;
 
 pub use args::{Cli, Command, DumpArgs, Format};
 pub use progress::TerminalProgress;

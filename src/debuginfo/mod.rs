@@ -1,14 +1,17 @@
 //! The kernel's debug information from a vmlinux: ELF symbols ([`SymbolMap`]),
 //! build-id, DWARF struct layouts ([`TypeInfo`]) and where to find the file
-//! ([`finder`]).
+//! ([`finder`] on this machine, [`debuginfod`] servers; [`resolve`] tries
+//! them in order).
 //!
 //! The file is memory-mapped once; symbol lookups and DWARF parsing read the
 //! mapping in place (zero-copy). Only compressed debug sections are copied,
 //! decompressed, into buffers owned by the [`Vmlinux`].
 //! See docs/debuginfo.md for the lookup strategy and what is supported.
 
+pub mod debuginfod;
 mod elf;
 pub mod finder;
+pub mod resolve;
 pub(crate) mod symbols;
 pub(crate) mod types;
 
@@ -18,6 +21,9 @@ use std::sync::OnceLock;
 use crate::mapped::{Access, FileBytes, OpenError};
 
 pub use finder::{SearchRoots, find_vmlinux, find_vmlinux_in};
+pub use resolve::{
+    Attempt, Failure, Origin, ResolveError, Resolved, Step, VmlinuxQuery, resolve_vmlinux,
+};
 pub use symbols::{Symbol, SymbolKind, SymbolMap};
 pub use types::{BitField, Member, StructType, TypeDesc, TypeError, TypeInfo};
 
