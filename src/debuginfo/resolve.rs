@@ -207,30 +207,30 @@ pub fn resolve_vmlinux(
         });
     }
     let mut failed = Vec::new();
-    let mut fail = |a: Attempt| {
+    let found = search(q, &mut |a: Attempt| {
         on_failure(&a);
         failed.push(a);
-    };
-    let wanted = q.build_id.and_then(normalized_build_id);
+    });
+    match found {
+        Some((vmlinux, origin)) => Ok(Resolved {
+            vmlinux,
+            origin,
+            failed,
+        }),
+        None => Err(ResolveError::NotFound { attempts: failed }),
+    }
+}
 
+/// The steps after `--vmlinux`, in order, until one gives a vmlinux.
+fn search(q: &VmlinuxQuery<'_>, fail: &mut dyn FnMut(Attempt)) -> Option<(Vmlinux, Origin)> {
+    let wanted = q.build_id.and_then(normalized_build_id);
     for (path, place) in finder::candidates(&q.roots, q.dump_path, q.osrelease, q.build_id) {
-        let step = match place {
-            Place::NextToDump => Step::NextToDump,
-            Place::DebugPath => Step::DebugPath,
+        let (step, origin) = match place {
+            Place::NextToDump => (Step::NextToDump, Origin::NextToDump),
+            Place::DebugPath => (Step::DebugPath, Origin::DebugPath),
         };
         match try_local(&path, wanted.as_deref()) {
-            Ok(vmlinux) => {
-                let origin = match place {
-                    Place::NextToDump => Origin::NextToDump,
-                    Place::DebugPath => Origin::DebugPath,
-                };
-                drop(fail);
-                return Ok(Resolved {
-                    vmlinux,
-                    origin,
-                    failed,
-                });
-            }
+            Ok(vmlinux) => return Some((vmlinux, origin)),
             Err(failure) => fail(Attempt {
                 step,
                 location: path.display().to_string(),
@@ -238,21 +238,7 @@ pub fn resolve_vmlinux(
             }),
         }
     }
-
-    match remote(q, wanted.as_deref(), &mut fail) {
-        Some((vmlinux, origin)) => {
-            drop(fail);
-            Ok(Resolved {
-                vmlinux,
-                origin,
-                failed,
-            })
-        }
-        None => {
-            drop(fail);
-            Err(ResolveError::NotFound { attempts: failed })
-        }
-    }
+    remote(q, wanted.as_deref(), fail)
 }
 
 /// A local candidate: a regular file that opens as a vmlinux whose
@@ -299,7 +285,7 @@ fn remote(
     };
     let cache_location = cache_file.display().to_string();
     let cache_failure = match client.cached(id) {
-        CacheLookup::Hit(v) => return Some((v, Origin::Cache)),
+        CacheLookup::Hit(v) => return Some((*v, Origin::Cache)),
         CacheLookup::Miss => Failure::Missing,
         CacheLookup::Unusable(e) => Failure::Unusable(e),
         CacheLookup::OtherBuildId { found, .. } => Failure::OtherBuildId {

@@ -1,4 +1,4 @@
-//! Tests of the debuginfo layer (src/debuginfo): the vmlinux ELF reader, symbols, DWARF types; gcc as the outside oracle.
+//! Tests of the debuginfo layer (src/debuginfo): the vmlinux ELF reader, symbols, DWARF types (gcc as the outside oracle), the search order and the debuginfod client (elfutils' server as the outside oracle).
 //!
 //! One test binary per layer (`cargo test --test debuginfo`); each module tests
 //! what its name says, as drgn's tests/ mirror its sources.
@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod debuginfod;
 mod gcc_oracle;
 mod real_vmlinux;
 mod unit;

@@ -177,7 +177,7 @@ pub struct Debuginfod {
 #[derive(Debug)]
 pub enum CacheLookup {
     /// The file is there, opens as a vmlinux, and has the build-id.
-    Hit(Vmlinux),
+    Hit(Box<Vmlinux>),
     /// No file (an empty file, elfutils' negative-cache mark, counts as none).
     Miss,
     /// A file that cannot be used: a download replaces it.
@@ -205,7 +205,7 @@ impl Debuginfod {
             _ => return CacheLookup::Miss,
         }
         match open_checked(&path, build_id) {
-            Ok(v) => CacheLookup::Hit(v),
+            Ok(v) => CacheLookup::Hit(Box::new(v)),
             Err(Checked::Unusable(e)) => CacheLookup::Unusable(e),
             Err(Checked::OtherBuildId(found)) => CacheLookup::OtherBuildId { path, found },
         }
