@@ -697,3 +697,41 @@ fn analyze_through_debuginfod_matches_explicit_vmlinux() {
     assert_eq!(c, code);
     same_as_explicit(&stdout);
 }
+
+/// The cost of a cache hit (issue 10: under 5 ms): the whole search
+/// (7 local candidates missing, then the cache entry opened and its
+/// build-id checked) against `--vmlinux` on the same file. Ignored: a
+/// timing, run by hand (`cargo test --release --test debuginfo -- --ignored
+/// cache_hit_cost --nocapture`).
+#[test]
+#[ignore]
+fn cache_hit_cost() {
+    let dir = tmpdir("cache_hit_cost");
+    let cache = dir.join("cache");
+    let entry = cache.join(MISSING_ID).join("debuginfo");
+    std::fs::create_dir_all(entry.parent().unwrap()).unwrap();
+    std::fs::copy(fixture_vmlinux("missing-4l"), &entry).unwrap();
+    let dump = dir.join("dump/vmcore");
+    // A server that is never asked: the cache answers first.
+    let q = query(
+        &dir,
+        &dump,
+        config(&cache, &["http://127.0.0.1:1".into()], 1),
+    );
+    let mut explicit = q.clone();
+    explicit.explicit = Some(&entry);
+    let time = |q: &VmlinuxQuery<'_>, want: Origin| {
+        let rounds = 2000;
+        let t = Instant::now();
+        for _ in 0..rounds {
+            let r = resolve_vmlinux(q, &mut |_| {}).unwrap();
+            assert_eq!(r.origin, want);
+            assert_eq!(r.vmlinux.build_id().as_deref(), Some(MISSING_ID));
+        }
+        t.elapsed() / rounds
+    };
+    let via_cache = time(&q, Origin::Cache);
+    let via_explicit = time(&explicit, Origin::Explicit);
+    println!("per resolve: cache hit {via_cache:?}, --vmlinux {via_explicit:?}");
+    assert!(via_cache < via_explicit + Duration::from_millis(5));
+}
