@@ -34,35 +34,41 @@ complete -c pgsync-dump -n "__fish_pgsync_dump_needs_command" -f -a "tasks" -d '
 complete -c pgsync-dump -n "__fish_pgsync_dump_needs_command" -f -a "extract" -d 'Write a minimal self-contained reproduction of the analysis'
 complete -c pgsync-dump -n "__fish_pgsync_dump_needs_command" -f -a "vtop" -d 'Translate a virtual address level by level, with raw entries and their addresses'
 complete -c pgsync-dump -n "__fish_pgsync_dump_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand analyze" -l vmlinux -d 'vmlinux with DWARF; default: searched next to the dump and in the standard debug paths' -r -F
+complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand analyze" -l vmlinux -d 'vmlinux with DWARF; default: searched next to the dump, in the standard debug paths, the debuginfod cache, then on the DEBUGINFOD_URLS servers' -r -F
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand analyze" -l format -r -f -a "table\t''
 json\t''"
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand analyze" -l pid -d 'Limit the report to the page tables of these tasks (the check still reads everything)' -r
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand analyze" -l sync-mask -d 'Replay with another ARCH_PAGE_TABLE_SYNC_MASK (a counterfactual); default: the kernel\'s own (p4d on 4-level, pgd on 5-level)' -r -f -a "pgd\t''
 p4d\t''
 none\t''"
+complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand analyze" -l offline -d 'Never use the network: no debuginfod download (its cache is still read)'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand analyze" -l replay -d 'Replay the fixed kernel\'s p?d_populate_kernel() + arch_sync_kernel_mappings() over the findings (on a copy-on-write overlay; the dump is never written)'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand analyze" -s q -l quiet -d 'For scripts: results only. No progress bar and no warnings or notes on stderr; errors are still reported on stderr'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand analyze" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand info" -l vmlinux -d 'vmlinux with DWARF; default: searched next to the dump and in the standard debug paths' -r -F
+complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand info" -l vmlinux -d 'vmlinux with DWARF; default: searched next to the dump, in the standard debug paths, the debuginfod cache, then on the DEBUGINFOD_URLS servers' -r -F
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand info" -l format -r -f -a "table\t''
 json\t''"
+complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand info" -l offline -d 'Never use the network: no debuginfod download (its cache is still read)'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand info" -s q -l quiet -d 'For scripts: results only. No progress bar and no warnings or notes on stderr; errors are still reported on stderr'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand info" -s h -l help -d 'Print help'
-complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand dmesg" -l vmlinux -d 'vmlinux with DWARF; default: searched next to the dump and in the standard debug paths' -r -F
+complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand dmesg" -l vmlinux -d 'vmlinux with DWARF; default: searched next to the dump, in the standard debug paths, the debuginfod cache, then on the DEBUGINFOD_URLS servers' -r -F
+complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand dmesg" -l offline -d 'Never use the network: no debuginfod download (its cache is still read)'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand dmesg" -s q -l quiet -d 'For scripts: results only. No progress bar and no warnings or notes on stderr; errors are still reported on stderr'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand dmesg" -s h -l help -d 'Print help'
-complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand tasks" -l vmlinux -d 'vmlinux with DWARF; default: searched next to the dump and in the standard debug paths' -r -F
+complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand tasks" -l vmlinux -d 'vmlinux with DWARF; default: searched next to the dump, in the standard debug paths, the debuginfod cache, then on the DEBUGINFOD_URLS servers' -r -F
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand tasks" -l format -r -f -a "table\t''
 json\t''"
+complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand tasks" -l offline -d 'Never use the network: no debuginfod download (its cache is still read)'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand tasks" -s q -l quiet -d 'For scripts: results only. No progress bar and no warnings or notes on stderr; errors are still reported on stderr'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand tasks" -s h -l help -d 'Print help'
-complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand extract" -l vmlinux -d 'vmlinux with DWARF; default: searched next to the dump and in the standard debug paths' -r -F
+complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand extract" -l vmlinux -d 'vmlinux with DWARF; default: searched next to the dump, in the standard debug paths, the debuginfod cache, then on the DEBUGINFOD_URLS servers' -r -F
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand extract" -s o -l output -d 'Output directory (created if needed)' -r -F
+complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand extract" -l offline -d 'Never use the network: no debuginfod download (its cache is still read)'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand extract" -s q -l quiet -d 'For scripts: results only. No progress bar and no warnings or notes on stderr; errors are still reported on stderr'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand extract" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand vtop" -l pid -d 'Walk this task\'s page table instead of init_mm\'s' -r
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand vtop" -l vmlinux -r -F
+complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand vtop" -l offline -d 'Never use the network: no debuginfod download (its cache is still read)'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand vtop" -s q -l quiet -d 'For scripts: results only. No progress bar and no warnings or notes on stderr; errors are still reported on stderr'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand vtop" -s h -l help -d 'Print help'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand help; and not __fish_seen_subcommand_from analyze info dmesg tasks extract vtop help" -f -a "analyze" -d 'Compare every page table\'s kernel half with init_mm\'s and give a verdict'

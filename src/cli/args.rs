@@ -52,9 +52,13 @@ pub enum DebuginfoMode {
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct DebuginfoArgs {
-    /// vmlinux with DWARF; default: searched next to the dump and in the standard debug paths.
+    /// vmlinux with DWARF; default: searched next to the dump, in the standard debug paths, the
+    /// debuginfod cache, then on the DEBUGINFOD_URLS servers.
     #[arg(long, value_name = "FILE")]
     pub vmlinux: Option<PathBuf>,
+    /// Never use the network: no debuginfod download (its cache is still read).
+    #[arg(long)]
+    pub offline: bool,
     /// Where symbols and types come from: a DWARF vmlinux, or the dump's own tables.
     #[arg(long, value_enum, default_value_t = DebuginfoMode::Auto, value_name = "SOURCE")]
     pub debuginfo: DebuginfoMode,

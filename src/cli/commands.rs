@@ -104,6 +104,7 @@ fn analyze(
         outcome.replay.as_ref(),
     );
     let mut facts = DumpFacts::from_kernel(&k);
+    v.annotate(&mut facts.debuginfo);
     facts.warnings.extend(outcome.log_warnings.iter().cloned());
     facts.filter_loss = outcome.filter_loss.clone();
     match format {
@@ -163,7 +164,9 @@ fn info(args: &DumpArgs, format: Format) -> Result<u8> {
     let d = open_dump(&args.vmcore)?;
     let kernel = resolve(&d, &args.debuginfo).and_then(|v| {
         let k = Kernel::open(&d, v.handle())?;
-        Ok(KernelInfo::new(&k))
+        let mut info = KernelInfo::new(&k);
+        v.annotate(&mut info.debuginfo);
+        Ok(info)
     });
     let r = InfoReport::new(&d, kernel.map_err(|e| format!("{e:#}")));
     match format {

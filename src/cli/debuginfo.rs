@@ -1,86 +1,101 @@
 //! Resolving the debug information of one dump, in the documented order
 //! (docs/debuginfo.md): `--vmlinux`; a vmlinux next to the dump; the
-//! standard debug and build-id paths; debuginfod; then the dump's own
-//! kallsyms (or a System.map) and BTF. `--debuginfo dwarf|btf` keeps one
-//! side only.
+//! standard debug and build-id paths; the debuginfod cache and servers;
+//! then the dump's own kallsyms (or a System.map) and BTF. `--debuginfo
+//! dwarf|btf` keeps one side only.
 
 use anyhow::{Context, Result, bail};
 
 use pgsync_dump::debuginfo::{
-    DebugInfo, DumpDebugInfo, DumpSourceOptions, Vmlinux, finder::find_vmlinux,
+    DebugInfo, DumpDebugInfo, DumpSourceOptions, ResolveError, Vmlinux,
 };
 use pgsync_dump::dump::CrashDump;
+use pgsync_dump::report::debuginfo::DebugInfoJson;
 
+use super::vmlinux;
 use super::{DebuginfoArgs, DebuginfoMode};
 
-/// The debug information an analysis runs on, owned for as long as the
-/// kernel view lives.
-pub(super) enum Resolved {
+/// Where the symbols and types are, owned for as long as the kernel view
+/// lives.
+pub(super) enum Source {
     Vmlinux(Box<Vmlinux>),
     Dump(Box<DumpDebugInfo>),
 }
 
-impl Resolved {
+/// The debug information of a dump, which step found it, and the steps
+/// tried before it.
+pub(super) struct Resolution {
+    pub(super) source: Source,
+    /// `--vmlinux`, `next to the dump`, `debug path`, `debuginfod cache`,
+    /// `debuginfod URL`, or `dump`.
+    pub(super) found_by: String,
+    /// Steps that did not give a vmlinux, before the dump's own tables
+    /// were used (one line each).
+    pub(super) tried: Vec<String>,
+}
+
+impl Resolution {
     pub(super) fn handle(&self) -> DebugInfo<'_> {
-        match self {
-            Resolved::Vmlinux(v) => DebugInfo::Dwarf(v),
-            Resolved::Dump(d) => DebugInfo::Dump(d),
+        match &self.source {
+            Source::Vmlinux(v) => DebugInfo::Dwarf(v),
+            Source::Dump(d) => DebugInfo::Dump(d),
         }
+    }
+
+    /// Adds which step found the debug information, and what was tried
+    /// before, to a report's `debuginfo` object.
+    pub(super) fn annotate(&self, j: &mut DebugInfoJson) {
+        j.found_by = Some(self.found_by.clone());
+        j.tried = self.tried.clone();
     }
 }
 
 /// The debug information for `d`, as `args` asks.
-pub(super) fn resolve(d: &CrashDump, args: &DebuginfoArgs) -> Result<Resolved> {
+pub(super) fn resolve(d: &CrashDump, args: &DebuginfoArgs) -> Result<Resolution> {
     if args.debuginfo == DebuginfoMode::Btf && args.vmlinux.is_some() {
         bail!("--vmlinux and --debuginfo btf exclude each other: btf reads no vmlinux");
     }
-    match args.debuginfo {
-        DebuginfoMode::Dwarf => Ok(Resolved::Vmlinux(Box::new(open_vmlinux(d, args)?))),
-        DebuginfoMode::Btf => Ok(Resolved::Dump(Box::new(from_dump(d, args)?))),
-        DebuginfoMode::Auto => match open_vmlinux(d, args) {
-            Ok(v) => Ok(Resolved::Vmlinux(Box::new(v))),
-            // An explicit file that cannot be used is the user's error.
-            Err(e) if args.vmlinux.is_some() => Err(e),
-            Err(dwarf) => match from_dump(d, args) {
-                Ok(dd) => Ok(Resolved::Dump(Box::new(dd))),
-                Err(dump) => {
-                    bail!("no debug information: {dwarf:#}; and from the dump itself: {dump:#}")
+    if args.debuginfo == DebuginfoMode::Btf {
+        return from_dump(d, args, Vec::new());
+    }
+    match vmlinux::resolve(d, args.vmlinux.as_deref(), args.offline) {
+        Ok(r) => Ok(Resolution {
+            source: Source::Vmlinux(Box::new(r.vmlinux)),
+            found_by: r.origin.to_string(),
+            tried: r.failed.iter().map(ToString::to_string).collect(),
+        }),
+        Err(e) if args.debuginfo == DebuginfoMode::Dwarf || args.vmlinux.is_some() => Err(e),
+        Err(dwarf) => {
+            let tried = match dwarf.downcast_ref::<ResolveError>() {
+                Some(ResolveError::NotFound { attempts }) => {
+                    attempts.iter().map(ToString::to_string).collect()
                 }
-            },
-        },
+                _ => vec![format!("{dwarf:#}")],
+            };
+            from_dump(d, args, tried).map_err(|dump| {
+                anyhow::anyhow!("no debug information: {dwarf:#}; and from the dump itself: {dump:#}")
+            })
+        }
     }
 }
 
 /// The dump's own kallsyms (or a System.map) and BTF (or a BTF file).
-fn from_dump(d: &CrashDump, args: &DebuginfoArgs) -> Result<DumpDebugInfo> {
+fn from_dump(d: &CrashDump, args: &DebuginfoArgs, tried: Vec<String>) -> Result<Resolution> {
     let opts = DumpSourceOptions {
         system_map: args.system_map.clone(),
         btf: args.btf.clone(),
         symbols_hint: pgsync_dump::kernel::symbols::WANTED.to_vec(),
         ..DumpSourceOptions::default()
     };
-    DumpDebugInfo::load(d, d.memory(), &opts).with_context(|| {
+    let dd = DumpDebugInfo::load(d, d.memory(), &opts).with_context(|| {
         format!(
             "{}: reading the kernel's symbols and BTF from the dump",
             d.path.display()
         )
+    })?;
+    Ok(Resolution {
+        source: Source::Dump(Box::new(dd)),
+        found_by: "dump".into(),
+        tried,
     })
-}
-
-fn open_vmlinux(d: &CrashDump, args: &DebuginfoArgs) -> Result<Vmlinux> {
-    let explicit = args.vmlinux.as_deref();
-    let info = d.vmcoreinfo.as_ref();
-    if info.is_none() && explicit.is_none() {
-        bail!(
-            "{}: the dump has no VMCOREINFO note, so neither its kernel release nor its build-id is known: pass --vmlinux",
-            d.path.display()
-        );
-    }
-    let v = find_vmlinux(
-        explicit,
-        &d.path,
-        info.and_then(|i| i.osrelease.as_deref()),
-        info.and_then(|i| i.build_id.as_deref()),
-    )?;
-    Ok(v)
 }

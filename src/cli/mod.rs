@@ -6,6 +6,7 @@ mod commands;
 mod debuginfo;
 mod progress;
 mod terminal;
+mod vmlinux;
 
 pub use args::{Cli, Command, DebuginfoArgs, DebuginfoMode, DumpArgs, Format};
 pub use progress::TerminalProgress;

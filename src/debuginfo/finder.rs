@@ -33,7 +33,7 @@ pub(crate) fn safe_component(s: &str) -> bool {
     !s.is_empty() && s != "." && s != ".." && !s.contains('/') && !s.contains('\0')
 }
 
-fn normalized_build_id(id: &str) -> Option<String> {
+pub(crate) fn normalized_build_id(id: &str) -> Option<String> {
     let id = id.trim().to_ascii_lowercase();
     (id.len() > 2 && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
 }
@@ -45,26 +45,54 @@ pub fn candidate_paths(
     osrelease: Option<&str>,
     build_id: Option<&str>,
 ) -> Vec<PathBuf> {
+    candidates(roots, dump_path, osrelease, build_id)
+        .into_iter()
+        .map(|(path, _)| path)
+        .collect()
+}
+
+/// A local candidate's place in the order: next to the dump, or a system
+/// debug path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Place {
+    NextToDump,
+    DebugPath,
+}
+
+/// [`candidate_paths`], each with its [`Place`].
+pub(crate) fn candidates(
+    roots: &SearchRoots,
+    dump_path: &Path,
+    osrelease: Option<&str>,
+    build_id: Option<&str>,
+) -> Vec<(PathBuf, Place)> {
     let dir = match dump_path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
     let rel = osrelease.map(str::trim).filter(|r| safe_component(r));
-    let mut out = vec![dir.join("vmlinux")];
+    let mut out = vec![(dir.join("vmlinux"), Place::NextToDump)];
     if let Some(rel) = rel {
-        out.push(dir.join(format!("vmlinux-{rel}")));
+        out.push((dir.join(format!("vmlinux-{rel}")), Place::NextToDump));
         let r = &roots.root;
-        out.push(r.join(format!("usr/lib/debug/boot/vmlinux-{rel}")));
-        out.push(r.join(format!("usr/lib/debug/lib/modules/{rel}/vmlinux")));
-        out.push(r.join(format!("lib/modules/{rel}/build/vmlinux")));
-        out.push(r.join(format!("boot/vmlinux-{rel}")));
+        for p in [
+            format!("usr/lib/debug/boot/vmlinux-{rel}"),
+            format!("usr/lib/debug/lib/modules/{rel}/vmlinux"),
+            format!("lib/modules/{rel}/build/vmlinux"),
+            format!("boot/vmlinux-{rel}"),
+        ] {
+            out.push((r.join(p), Place::DebugPath));
+        }
     }
     if let Some(id) = build_id.and_then(normalized_build_id) {
-        out.push(roots.root.join(format!(
-            "usr/lib/debug/.build-id/{}/{}.debug",
-            &id[..2],
-            &id[2..]
-        )));
+        out.push((
+            roots.root.join(format!(
+                "usr/lib/debug/.build-id/{}/{}.debug",
+                &id[..2],
+                &id[2..]
+            )),
+            Place::DebugPath,
+        ));
     }
     out
 }

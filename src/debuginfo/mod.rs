@@ -1,6 +1,7 @@
 //! The kernel's debug information from a vmlinux: ELF symbols ([`SymbolMap`]),
 //! build-id, DWARF struct layouts ([`TypeInfo`]) and where to find the file
-//! ([`finder`]); the same struct layouts from BTF ([`btf::Btf`]); symbols
+//! ([`finder`] on this machine, [`debuginfod`] servers; [`resolve`] tries
+//! them in order); the same struct layouts from BTF ([`btf::Btf`]); symbols
 //! without a vmlinux: the kallsyms tables in the dump's memory ([`kallsyms`])
 //! and System.map files ([`system_map`]); both read from the dump by
 //! [`from_dump`], and one handle over either source ([`DebugInfo`]).
@@ -11,11 +12,13 @@
 //! See docs/debuginfo.md for the lookup strategy and what is supported.
 
 pub mod btf;
+pub mod debuginfod;
 mod elf;
 pub mod finder;
 pub mod from_dump;
 pub mod kallsyms;
 mod named_symbols;
+pub mod resolve;
 pub(crate) mod source;
 pub(crate) mod symbols;
 pub mod system_map;
@@ -31,6 +34,9 @@ pub use from_dump::{DumpDebugInfo, DumpDebugInfoError, DumpSourceOptions};
 pub use kallsyms::{Kallsyms, KallsymsError, KallsymsLocation};
 pub use named_symbols::{NamedSymbol, NamedSymbols};
 pub use source::{DebugInfo, Description, PartOrigin, Types};
+pub use resolve::{
+    Attempt, Failure, Origin, ResolveError, Resolved, Step, VmlinuxQuery, resolve_vmlinux,
+};
 pub use symbols::{Symbol, SymbolKind, SymbolMap};
 pub use system_map::{SystemMap, SystemMapError};
 pub use types::{

@@ -17,6 +17,13 @@ pub struct DebugInfoJson {
     pub build_id: Option<String>,
     pub symbols: PartJson,
     pub types: PartJson,
+    /// Which step of the search gave it: `--vmlinux`, `next to the dump`,
+    /// `debug path`, `debuginfod cache`, `debuginfod <URL>`, or `dump`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub found_by: Option<String>,
+    /// Steps that gave nothing before it, one line each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tried: Vec<String>,
 }
 
 /// One part: what it is, and the file or dump address it was read from.
@@ -56,6 +63,8 @@ impl From<&Description> for DebugInfoJson {
             build_id: d.build_id.clone(),
             symbols: (&d.symbols).into(),
             types: (&d.types).into(),
+            found_by: None,
+            tried: Vec::new(),
         }
     }
 }
