@@ -100,10 +100,13 @@ build_kdump_initramfs() { # release
 # --vmlinux runs in the capture kernel; one per release, removed by
 # kdump_cleanup_release.
 kdump_vmlinux_image() { # release -> path
-	local rel=$1 img=$C/build/$1/vmlinux.ext4 dir
+	local rel=$1 img=$C/build/$1/vmlinux.ext4 dir src
 	if [ ! -f "$img" ]; then
 		dir=$(mktemp -d)
-		ln "$(vmlinux_of "$rel")" "$dir/vmlinux" 2>/dev/null || cp "$(vmlinux_of "$rel")" "$dir/vmlinux"
+		# the file itself (7.x's boot/vmlinux-* is a symlink), hard-linked
+		# when the filesystem allows it
+		src=$(readlink -f "$(vmlinux_of "$rel")")
+		ln "$src" "$dir/vmlinux" 2>/dev/null || cp "$src" "$dir/vmlinux"
 		local mb=$(( $(stat -c %s "$dir/vmlinux") / 1048576 + 64 ))
 		mke2fs -q -t ext4 -d "$dir" -L vmlinux "$img" "${mb}M" >&2
 		rm -rf "$dir"
@@ -160,4 +163,15 @@ run_kdump_scenario() { # release mode scenario
 			log "referee failed on $D/vmcore.$f (see referee.log)"
 	done
 	touch "$D/.done"
+	# the three-way check now, then reduce: the extract reproductions of both
+	# saved files (fixtures/real/*-kdump-*) stay, the plain copy goes unless
+	# PGSYNC_KDUMP_KEEP=1 (the check's result stays in kdump-compare.json)
+	PGSYNC_HARNESS_DIR=$C python3 "$HARNESS/kdump_compare.py" "$D" > "$D/kdump-compare.txt" 2>&1 ||
+		log "kdump check: differences in $D (kdump-compare.txt)"
+	sed 's/^/    /' "$D/kdump-compare.txt" >&2
+	for f in kdump-elf kdump-d31; do
+		[ -f "$D/vmcore.$f" ] && "$PGSYNC_HOST_BIN" extract -q "$D/vmcore.$f" --vmlinux "$D/vmlinux" \
+			-o "$D/extract-$f" > /dev/null 2>&1 || true
+	done
+	[ "${PGSYNC_KDUMP_KEEP:-0}" = 1 ] || rm -f "$D/vmcore.kdump-elf"
 }

@@ -292,7 +292,13 @@ fn kexec_kernel_text_duplicate_is_not_compared() {
     // A text-address segment over a segment that is not direct-mapped
     // (p_vaddr 0) is compared too.
     let mixed = write("mixed-text", &shaped(0, 0xffff_ffff_8100_0000));
-    assert_eq!(dump::open(std::slice::from_ref(&mixed)).unwrap().warnings.len(), 1);
+    assert_eq!(
+        dump::open(std::slice::from_ref(&mixed))
+            .unwrap()
+            .warnings
+            .len(),
+        1
+    );
     for p in [kexec, physical, mixed] {
         let _ = std::fs::remove_file(p);
     }
