@@ -45,9 +45,11 @@ def load(path):
 def crash_problems(rep, ref, who):
     out = []
     crash = rep.get("crash")
-    if ref.get("fault_address") is None and ref.get("crash_pid") is None:
-        return out
     if crash is None:
+        # a sysrq crash panics without an oops: no crash section, as for
+        # QEMU dumps; a page fault must have one
+        if ref.get("fault_address") is None:
+            return out
         return [f"{who}: no crash section (referee: pid {ref.get('crash_pid')})"]
     for ours, theirs in (("pid", "crash_pid"), ("cpu", "crash_cpu"), ("fault_address", "fault_address"),
                          ("pgd_va", "crash_pgd_va")):

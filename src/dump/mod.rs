@@ -11,6 +11,8 @@ pub mod kdump;
 pub mod notes;
 pub(crate) mod pread;
 pub mod progress;
+// What the analysis reads, for `extract` only (feature `write`).
+#[cfg_attr(not(feature = "write"), allow(dead_code))]
 pub(crate) mod recording;
 pub mod sparse;
 pub(crate) mod vmcoreinfo;
