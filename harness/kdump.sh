@@ -17,8 +17,13 @@ KDUMP_GUEST_MEM=${PGSYNC_KDUMP_MEM:-512M}
 # TCG, a cloud kernel and a ~10 MB initramfs (pgsync-dump, makedumpfile):
 # 192M boots it with room for makedumpfile's tmpfs output
 KDUMP_CRASHKERNEL=${PGSYNC_KDUMP_CRASHKERNEL:-192M}
-# what Debian's kdump-tools appends (KDUMP_CMDLINE_APPEND), minus systemd
-KDUMP_CAPTURE_APPEND="console=ttyS0,115200 nr_cpus=1 irqpoll nousb reset_devices"
+# what Debian's kdump-tools appends (KDUMP_CMDLINE_APPEND), minus systemd;
+# panic=1 (RHEL's kdump has panic=10): a capture kernel that panics reboots,
+# which ends QEMU (-no-reboot), instead of hanging to the timeout;
+# no_timer_check: under TCG on a loaded host the IO-APIC timer check
+# sometimes fails ("IO-APIC + timer doesn't work!") and panics the capture
+# kernel at boot (seen with 7.3.4)
+KDUMP_CAPTURE_APPEND="console=ttyS0,115200 nr_cpus=1 irqpoll nousb reset_devices panic=1 no_timer_check"
 KDUMP_MAKEDUMPFILE=${PGSYNC_KDUMP_MAKEDUMPFILE:-$C/build/makedumpfile-f50c015/makedumpfile}
 
 # copy_with_libs FILE ROOT: FILE into ROOT/bin, its shared libraries (ldd)
@@ -135,7 +140,7 @@ run_kdump_scenario() { # release mode scenario
 		vml=(-drive "file=$(kdump_vmlinux_image "$rel"),format=raw,if=virtio,readonly=on")
 	log "booting $rel $sc-$mode (kdump path, -m $KDUMP_GUEST_MEM crashkernel=$KDUMP_CRASHKERNEL)"
 	local t0=$SECONDS rc=0
-	timeout "${PGSYNC_KDUMP_TIMEOUT:-1200}" nice -n 10 qemu-system-x86_64 -machine q35 -accel tcg -cpu max \
+	timeout "${PGSYNC_KDUMP_TIMEOUT:-600}" nice -n 10 qemu-system-x86_64 -machine q35 -accel tcg -cpu max \
 		-m "$KDUMP_GUEST_MEM" -smp 2 -kernel "$(vmlinuz_of "$rel")" \
 		-initrd "$C/build/$rel/kdump-initramfs.cpio.gz" -append "$append" \
 		-drive "file=$D/out.img,format=raw,if=virtio" \
