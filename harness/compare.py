@@ -97,6 +97,12 @@ def compare(d, fmt, ref, lossy):
         rep = json.loads(p.stdout)
     except ValueError as e:
         return [f"exit {p.returncode}, output is not JSON ({e}): {p.stderr.strip()}"], ms, None
+    return compare_report(rep, ref, lossy), ms, rep["summary"]["verdict"]
+
+
+def compare_report(rep, ref, lossy):
+    """Differences between one pgsync-dump JSON report and the referee's
+    result (harness/kdump_compare.py also checks the capture kernel's)."""
     problems = []
     want, got = referee_truth(ref), ours_truth(rep)
     for va in sorted(set(want) | set(got)):
@@ -116,7 +122,7 @@ def compare(d, fmt, ref, lossy):
             problems.append(f"fault address: drgn {ref['fault_address']} vs {crash.get('fault_address')}")
         if crash.get("pid") != ref.get("crash_pid"):
             problems.append(f"crash pid: drgn {ref.get('crash_pid')} vs {crash.get('pid')}")
-    return problems, ms, rep["summary"]["verdict"]
+    return problems
 
 
 def main():

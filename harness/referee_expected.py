@@ -38,6 +38,10 @@ out = {
     "fault_address": ref.get("fault_address"),
     "crash_pid": ref.get("crash_pid"),
     "crash_cpu": ref.get("crash_cpu"),
+    # how drgn found the table the crashing CPU ran on (QEMU's CR3 note, else
+    # cpu_tlbstate.loaded_mm): the kdump-path fixtures have no CR3 note
+    "crash_pgd_va": ref.get("crash_pgd_va"),
+    "crash_pgd_source": ref.get("crash_pgd_source"),
 }
 json.dump(out, sys.stdout, indent=1, sort_keys=True)
 print()

@@ -24,6 +24,10 @@ pub(crate) enum OpenError {
     /// The path names a directory.
     IsDirectory,
     Io(std::io::Error),
+    /// A regular file the kernel would not map (`mmap` failed): the open
+    /// file, for callers that can read it by offset instead (a
+    /// /proc/vmcore whose kernel lacks `mmap_vmcore`), and why.
+    MapFailed(File, std::io::Error),
 }
 
 /// How a range of a map will be read next.
@@ -78,7 +82,10 @@ impl FileBytes {
         // only read, and we never map a file we are writing;
         // docs/robustness.md has more.
         #[allow(unsafe_code)]
-        let map = unsafe { Mmap::map(&file) }.map_err(OpenError::Io)?;
+        let map = match unsafe { Mmap::map(&file) } {
+            Ok(map) => map,
+            Err(e) => return Err(OpenError::MapFailed(file, e)),
+        };
         Ok(FileBytes {
             backing: Backing::Mapped(map),
         })

@@ -206,7 +206,7 @@ impl Vmlinux {
                 std::io::ErrorKind::InvalidInput,
                 "is a directory, not a regular file",
             )),
-            OpenError::Io(source) => io(source),
+            OpenError::Io(source) | OpenError::MapFailed(_, source) => io(source),
         })?;
         // Symbols, notes and DWARF are each a few scattered pages of a
         // file of hundreds of MB: no readahead around faults (the symbol

@@ -66,6 +66,8 @@ impl SymbolMap {
         }
     }
 
+    // Used by `extract` only (feature `write`).
+    #[cfg_attr(not(feature = "write"), allow(dead_code))]
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, Symbol)> {
         self.found.iter().map(|(k, v)| (k.as_str(), *v))
     }

@@ -183,6 +183,7 @@ fn load_segment(
     Ok(Some(LoadSegment {
         index: i,
         paddr: ph.p_paddr,
+        vaddr: ph.p_vaddr,
         memsz: ph.p_memsz,
         filesz: ph.p_filesz,
         offset: ph.p_offset,

@@ -3,8 +3,21 @@
 use std::path::{Path, PathBuf};
 
 use super::DumpError;
+use super::kdump::ByteSource;
+use super::pread::PreadFile;
 pub(crate) use crate::mapped::Access;
 use crate::mapped::{FileBytes, OpenError};
+
+/// What [`DumpFile::open_any`] found.
+pub(crate) enum Opened {
+    Mapped(DumpFile),
+    /// A regular file the kernel would not map, open for positioned
+    /// reads, and the mapping's error.
+    Unmapped {
+        file: PreadFile,
+        map_error: std::io::Error,
+    },
+}
 
 /// A dump file's bytes plus its path, for error messages.
 pub struct DumpFile {
@@ -14,15 +27,40 @@ pub struct DumpFile {
 
 impl DumpFile {
     pub fn open(path: &Path) -> Result<DumpFile, DumpError> {
-        let bytes = FileBytes::open(path).map_err(|e| match e {
-            OpenError::IsDirectory => DumpError::IsDirectory {
+        match DumpFile::open_any(path)? {
+            Opened::Mapped(file) => Ok(file),
+            Opened::Unmapped { map_error, .. } => Err(DumpError::Io {
                 path: path.to_path_buf(),
-            },
-            OpenError::Io(source) => DumpError::Io {
-                path: path.to_path_buf(),
-                source,
-            },
-        })?;
+                source: map_error,
+            }),
+        }
+    }
+
+    /// [`DumpFile::open`], or the open file when the kernel would not map
+    /// it (the caller may read it by offset: [`super::open_unmapped`]).
+    pub(crate) fn open_any(path: &Path) -> Result<Opened, DumpError> {
+        let io = |source| DumpError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let bytes = match FileBytes::open(path) {
+            Ok(bytes) => bytes,
+            Err(OpenError::IsDirectory) => {
+                return Err(DumpError::IsDirectory {
+                    path: path.to_path_buf(),
+                });
+            }
+            Err(OpenError::Io(source)) => return Err(io(source)),
+            Err(OpenError::MapFailed(file, map_error)) => {
+                let file = PreadFile::new(file, path).map_err(io)?;
+                if ByteSource::is_empty(&file) {
+                    return Err(DumpError::Empty {
+                        path: path.to_path_buf(),
+                    });
+                }
+                return Ok(Opened::Unmapped { file, map_error });
+            }
+        };
         if bytes.bytes().is_empty() {
             return Err(DumpError::Empty {
                 path: path.to_path_buf(),
@@ -35,10 +73,10 @@ impl DumpFile {
         // that are never read. A flattened file, scanned whole, asks for
         // the default back.
         bytes.advise(Access::Random);
-        Ok(DumpFile {
+        Ok(Opened::Mapped(DumpFile {
             path: path.to_path_buf(),
             bytes,
-        })
+        }))
     }
 
     /// A dump file's bytes already in memory (fuzz targets, tests, tools

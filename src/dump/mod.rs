@@ -9,7 +9,10 @@ pub(crate) mod elf;
 pub(crate) mod file;
 pub mod kdump;
 pub mod notes;
+pub(crate) mod pread;
 pub mod progress;
+// What the analysis reads, for `extract` only (feature `write`).
+#[cfg_attr(not(feature = "write"), allow(dead_code))]
 pub(crate) mod recording;
 pub mod sparse;
 pub(crate) mod vmcoreinfo;
@@ -241,7 +244,34 @@ pub fn open(paths: &[PathBuf]) -> Result<CrashDump, DumpError> {
 }
 
 fn open_one(path: &Path) -> Result<CrashDump, DumpError> {
-    open_file(DumpFile::open(path)?)
+    match file::DumpFile::open_any(path)? {
+        file::Opened::Mapped(file) => open_file(file),
+        file::Opened::Unmapped { file, map_error } => open_unmapped(file, map_error),
+    }
+}
+
+/// A dump the kernel would not map (a /proc/vmcore whose kernel lacks
+/// `mmap_vmcore`): an ELF file is read by offset, with a warning; any
+/// other format fails with the mapping's error (their readers parse
+/// headers in place).
+pub(crate) fn open_unmapped(
+    file: pread::PreadFile,
+    map_error: std::io::Error,
+) -> Result<CrashDump, DumpError> {
+    use kdump::ByteSource;
+    let mut magic = [0u8; 4];
+    if file.read_at(0, &mut magic).is_ok() && &magic == b"\x7fELF" {
+        let mut notes = notes::DumpNotes::default();
+        notes.warnings.push(format!(
+            "{}: cannot be memory-mapped ({map_error}): read by offset instead",
+            file.path().display()
+        ));
+        return elf::ElfCore::open_source(Box::new(file), DumpFormat::Elf, notes);
+    }
+    Err(DumpError::Io {
+        path: file.path().to_path_buf(),
+        source: map_error,
+    })
 }
 
 /// Opens a dump whose bytes are already in memory, exactly as [`open`]

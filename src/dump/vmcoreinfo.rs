@@ -118,6 +118,8 @@ impl VmcoreInfo {
     /// The text form again (keys in a fixed order), for writing a dump that
     /// carries the same facts: `parse(to_text())` gives back the same value
     /// except for `bad_lines`.
+    // Used by `extract` only (feature `write`).
+    #[cfg_attr(not(feature = "write"), allow(dead_code))]
     pub(crate) fn to_text(&self) -> String {
         use std::fmt::Write as _;
         let mut t = String::new();

@@ -243,6 +243,67 @@ fn overlapping_identical_file_bytes_are_silent() {
     assert_eq!(buf, all);
 }
 
+/// The kernel's /proc/vmcore headers (and kexec-tools') list the kernel
+/// image twice: a PT_LOAD at its text address (0xffffffff8...) and the
+/// direct-map RAM segment holding the same physical pages. Both are read
+/// from the same memory, so they are not compared at open (that would read
+/// the kernel image twice); the same overlap with `p_vaddr` 0 (QEMU,
+/// makedumpfile) is compared and warns. The bytes differ here only to show
+/// which pair is compared.
+#[test]
+fn kexec_kernel_text_duplicate_is_not_compared() {
+    let ram = vec![0xaa; 0x4000];
+    let text = vec![0xbb; 0x1000];
+    let shaped = |ram_vaddr: u64, text_vaddr: u64| {
+        let segments = [
+            CoreSegment {
+                paddr: 0x2000,
+                vaddr: text_vaddr,
+                data: &text,
+                memsz: 0x1000,
+            },
+            CoreSegment {
+                paddr: 0x1000,
+                vaddr: ram_vaddr,
+                data: &ram,
+                memsz: 0x4000,
+            },
+        ];
+        write_core_segments(&[], &segments, &CoreLayout::default()).expect("core written")
+    };
+    let kexec = write(
+        "kexec-text",
+        &shaped(0xffff_8880_0000_1000, 0xffff_ffff_8100_0000),
+    );
+    let d = dump::open(std::slice::from_ref(&kexec)).unwrap();
+    assert!(d.warnings.is_empty(), "{:?}", d.warnings);
+    let mut buf = [0u8; 2];
+    d.memory().read(PhysAddr::new(0x1fff), &mut buf).unwrap();
+    assert_eq!(buf, [0xaa, 0xaa], "the lower start (RAM) wins");
+    let physical = write("physical-text", &shaped(0, 0));
+    let d = dump::open(std::slice::from_ref(&physical)).unwrap();
+    assert_eq!(
+        d.warnings,
+        vec![format!(
+            "{}: PT_LOAD #2 and PT_LOAD #1 both have file bytes for physical 0x2000..0x3000 (0x1000 bytes) and 4096 of them differ: reading PT_LOAD #2's (it starts at the lower physical address); the other copy may be the right one",
+            physical.display()
+        )]
+    );
+    // A text-address segment over a segment that is not direct-mapped
+    // (p_vaddr 0) is compared too.
+    let mixed = write("mixed-text", &shaped(0, 0xffff_ffff_8100_0000));
+    assert_eq!(
+        dump::open(std::slice::from_ref(&mixed))
+            .unwrap()
+            .warnings
+            .len(),
+        1
+    );
+    for p in [kexec, physical, mixed] {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
 /// The case from issue 14: a segment with file data to 0xc000 and zero fill
 /// to 0x12000 must not hide the next segment's real bytes at 0xc000..0x12000,
 /// whichever order the program header table lists them in.

@@ -9,7 +9,11 @@
 //!   starting at the lowest physical address wins; equal starts, the one
 //!   earlier in the program header table. The losing bytes are compared with
 //!   the winning ones and a difference is a warning, since one of the two
-//!   copies of that memory is wrong and the dump cannot say which.
+//!   copies of that memory is wrong and the dump cannot say which. Not
+//!   compared: a kexec kernel-text segment against a direct-map one
+//!   ([`kexec_duplicate`]), which /proc/vmcore reads from the same physical
+//!   memory, so they are identical by construction (comparing them would
+//!   read the kernel image twice at every open).
 
 use std::collections::BTreeMap;
 
@@ -23,9 +27,36 @@ pub(super) struct LoadSegment {
     /// Position in the program header table (`PT_LOAD #index` in messages).
     pub index: usize,
     pub paddr: u64,
+    /// `p_vaddr`: 0 in QEMU's and makedumpfile's physical dumps; the kernel
+    /// text or direct-map address in the kernel's /proc/vmcore headers.
+    pub vaddr: u64,
     pub memsz: u64,
     pub filesz: u64,
     pub offset: u64,
+}
+
+/// The kernel-text mapping (`__START_KERNEL_map`) up to the module area:
+/// where the kernel's own PT_LOAD in /proc/vmcore's headers has `p_vaddr`.
+const KERNEL_TEXT_MAP: std::ops::Range<u64> = 0xffff_ffff_8000_0000..0xffff_ffff_c000_0000;
+/// Lowest direct-map base (`page_offset_base`): 0xff11000000000000 with
+/// 5-level paging, 0xffff888000000000 with 4-level, higher with KASLR.
+const DIRECT_MAP_MIN: u64 = 0xff00_0000_0000_0000;
+
+/// True for a pair the kernel (or kexec-tools) wrote into /proc/vmcore's
+/// headers as two views of the same physical memory: the kernel-text
+/// segment (`p_vaddr` in [`KERNEL_TEXT_MAP`]) and a direct-map RAM segment
+/// (`p_vaddr - p_paddr` a direct-map base). /proc/vmcore reads both from
+/// physical memory, so their bytes cannot differ. QEMU and makedumpfile
+/// dumps carry `p_vaddr` 0 and never match: their overlaps are compared.
+pub(super) fn kexec_duplicate(a: &LoadSegment, b: &LoadSegment) -> bool {
+    let text = |s: &LoadSegment| KERNEL_TEXT_MAP.contains(&s.vaddr);
+    let direct = |s: &LoadSegment| {
+        !text(s)
+            && s.vaddr
+                .checked_sub(s.paddr)
+                .is_some_and(|base| base >= DIRECT_MAP_MIN)
+    };
+    (text(a) && direct(b)) || (text(b) && direct(a))
 }
 
 /// Where a piece's bytes come from.
@@ -126,6 +157,7 @@ pub(super) fn resolve(
             );
         }
     }
+    let by_index: BTreeMap<usize, &LoadSegment> = segments.iter().map(|s| (s.index, s)).collect();
     let mut overlaps: BTreeMap<(usize, usize), Overlap> = BTreeMap::new();
     let mut budget = MAX_COMPARED;
     // Allocated once, at the first overlap: thousands of overlapping pieces
@@ -149,6 +181,12 @@ pub(super) fn resolve(
             let Backing::File { offset: won_at } = won.backing else {
                 continue;
             };
+            if by_index
+                .get(&lost.segment)
+                .is_some_and(|l| kexec_duplicate(s, l))
+            {
+                continue;
+            }
             let o = overlaps.entry((s.index, lost.segment)).or_insert(Overlap {
                 start: lost.paddr,
                 end: lost.end(),

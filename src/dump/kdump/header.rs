@@ -171,6 +171,8 @@ impl DiskDumpHeader {
         self.utsname.get(i).map(|f| c_string(f)).unwrap_or_default()
     }
 
+    // Used by `extract` only (feature `write`).
+    #[cfg_attr(not(feature = "write"), allow(dead_code))]
     pub(crate) fn set_uts(&mut self, i: usize, s: &str) {
         if let Some(f) = self.utsname.get_mut(i) {
             *f = [0; UTS_FIELD_LEN];
