@@ -2,13 +2,14 @@
 //! view and hands the result to the report layer.
 
 mod args;
+mod batch;
 mod commands;
 mod progress;
 mod terminal;
 
-pub use args::{Cli, Command, DumpArgs, Format};
+pub use args::{AnalyzeFormat, ArchiveArgs, Cli, Command, DumpArgs, Format};
 pub use progress::TerminalProgress;
-pub use terminal::{note, report_width, set_quiet};
+pub use terminal::{is_quiet, note, report_width, set_quiet};
 
 pub use commands::run;
 

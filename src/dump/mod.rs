@@ -9,6 +9,7 @@ pub(crate) mod elf;
 pub(crate) mod file;
 pub mod kdump;
 pub mod notes;
+pub mod probe;
 pub mod progress;
 pub(crate) mod recording;
 pub mod sparse;
