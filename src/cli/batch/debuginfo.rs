@@ -1,86 +1,75 @@
-//! The debuginfo of each dump in an archive, resolved once per kernel
-//! build: dumps of one build share one opened `Vmlinux`, so its DWARF type
-//! index is built once for all of them. [`DebugInfoCache::resolve`] is the
-//! one place the archive mode finds debuginfo.
+//! The debuginfo of each dump in an archive, found as `analyze` on that
+//! dump alone finds it, and opened once per file: dumps that lead to the
+//! same vmlinux (the same file through any path or link, as the harness's
+//! `vmlinux` links beside each dump of one kernel build do) share one
+//! opened `Vmlinux`, so its DWARF type index is built once for all of them.
+//! [`DebugInfoCache::resolve`] is the one place the archive mode gets
+//! debuginfo.
+//!
+//! Files are told apart by identity (device, inode), not by build-id: a
+//! stripped vmlinux and its debug file share a build-id but not their DWARF,
+//! and each dump must be analyzed with the file its own search finds.
 
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
-use pgsync_dump::debuginfo::{DebugInfoError, Vmlinux};
+use pgsync_dump::debuginfo::Vmlinux;
 use pgsync_dump::dump::CrashDump;
 
 use crate::cli::commands::open_vmlinux;
 
-/// Builds kept open at once. An archive holds few kernel builds; the bound
+/// Files kept open at once. An archive holds few kernel builds; the bound
 /// keeps memory independent of the number of dumps even when it does not.
-const MAX_BUILDS: usize = 16;
+const MAX_FILES: usize = 16;
 
-struct Entry {
-    /// The file as found (canonical), to recognize it when a dump without
-    /// a build-id leads to it again.
-    path: PathBuf,
-    build_id: Option<String>,
-    vmlinux: Arc<Vmlinux>,
+/// The debuginfo of one dump.
+pub struct Resolved {
+    pub vmlinux: Arc<Vmlinux>,
+    /// The path this dump's search found it at (another dump may have
+    /// reached the same file through another path).
+    pub path: PathBuf,
 }
+
+/// A file's device and inode: the same file through any path.
+type FileId = (u64, u64);
 
 #[derive(Default)]
 pub struct DebugInfoCache {
-    /// Oldest first.
-    entries: Mutex<Vec<Entry>>,
+    /// (device, inode) of each open file, oldest first.
+    entries: Mutex<Vec<(FileId, Arc<Vmlinux>)>>,
 }
 
-fn normalized(id: &str) -> String {
-    id.trim().to_ascii_lowercase()
+fn file_id(path: &Path) -> Option<FileId> {
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 impl DebugInfoCache {
-    /// The vmlinux for `d`, as `analyze` on that dump alone would find it
-    /// (`explicit`: `--vmlinux`), reusing one already open when it is the
-    /// same file or has the dump's build-id.
-    pub fn resolve(&self, d: &CrashDump, explicit: Option<&Path>) -> Result<Arc<Vmlinux>> {
-        let dump_id = d
-            .vmcoreinfo
-            .as_ref()
-            .and_then(|i| i.build_id.as_deref())
-            .map(normalized);
-        // Held while a file is searched and opened (cheap: a mapping and a
-        // section table) so that dumps of one build never open it twice.
+    /// The vmlinux for `d` (`explicit`: `--vmlinux`), searched for as
+    /// `analyze` on that dump alone does; the search only maps the file and
+    /// reads its section table, the costly type index is what is shared.
+    pub fn resolve(&self, d: &CrashDump, explicit: Option<&Path>) -> Result<Resolved> {
+        let found = open_vmlinux(d, explicit)?;
+        let path = found.path().to_path_buf();
+        let Some(id) = file_id(&path) else {
+            return Ok(Resolved {
+                vmlinux: Arc::new(found),
+                path,
+            });
+        };
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(path) = explicit {
-            let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-            if let Some(e) = entries.iter().find(|e| e.path == canonical) {
-                if let (Some(file_id), Some(dump_id)) = (&e.build_id, &dump_id) {
-                    if file_id != dump_id {
-                        return Err(DebugInfoError::BuildIdMismatch {
-                            path: path.to_path_buf(),
-                            file_id: file_id.clone(),
-                            dump_id: dump_id.clone(),
-                        }
-                        .into());
-                    }
-                }
-                return Ok(e.vmlinux.clone());
-            }
-        } else if let Some(id) = &dump_id {
-            if let Some(e) = entries.iter().find(|e| e.build_id.as_ref() == Some(id)) {
-                return Ok(e.vmlinux.clone());
-            }
+        if let Some((_, v)) = entries.iter().find(|(i, _)| *i == id) {
+            return Ok(Resolved {
+                vmlinux: v.clone(),
+                path,
+            });
         }
-        let v = open_vmlinux(d, explicit)?;
-        let path = std::fs::canonicalize(v.path()).unwrap_or_else(|_| v.path().to_path_buf());
-        if let Some(e) = entries.iter().find(|e| e.path == path) {
-            return Ok(e.vmlinux.clone());
-        }
-        let v = Arc::new(v);
-        if entries.len() == MAX_BUILDS {
+        let v = Arc::new(found);
+        if entries.len() == MAX_FILES {
             entries.remove(0);
         }
-        entries.push(Entry {
-            path,
-            build_id: v.build_id().map(|id| normalized(&id)),
-            vmlinux: v.clone(),
-        });
-        Ok(v)
+        entries.push((id, v.clone()));
+        Ok(Resolved { vmlinux: v, path })
     }
 }

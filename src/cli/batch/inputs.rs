@@ -199,7 +199,10 @@ impl Walk {
 /// place of its first part.
 fn group(found: Vec<Found>) -> Vec<Input> {
     let mut slots: Vec<Option<Input>> = Vec::with_capacity(found.len());
-    let mut groups: BTreeMap<SplitIdentity, (usize, Vec<(PathBuf, SplitPart)>)> = BTreeMap::new();
+    // Parts of one split dump sit in one directory (copies elsewhere are
+    // another dump); there they share an identity.
+    type Key = (PathBuf, SplitIdentity);
+    let mut groups: BTreeMap<Key, (usize, Vec<(PathBuf, SplitPart)>)> = BTreeMap::new();
     for f in found {
         match f {
             Found::Error { path, error } => slots.push(Some(Input::Error {
@@ -214,8 +217,9 @@ fn group(found: Vec<Found>) -> Vec<Input> {
                 split: Some(part),
             }) => {
                 let at = slots.len();
+                let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
                 let g = groups
-                    .entry(part.identity.clone())
+                    .entry((dir, part.identity.clone()))
                     .or_insert_with(|| (at, Vec::new()));
                 if g.0 == at {
                     slots.push(None);
@@ -224,8 +228,8 @@ fn group(found: Vec<Found>) -> Vec<Input> {
             }
         }
     }
-    // Two dumps of one machine share an identity; their parts overlap.
-    // Then the header timestamp (one per makedumpfile run) tells them apart.
+    // Two dumps of one machine in one directory share an identity; their
+    // parts overlap. Then the header timestamp (one per makedumpfile run) tells them apart.
     let mut extra: BTreeMap<usize, Vec<Input>> = BTreeMap::new();
     for (at, parts) in groups.into_values() {
         let mut dumps: Vec<Input> = if overlapping(&parts) {

@@ -95,10 +95,13 @@ struct Context {
 
 fn analyze_paths(paths: &[PathBuf], cx: &Context) -> Result<Done> {
     let d = dump::open(paths)?;
-    let v = cx.debuginfo.resolve(&d, cx.vmlinux.as_deref())?;
-    analyzed(&d, &v, &cx.options, |facts, outcome| {
+    let debuginfo = cx.debuginfo.resolve(&d, cx.vmlinux.as_deref())?;
+    analyzed(&d, &debuginfo.vmlinux, &cx.options, |facts, outcome| {
         let a = &outcome.analysis;
-        let r = report::json::report(facts, a, outcome.crash.as_ref(), outcome.replay.as_ref());
+        let mut r = report::json::report(facts, a, outcome.crash.as_ref(), outcome.replay.as_ref());
+        // The file this dump's own search found, as a single run names it
+        // (the shared copy may have been opened through another link).
+        r.dump.vmlinux = debuginfo.path.display().to_string();
         let exit = a.verdict().exit_code() as u8;
         let line = Line {
             report: Some(&r),
