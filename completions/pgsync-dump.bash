@@ -79,7 +79,7 @@ _pgsync__dump() {
             return 0
             ;;
         pgsync__subcmd__dump__subcmd__analyze)
-            opts="-q -h --vmlinux --format --pid --replay --sync-mask --quiet --help"
+            opts="-q -h --vmlinux --format --pid --replay --sync-mask --jobs --timeout --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -90,7 +90,7 @@ _pgsync__dump() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json jsonl" -- "${cur}"))
                     return 0
                     ;;
                 --pid)
@@ -99,6 +99,14 @@ _pgsync__dump() {
                     ;;
                 --sync-mask)
                     COMPREPLY=($(compgen -W "pgd p4d none" -- "${cur}"))
+                    return 0
+                    ;;
+                --jobs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)

@@ -36,11 +36,14 @@ complete -c pgsync-dump -n "__fish_pgsync_dump_needs_command" -f -a "vtop" -d 'T
 complete -c pgsync-dump -n "__fish_pgsync_dump_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand analyze" -l vmlinux -d 'vmlinux with DWARF; default: searched next to the dump and in the standard debug paths' -r -F
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand analyze" -l format -r -f -a "table\t''
-json\t''"
+json\t''
+jsonl\t'One JSON object per dump per line (archive mode; docs/fleet.md)'"
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand analyze" -l pid -d 'Limit the report to the page tables of these tasks (the check still reads everything)' -r
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand analyze" -l sync-mask -d 'Replay with another ARCH_PAGE_TABLE_SYNC_MASK (a counterfactual); default: the kernel\'s own (p4d on 4-level, pgd on 5-level)' -r -f -a "pgd\t''
 p4d\t''
 none\t''"
+complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand analyze" -l jobs -d 'Archive mode: dumps analyzed at once [default: the number of CPUs]' -r
+complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand analyze" -l timeout -d 'Archive mode: seconds one dump may take before it becomes an error line (0: no limit)' -r
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand analyze" -l replay -d 'Replay the fixed kernel\'s p?d_populate_kernel() + arch_sync_kernel_mappings() over the findings (on a copy-on-write overlay; the dump is never written)'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand analyze" -s q -l quiet -d 'For scripts: results only. No progress bar and no warnings or notes on stderr; errors are still reported on stderr'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand analyze" -s h -l help -d 'Print help (see more with \'--help\')'

@@ -73,7 +73,6 @@ pub enum Command {
     Analyze {
         #[command(flatten)]
         dump: DumpArgs,
-        /// jsonl: one line per dump (archive mode).
         #[arg(long, value_enum, default_value_t = AnalyzeFormat::Table)]
         format: AnalyzeFormat,
         /// Limit the report to the page tables of these tasks (the check still reads everything).
