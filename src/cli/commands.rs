@@ -38,6 +38,11 @@ pub(super) fn emit(s: &str) -> Result<()> {
     }
 }
 
+/// Whether a reader closed standard output (further output is dropped).
+pub(super) fn stdout_closed() -> bool {
+    STDOUT_CLOSED.load(Ordering::Relaxed)
+}
+
 macro_rules! out {
     ($($t:tt)*) => { emit(&format!($($t)*))? };
 }

@@ -54,8 +54,11 @@ pub fn kind_of(head: &[u8]) -> Option<DumpKind> {
     if head.starts_with(DISKDUMP_SIGNATURE) {
         return Some(DumpKind::Diskdump);
     }
+    // The signature field is 16 bytes, zero-padded: a text file that
+    // starts with the word "makedumpfile" (a log of it) is no dump.
     if head.starts_with(FLAT_SIGNATURE) {
-        return Some(DumpKind::Flattened);
+        let padded = head.get(12..16).is_none_or(|pad| pad == [0; 4]);
+        return padded.then_some(DumpKind::Flattened);
     }
     None
 }
@@ -78,4 +81,33 @@ pub fn probe(path: &Path) -> Result<Option<Probe>, DumpError> {
         DumpKind::Elf | DumpKind::Diskdump => None,
     };
     Ok(Some(Probe { kind, split }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_come_from_magic_bytes() {
+        let mut core = b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0".to_vec();
+        let mut exec = core.clone();
+        core.extend([4, 0]);
+        exec.extend([2, 0]);
+        assert_eq!(kind_of(&core), Some(DumpKind::Elf));
+        assert_eq!(kind_of(&exec), None, "a vmlinux is no dump");
+        assert_eq!(
+            kind_of(b"\x7fELF"),
+            Some(DumpKind::Elf),
+            "too short to tell"
+        );
+        assert_eq!(kind_of(b"KDUMP   \x06\0\0\0"), Some(DumpKind::Kdump));
+        assert_eq!(kind_of(b"DISKDUMP"), Some(DumpKind::Diskdump));
+        assert_eq!(
+            kind_of(b"makedumpfile\0\0\0\0\0\0\0\0\0\0\0\x01"),
+            Some(DumpKind::Flattened)
+        );
+        assert_eq!(kind_of(b"makedumpfile: 1.2 s elapsed\n"), None);
+        assert_eq!(kind_of(b"vmcore"), None);
+        assert_eq!(kind_of(b""), None);
+    }
 }

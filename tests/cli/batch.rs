@@ -72,6 +72,12 @@ fn a_directory_gives_one_line_per_dump_with_the_single_dump_report() {
     let missing = link_fixture(&dir, "missing-4l");
     // Beside the dumps: notes, a truncated dump, a loop back to the top.
     std::fs::write(dir.join("healthy-4l/notes.txt"), "not a dump\n").unwrap();
+    // Starts with a dump format's signature word, but as text.
+    std::fs::write(
+        dir.join("mismatch/makedumpfile.log"),
+        "makedumpfile 1.7.2: the dump is written\n",
+    )
+    .unwrap();
     let whole = std::fs::read(fixtures_dir().join("missing-4l/vmcore")).unwrap();
     std::fs::create_dir_all(dir.join("truncated")).unwrap();
     let truncated = dir.join("truncated/vmcore");
@@ -108,10 +114,11 @@ fn a_directory_gives_one_line_per_dump_with_the_single_dump_report() {
         single_error.stderr
     );
     assert_eq!(r.code, 2, "an unanalyzable dump makes the run exit 2");
-    // Four vmlinux files and the notes are not dumps; the loop is skipped.
+    // Four vmlinux files, the notes and the log are not dumps; the loop is
+    // skipped.
     assert!(
         r.stderr.contains(
-            "skipped: 5 file(s) that are not dumps, 1 file(s) or directories reached twice"
+            "skipped: 6 file(s) that are not dumps, 1 file(s) or directories reached twice"
         ),
         "{}",
         r.stderr
@@ -358,5 +365,36 @@ fn a_thousand_other_files_are_counted_not_printed() {
         "{}",
         r.stderr
     );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_reader_that_stops_early_ends_the_run_quietly() {
+    use std::io::BufRead as _;
+    let dir = scratch("head");
+    for i in 0..12 {
+        let d = dir.join(format!("d{i:02}"));
+        link(&fixtures_dir().join("healthy-4l/vmcore"), &d.join("vmcore"));
+        link(
+            &fixtures_dir().join("healthy-4l/vmlinux"),
+            &d.join("vmlinux"),
+        );
+    }
+    let mut child = Command::new(bin())
+        .args(["analyze", "--quiet", "--jobs", "1", s(&dir)])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // The reader is gone (like `| head -1`).
+    let out = child.wait_with_output().unwrap();
+    let line: Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(line["path"], s(&dir.join("d00/vmcore")));
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
     std::fs::remove_dir_all(&dir).unwrap();
 }

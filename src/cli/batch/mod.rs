@@ -14,6 +14,7 @@ mod pool;
 mod summary;
 
 use std::io::IsTerminal as _;
+use std::ops::ControlFlow;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,7 +27,7 @@ use pgsync_dump::dump;
 use pgsync_dump::report;
 use serde::Serialize;
 
-use super::commands::{analyzed, emit};
+use super::commands::{analyzed, emit, stdout_closed};
 use super::{AnalyzeFormat, ArchiveArgs, DumpArgs, is_quiet, note};
 use debuginfo::DebugInfoCache;
 use inputs::Input;
@@ -181,9 +182,13 @@ pub fn run(
         },
         |done| {
             emit(&(done.line + "\n"))?;
+            if stdout_closed() {
+                // `analyze DIR | head`: the reader is gone, so is the point.
+                return Ok(ControlFlow::Break(()));
+            }
             summary.add(&done.summary);
             bar.inc(1);
-            Ok(())
+            Ok(ControlFlow::Continue(()))
         },
     )?;
     bar.finish_and_clear();

@@ -7,6 +7,7 @@
 //! stay held until then, or until the process ends).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
@@ -40,8 +41,8 @@ enum Msg<R> {
 type Queue<I> = Arc<Mutex<Receiver<Job<I>>>>;
 
 /// Runs `work` over `inputs` on `jobs` threads and calls `emit` with each
-/// result in input order. An input still running after `budget` gets
-/// `over_budget(input)` as its result instead.
+/// result in input order, until it says to stop. An input still running
+/// after `budget` gets `over_budget(input)` as its result instead.
 pub fn run_ordered<I, R, W, O, E>(
     inputs: Vec<I>,
     jobs: usize,
@@ -55,7 +56,7 @@ where
     R: Send + 'static,
     W: Fn(&I) -> R + Send + Sync + 'static,
     O: Fn(&I) -> R,
-    E: FnMut(R) -> Result<()>,
+    E: FnMut(R) -> Result<ControlFlow<()>>,
 {
     let total = inputs.len();
     let jobs = jobs.max(1);
@@ -137,7 +138,9 @@ where
             }
         }
         while let Some(r) = ready.remove(&next_emit) {
-            emit(r)?;
+            if emit(r)?.is_break() {
+                return Ok(());
+            }
             next_emit += 1;
         }
     }
@@ -197,7 +200,7 @@ mod tests {
             |_| unreachable!("no budget"),
             |r| {
                 got.push(r);
-                Ok(())
+                Ok(ControlFlow::Continue(()))
             },
         )
         .unwrap();
@@ -222,7 +225,7 @@ mod tests {
             |&i| -(i as i64),
             |r| {
                 got.push(r);
-                Ok(())
+                Ok(ControlFlow::Continue(()))
             },
         )
         .unwrap();
