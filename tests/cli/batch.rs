@@ -398,3 +398,34 @@ fn a_reader_that_stops_early_ends_the_run_quietly() {
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn an_entry_that_cannot_be_read_is_an_error_line_and_the_walk_goes_on() {
+    let dir = scratch("unreadable");
+    let healthy = link_fixture(&dir, "healthy-4l");
+    let selfish = dir.join("self");
+    link(&selfish, &selfish); // a link to itself: ELOOP on every open
+    link(&dir.join("nowhere"), &dir.join("dangling"));
+    let r = run(&["analyze", s(&dir)]);
+    let got = lines(&r.stdout);
+    assert_eq!(got.len(), 2, "{}", r.stdout);
+    assert_eq!(got[0]["path"], s(&healthy));
+    assert_eq!(got[0]["exit"], 0);
+    assert_eq!(got[1]["path"], s(&selfish));
+    assert_eq!(got[1]["exit"], 2);
+    assert_eq!(
+        got[1]["error"],
+        format!(
+            "{}: Too many levels of symbolic links (os error 40)",
+            selfish.display()
+        )
+    );
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .ends_with("skipped: 1 file(s) that are not dumps, 1 dangling symbolic link(s)\n"),
+        "{}",
+        r.stderr
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
