@@ -248,6 +248,27 @@ fn split_dumps_are_grouped_and_a_missing_part_is_one_error_line() {
     );
     assert_eq!(r.code, 2);
 
+    // Flattened parts (`makedumpfile -F --split`) group the same way: the
+    // probe reads their headers through the stream's first records.
+    std::fs::remove_dir_all(dir.join("partial")).unwrap();
+    let flat = dir.join("flat");
+    std::fs::create_dir_all(&flat).unwrap();
+    let mut flat_parts = Vec::new();
+    for p in parts.iter().rev() {
+        let bytes = pgsync_dump::write::flatten::flatten(&std::fs::read(p).unwrap(), 4096, true);
+        let at = flat.join(p.file_name().unwrap());
+        std::fs::write(&at, bytes).unwrap();
+        flat_parts.insert(0, at);
+    }
+    std::fs::copy(dir.join("whole/vmlinux"), flat.join("vmlinux")).unwrap();
+    let r = run(&["analyze", "--format", "jsonl", s(&flat)]);
+    let got = lines(&r.stdout);
+    assert_eq!(got.len(), 1, "{}", r.stdout);
+    let flat_names: Vec<&str> = flat_parts.iter().map(|p| s(p)).collect();
+    assert_eq!(got[0]["parts"], serde_json::json!(flat_names));
+    assert_eq!(got[0]["summary"], alone["summary"]);
+    assert_eq!(got[0]["findings"], alone["findings"]);
+
     // The parts of one dump named on the command line: the single-dump
     // mode, byte for byte what it always printed.
     let explicit = run(&[
