@@ -99,7 +99,8 @@ where
         let deadline = budget.and_then(|b| {
             in_flight
                 .values()
-                .filter_map(|f| f.started.map(|s| s + b))
+                // A budget past what an Instant can hold is no budget.
+                .filter_map(|f| f.started.and_then(|s| s.checked_add(b)))
                 .min()
         });
         let msg = match deadline {
@@ -122,7 +123,10 @@ where
                 let now = Instant::now();
                 let over: Vec<usize> = in_flight
                     .iter()
-                    .filter(|(_, f)| f.started.zip(budget).is_some_and(|(s, b)| now >= s + b))
+                    .filter(|(_, f)| {
+                        let deadline = f.started.zip(budget).and_then(|(s, b)| s.checked_add(b));
+                        deadline.is_some_and(|d| now >= d)
+                    })
                     .map(|(&i, _)| i)
                     .collect();
                 for i in over {
