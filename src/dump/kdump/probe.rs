@@ -120,8 +120,13 @@ pub(crate) fn split_part(file: &File) -> std::io::Result<Option<SplitPart>> {
 fn read_flattened(file: &File, offset: u64, buf: &mut [u8]) -> std::io::Result<bool> {
     let want_end = offset + buf.len() as u64;
     let mut covered = vec![false; buf.len()];
+    let file_len = file.metadata()?.len();
     let mut pos = FLAT_HEADER_SIZE;
     for _ in 0..MAX_FLAT_RECORDS {
+        // A record claiming more than the file holds ends the search.
+        if pos.checked_add(16).is_none_or(|end| end > file_len) {
+            break;
+        }
         let mut rh = [0u8; 16];
         if read_up_to(file, pos, &mut rh)? < rh.len() {
             break;
@@ -136,8 +141,11 @@ fn read_flattened(file: &File, offset: u64, buf: &mut [u8]) -> std::io::Result<b
         if lo < hi {
             let at = (lo - offset) as usize;
             let len = (hi - lo) as usize;
-            let got = read_up_to(file, data + (lo - start), &mut buf[at..at + len])?;
-            covered[at..at + got].iter_mut().for_each(|c| *c = true);
+            let from = data.saturating_add(lo - start);
+            if from < file_len {
+                let got = read_up_to(file, from, &mut buf[at..at + len])?;
+                covered[at..at + got].iter_mut().for_each(|c| *c = true);
+            }
         }
         let Some(next) = data.checked_add(size) else {
             break;
@@ -145,4 +153,41 @@ fn read_flattened(file: &File, offset: u64, buf: &mut [u8]) -> std::io::Result<b
         pos = next;
     }
     Ok(covered.iter().all(|&c| c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A flattened stream whose records are `(offset, size, data)`.
+    fn stream(records: &[(i64, i64, &[u8])]) -> File {
+        let mut b = vec![0u8; FLAT_HEADER_SIZE as usize];
+        b[..12].copy_from_slice(FLAT_SIGNATURE);
+        b[16..24].copy_from_slice(&1i64.to_be_bytes());
+        b[24..32].copy_from_slice(&1i64.to_be_bytes());
+        for (offset, size, data) in records {
+            b.extend(offset.to_be_bytes());
+            b.extend(size.to_be_bytes());
+            b.extend(*data);
+        }
+        let path = std::env::temp_dir().join(format!(
+            "pgsync-probe-{}-{}",
+            std::process::id(),
+            records.len()
+        ));
+        std::fs::write(&path, b).unwrap();
+        let f = File::open(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        f
+    }
+
+    #[test]
+    fn records_that_claim_more_than_the_file_end_the_probe() {
+        let huge = stream(&[(0, i64::MAX, b"KDUMP   "), (0, 8, b"KDUMP   ")]);
+        assert_eq!(split_part(&huge).unwrap(), None);
+        let negative = stream(&[(-5, 8, b"KDUMP   ")]);
+        assert_eq!(split_part(&negative).unwrap(), None);
+        let past = stream(&[(i64::MAX - 2, 8, b"KDUMP   ")]);
+        assert_eq!(split_part(&past).unwrap(), None);
+    }
 }
