@@ -30,6 +30,27 @@ pub enum Format {
     Json,
 }
 
+/// `analyze`'s formats: those of every subcommand, plus JSON Lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AnalyzeFormat {
+    Table,
+    Json,
+    /// One JSON object per dump per line (archive mode; docs/fleet.md).
+    Jsonl,
+}
+
+/// `analyze` over a crash archive: several dumps or directories, or
+/// `--format jsonl` (docs/fleet.md).
+#[derive(clap::Args, Debug)]
+pub struct ArchiveArgs {
+    /// Archive mode: dumps analyzed at once [default: the number of CPUs].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+    /// Archive mode: seconds one dump may take before it becomes an error line (0: no limit).
+    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    pub timeout: u64,
+}
+
 #[derive(clap::Args, Debug)]
 pub struct DumpArgs {
     /// The dump (several files: the parts of one split dump).
@@ -77,11 +98,15 @@ pub enum Command {
     /// Compare every page table's kernel half with init_mm's and give a verdict.
     ///
     /// Exit status: 0 consistent, 1 findings, 3 incomplete, 2 error.
+    ///
+    /// Archive mode (a directory, several dumps that are not the parts of one
+    /// split dump, or --format jsonl): every dump found, one JSON line each, a
+    /// summary on stderr; exit status the most severe of 2, 1, 3, 0 present.
     Analyze {
         #[command(flatten)]
         dump: DumpArgs,
-        #[arg(long, value_enum, default_value_t = Format::Table)]
-        format: Format,
+        #[arg(long, value_enum, default_value_t = AnalyzeFormat::Table)]
+        format: AnalyzeFormat,
         /// Limit the report to the page tables of these tasks (the check still reads everything).
         #[arg(long = "pid", value_name = "PID")]
         pids: Vec<i32>,
@@ -93,6 +118,8 @@ pub enum Command {
         /// kernel's own (p4d on 4-level, pgd on 5-level).
         #[arg(long, value_name = "MASK", requires = "replay", value_parser = ["pgd", "p4d", "none"])]
         sync_mask: Option<String>,
+        #[command(flatten)]
+        archive: ArchiveArgs,
     },
     /// What the dump is: format, release, build-id, paging, KASLR, CPUs.
     Info {

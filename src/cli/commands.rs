@@ -16,15 +16,17 @@ use pgsync_dump::model::mask::SyncMask;
 use pgsync_dump::report::info::{InfoReport, KernelInfo};
 use pgsync_dump::report::{self, DumpFacts, hex};
 
-use super::debuginfo::resolve;
-use super::{Cli, Command, DebuginfoArgs, DumpArgs, Format, note, report_width};
+use super::debuginfo::{Resolution, resolve};
+use super::{
+    AnalyzeFormat, Cli, Command, DebuginfoArgs, DumpArgs, Format, batch, note, report_width,
+};
 
 /// Standard output that a closed pipe (`analyze ... | head`) ends quietly:
 /// further output is dropped and the command finishes with its own status,
 /// where `println!` would panic.
 static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
 
-fn emit(s: &str) -> Result<()> {
+pub(super) fn emit(s: &str) -> Result<()> {
     if STDOUT_CLOSED.load(Ordering::Relaxed) {
         return Ok(());
     }
@@ -36,6 +38,11 @@ fn emit(s: &str) -> Result<()> {
         }
         r => Ok(r?),
     }
+}
+
+/// Whether a reader closed standard output (further output is dropped).
+pub(super) fn stdout_closed() -> bool {
+    STDOUT_CLOSED.load(Ordering::Relaxed)
 }
 
 macro_rules! out {
@@ -55,7 +62,18 @@ pub fn run(cli: Cli) -> Result<u8> {
             pids,
             replay,
             sync_mask,
-        } => analyze(&dump, format, &pids, replay, sync_mask.as_deref()),
+            archive,
+        } => {
+            let options = analysis_options(&pids, replay, sync_mask.as_deref())?;
+            match format {
+                AnalyzeFormat::Jsonl => batch::run(&dump, format, &options, &archive),
+                _ if batch::archive_mode(&dump.vmcore) => {
+                    batch::run(&dump, format, &options, &archive)
+                }
+                AnalyzeFormat::Table => analyze(&dump, Format::Table, &options),
+                AnalyzeFormat::Json => analyze(&dump, Format::Json, &options),
+            }
+        }
         Command::Info { dump, format } => info(&dump, format),
         Command::Dmesg { dump } => dmesg(&dump),
         #[cfg(feature = "write")]
@@ -74,17 +92,12 @@ fn open_dump(paths: &[PathBuf]) -> Result<CrashDump> {
     Ok(dump::open(paths)?)
 }
 
-fn analyze(
-    args: &DumpArgs,
-    format: Format,
+/// `--replay` and `--sync-mask` as the analysis takes them.
+fn analysis_options(
     pids: &[i32],
     replay: bool,
     sync_mask: Option<&str>,
-) -> Result<u8> {
-    let d = open_dump(&args.vmcore)?;
-    let v = resolve(&d, &args.debuginfo)?;
-    let k = Kernel::open(&d, v.handle())
-        .with_context(|| format!("{}: cannot set up the kernel view", d.path.display()))?;
+) -> Result<analysis::Options> {
     let replay = if replay {
         Some(match sync_mask {
             None => SyncMask::KernelDefault,
@@ -93,31 +106,52 @@ fn analyze(
     } else {
         None
     };
-    let options = analysis::Options {
+    Ok(analysis::Options {
         pids: pids.to_vec(),
         replay,
-    };
-    let outcome = analysis::run(&k, &options)?;
-    let (a, crash, replayed) = (
-        &outcome.analysis,
-        outcome.crash.as_ref(),
-        outcome.replay.as_ref(),
-    );
+    })
+}
+
+/// The analysis of one dump with its debug information, handed to `f` with
+/// the facts the reports print: `analyze`'s body, shared with the archive
+/// mode.
+pub(super) fn analyzed<R>(
+    d: &CrashDump,
+    v: &Resolution,
+    options: &analysis::Options,
+    f: impl FnOnce(&DumpFacts, &analysis::Outcome) -> R,
+) -> Result<R> {
+    let k = Kernel::open(d, v.handle())
+        .with_context(|| format!("{}: cannot set up the kernel view", d.path.display()))?;
+    let outcome = analysis::run(&k, options)?;
     let mut facts = DumpFacts::from_kernel(&k);
     v.annotate(&mut facts.debuginfo);
     facts.warnings.extend(outcome.log_warnings.iter().cloned());
     facts.filter_loss = outcome.filter_loss.clone();
-    match format {
-        Format::Json => {
-            let r = report::json::report(&facts, a, crash, replayed);
-            outln!("{}", serde_json::to_string_pretty(&r)?);
+    Ok(f(&facts, &outcome))
+}
+
+fn analyze(args: &DumpArgs, format: Format, options: &analysis::Options) -> Result<u8> {
+    let d = open_dump(&args.vmcore)?;
+    let v = resolve(&d, &args.debuginfo)?;
+    analyzed(&d, &v, options, |facts, outcome| {
+        let (a, crash, replayed) = (
+            &outcome.analysis,
+            outcome.crash.as_ref(),
+            outcome.replay.as_ref(),
+        );
+        match format {
+            Format::Json => {
+                let r = report::json::report(facts, a, crash, replayed);
+                outln!("{}", serde_json::to_string_pretty(&r)?);
+            }
+            Format::Table => out!(
+                "{}",
+                report::table::render_to_width(facts, a, crash, replayed, report_width())
+            ),
         }
-        Format::Table => out!(
-            "{}",
-            report::table::render_to_width(&facts, a, crash, replayed, report_width())
-        ),
-    }
-    Ok(a.verdict().exit_code() as u8)
+        Ok(a.verdict().exit_code() as u8)
+    })?
 }
 
 #[cfg(feature = "write")]

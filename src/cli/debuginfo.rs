@@ -4,6 +4,8 @@
 //! then the dump's own kallsyms (or a System.map) and BTF. `--debuginfo
 //! dwarf|btf` keeps one side only.
 
+use std::sync::Arc;
+
 use anyhow::{Context, Result, bail};
 
 use pgsync_dump::debuginfo::{
@@ -17,15 +19,16 @@ use super::{DebuginfoArgs, DebuginfoMode};
 
 /// Where the symbols and types are, owned for as long as the kernel view
 /// lives.
-pub(super) enum Source {
-    Vmlinux(Box<Vmlinux>),
+pub(crate) enum Source {
+    /// Shared: the archive mode opens each vmlinux once for many dumps.
+    Vmlinux(Arc<Vmlinux>),
     Dump(Box<DumpDebugInfo>),
 }
 
 /// The debug information of a dump, which step found it, and the steps
 /// tried before it.
-pub(super) struct Resolution {
-    pub(super) source: Source,
+pub(crate) struct Resolution {
+    pub(crate) source: Source,
     /// `--vmlinux`, `next to the dump`, `debug path`, `debuginfod cache`,
     /// `debuginfod URL`, or `dump`.
     pub(super) found_by: String,
@@ -35,7 +38,7 @@ pub(super) struct Resolution {
 }
 
 impl Resolution {
-    pub(super) fn handle(&self) -> DebugInfo<'_> {
+    pub(crate) fn handle(&self) -> DebugInfo<'_> {
         match &self.source {
             Source::Vmlinux(v) => DebugInfo::Dwarf(v),
             Source::Dump(d) => DebugInfo::Dump(d),
@@ -44,14 +47,22 @@ impl Resolution {
 
     /// Adds which step found the debug information, and what was tried
     /// before, to a report's `debuginfo` object.
-    pub(super) fn annotate(&self, j: &mut DebugInfoJson) {
+    /// The vmlinux file, in DWARF mode.
+    pub(crate) fn vmlinux_path(&self) -> Option<&std::path::Path> {
+        match &self.source {
+            Source::Vmlinux(v) => Some(v.path()),
+            Source::Dump(_) => None,
+        }
+    }
+
+    pub(crate) fn annotate(&self, j: &mut DebugInfoJson) {
         j.found_by = Some(self.found_by.clone());
         j.tried = self.tried.clone();
     }
 }
 
 /// The debug information for `d`, as `args` asks.
-pub(super) fn resolve(d: &CrashDump, args: &DebuginfoArgs) -> Result<Resolution> {
+pub(crate) fn resolve(d: &CrashDump, args: &DebuginfoArgs) -> Result<Resolution> {
     if args.debuginfo == DebuginfoMode::Btf && args.vmlinux.is_some() {
         bail!("--vmlinux and --debuginfo btf exclude each other: btf reads no vmlinux");
     }
@@ -60,7 +71,7 @@ pub(super) fn resolve(d: &CrashDump, args: &DebuginfoArgs) -> Result<Resolution>
     }
     match vmlinux::resolve(d, args.vmlinux.as_deref(), args.offline) {
         Ok(r) => Ok(Resolution {
-            source: Source::Vmlinux(Box::new(r.vmlinux)),
+            source: Source::Vmlinux(Arc::new(r.vmlinux)),
             found_by: r.origin.to_string(),
             tried: r.failed.iter().map(ToString::to_string).collect(),
         }),

@@ -2,15 +2,18 @@
 //! view and hands the result to the report layer.
 
 mod args;
+mod batch;
 mod commands;
-mod debuginfo;
+pub(crate) mod debuginfo;
 mod progress;
 mod terminal;
 mod vmlinux;
 
-pub use args::{Cli, Command, DebuginfoArgs, DebuginfoMode, DumpArgs, Format};
+pub use args::{
+    AnalyzeFormat, ArchiveArgs, Cli, Command, DebuginfoArgs, DebuginfoMode, DumpArgs, Format,
+};
 pub use progress::TerminalProgress;
-pub use terminal::{note, report_width, set_quiet};
+pub use terminal::{is_quiet, note, report_width, set_quiet};
 
 pub use commands::run;
 

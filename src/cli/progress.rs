@@ -2,6 +2,7 @@
 //! when stderr is a terminal and a step has run for more than a second.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -9,6 +10,15 @@ use pgsync_dump::dump::progress::ProgressSink;
 
 /// Steps shorter than this never show a bar.
 const SHOW_AFTER: Duration = Duration::from_secs(1);
+
+/// Set by the archive mode, whose bar over dumps replaces the bars of
+/// steps (several workers' steps would draw over each other).
+static SUPPRESSED: AtomicBool = AtomicBool::new(false);
+
+/// No step draws a bar from now on.
+pub fn suppress() {
+    SUPPRESSED.store(true, Ordering::Relaxed);
+}
 
 pub struct TerminalProgress {
     state: Mutex<Option<(ProgressBar, Instant, bool)>>,
@@ -39,7 +49,7 @@ impl ProgressSink for TerminalProgress {
     fn set(&self, done: u64) {
         if let Ok(mut s) = self.state.lock() {
             if let Some((bar, start, shown)) = s.as_mut() {
-                if !*shown && start.elapsed() > SHOW_AFTER {
+                if !*shown && start.elapsed() > SHOW_AFTER && !SUPPRESSED.load(Ordering::Relaxed) {
                     // stderr() draws nothing when stderr is not a terminal.
                     bar.set_draw_target(ProgressDrawTarget::stderr());
                     *shown = true;

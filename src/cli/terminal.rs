@@ -10,6 +10,11 @@ pub fn set_quiet(quiet: bool) {
     QUIET.store(quiet, Ordering::Relaxed);
 }
 
+/// Whether `--quiet` was given.
+pub fn is_quiet() -> bool {
+    QUIET.load(Ordering::Relaxed)
+}
+
 /// A warning or note for a person: on stderr, unless `--quiet`.
 pub fn note(line: &str) {
     if !QUIET.load(Ordering::Relaxed) {

@@ -17,6 +17,7 @@ pub mod flattened;
 pub mod header;
 pub mod lzo;
 mod open;
+pub(crate) mod probe;
 mod reader;
 pub(crate) mod source;
 mod sub_header;

@@ -10,6 +10,7 @@ pub(crate) mod file;
 pub mod kdump;
 pub mod notes;
 pub(crate) mod pread;
+pub mod probe;
 pub mod progress;
 // What the analysis reads, for `extract` only (feature `write`).
 #[cfg_attr(not(feature = "write"), allow(dead_code))]

@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod batch;
 mod extract;
 mod subcommands;
 mod terminal_cli;
