@@ -79,7 +79,7 @@ _pgsync__dump() {
             return 0
             ;;
         pgsync__subcmd__dump__subcmd__analyze)
-            opts="-q -h --vmlinux --offline --format --pid --replay --sync-mask --quiet --help"
+            opts="-q -h --vmlinux --offline --debuginfo --system-map --btf --format --pid --replay --sync-mask --jobs --timeout --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -89,8 +89,20 @@ _pgsync__dump() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --debuginfo)
+                    COMPREPLY=($(compgen -W "auto dwarf btf" -- "${cur}"))
+                    return 0
+                    ;;
+                --system-map)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --btf)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json jsonl" -- "${cur}"))
                     return 0
                     ;;
                 --pid)
@@ -101,6 +113,14 @@ _pgsync__dump() {
                     COMPREPLY=($(compgen -W "pgd p4d none" -- "${cur}"))
                     return 0
                     ;;
+                --jobs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -109,13 +129,25 @@ _pgsync__dump() {
             return 0
             ;;
         pgsync__subcmd__dump__subcmd__dmesg)
-            opts="-q -h --vmlinux --offline --quiet --help"
+            opts="-q -h --vmlinux --offline --debuginfo --system-map --btf --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --vmlinux)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --debuginfo)
+                    COMPREPLY=($(compgen -W "auto dwarf btf" -- "${cur}"))
+                    return 0
+                    ;;
+                --system-map)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --btf)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -127,13 +159,25 @@ _pgsync__dump() {
             return 0
             ;;
         pgsync__subcmd__dump__subcmd__extract)
-            opts="-o -q -h --vmlinux --offline --output --quiet --help"
+            opts="-o -q -h --vmlinux --offline --debuginfo --system-map --btf --output --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --vmlinux)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --debuginfo)
+                    COMPREPLY=($(compgen -W "auto dwarf btf" -- "${cur}"))
+                    return 0
+                    ;;
+                --system-map)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --btf)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -265,13 +309,25 @@ _pgsync__dump() {
             return 0
             ;;
         pgsync__subcmd__dump__subcmd__info)
-            opts="-q -h --vmlinux --offline --format --quiet --help"
+            opts="-q -h --vmlinux --offline --debuginfo --system-map --btf --format --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --vmlinux)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --debuginfo)
+                    COMPREPLY=($(compgen -W "auto dwarf btf" -- "${cur}"))
+                    return 0
+                    ;;
+                --system-map)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --btf)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -287,13 +343,25 @@ _pgsync__dump() {
             return 0
             ;;
         pgsync__subcmd__dump__subcmd__tasks)
-            opts="-q -h --vmlinux --offline --format --quiet --help"
+            opts="-q -h --vmlinux --offline --debuginfo --system-map --btf --format --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --vmlinux)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --debuginfo)
+                    COMPREPLY=($(compgen -W "auto dwarf btf" -- "${cur}"))
+                    return 0
+                    ;;
+                --system-map)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --btf)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -309,7 +377,7 @@ _pgsync__dump() {
             return 0
             ;;
         pgsync__subcmd__dump__subcmd__vtop)
-            opts="-q -h --pid --vmlinux --offline --quiet --help"
+            opts="-q -h --pid --vmlinux --offline --debuginfo --system-map --btf --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -320,6 +388,18 @@ _pgsync__dump() {
                     return 0
                     ;;
                 --vmlinux)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --debuginfo)
+                    COMPREPLY=($(compgen -W "auto dwarf btf" -- "${cur}"))
+                    return 0
+                    ;;
+                --system-map)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --btf)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
