@@ -52,6 +52,7 @@ pub fn extract(dump: &CrashDump, vmlinux: &Vmlinux) -> Result<Extracted, Extract
     let options = analysis::Options {
         pids: Vec::new(),
         replay: Some(SyncMask::KernelDefault),
+        live: false,
     };
     match analysis::run(&k, &options) {
         // A replay that fails has still read what it needed to fail the

@@ -20,6 +20,10 @@ pub struct Options {
     pub pids: Vec<i32>,
     /// Replay the fixed kernel with this sync mask; `None`: no replay.
     pub replay: Option<SyncMask>,
+    /// The dump is a running kernel (`/proc/kcore`): re-check each
+    /// difference before reporting it ([`super::live::recheck`]), and read
+    /// no crash (a running kernel has not crashed).
+    pub live: bool,
 }
 
 /// The result of [`run`].
@@ -58,8 +62,13 @@ pub enum RunError {
 pub fn run(k: &Kernel<'_>, options: &Options) -> Result<Outcome, RunError> {
     let mut analysis = super::check(k)?;
     let mut log_warnings = Vec::new();
-    let log = kernel_log_lines(k, &mut log_warnings);
-    let crash = crash::attribute(k, &analysis, &log);
+    let crash = if options.live {
+        super::live::recheck(k, &mut analysis);
+        None
+    } else {
+        let log = kernel_log_lines(k, &mut log_warnings);
+        crash::attribute(k, &analysis, &log)
+    };
     let replay = match options.replay {
         Some(mask) => Some(replay::replay(k, &analysis, crash.as_ref(), mask)?),
         None => None,

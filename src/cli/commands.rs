@@ -74,6 +74,19 @@ fn open_dump(paths: &[PathBuf]) -> Result<CrashDump> {
     Ok(dump::open(paths)?)
 }
 
+/// The dump `args` name: its files, or the running kernel's for `--live`.
+fn open_args(args: &DumpArgs) -> Result<CrashDump> {
+    if args.live {
+        return open_dump(&[PathBuf::from(dump::PROC_KCORE)]);
+    }
+    open_dump(&args.vmcore)
+}
+
+/// Whether the dump is a running kernel's memory, read while it runs.
+fn is_live(d: &CrashDump) -> bool {
+    d.format == dump::DumpFormat::Kcore
+}
+
 fn open_vmlinux(d: &CrashDump, explicit: Option<&Path>) -> Result<Vmlinux> {
     let info = d.vmcoreinfo.as_ref();
     if info.is_none() && explicit.is_none() {
@@ -98,7 +111,7 @@ fn analyze(
     replay: bool,
     sync_mask: Option<&str>,
 ) -> Result<u8> {
-    let d = open_dump(&args.vmcore)?;
+    let d = open_args(args)?;
     let v = open_vmlinux(&d, args.vmlinux.as_deref())?;
     let k = Kernel::open(&d, &v)
         .with_context(|| format!("{}: cannot set up the kernel view", d.path.display()))?;
@@ -113,6 +126,7 @@ fn analyze(
     let options = analysis::Options {
         pids: pids.to_vec(),
         replay,
+        live: is_live(&d),
     };
     let outcome = analysis::run(&k, &options)?;
     let (a, crash, replayed) = (
@@ -138,7 +152,7 @@ fn analyze(
 
 #[cfg(feature = "write")]
 fn extract(args: &DumpArgs, out: &Path) -> Result<u8> {
-    let d = open_dump(&args.vmcore)?;
+    let d = open_args(args)?;
     let v = open_vmlinux(&d, args.vmlinux.as_deref())?;
     let x = pgsync_dump::extract::extract(&d, &v)?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
@@ -160,7 +174,7 @@ fn extract(args: &DumpArgs, out: &Path) -> Result<u8> {
 }
 
 fn dmesg(args: &DumpArgs) -> Result<u8> {
-    let d = open_dump(&args.vmcore)?;
+    let d = open_args(args)?;
     let v = open_vmlinux(&d, args.vmlinux.as_deref())?;
     let k = Kernel::open(&d, &v)?;
     let log = k.kernel_log()?;
@@ -172,7 +186,7 @@ fn dmesg(args: &DumpArgs) -> Result<u8> {
 }
 
 fn info(args: &DumpArgs, format: Format) -> Result<u8> {
-    let d = open_dump(&args.vmcore)?;
+    let d = open_args(args)?;
     let kernel = open_vmlinux(&d, args.vmlinux.as_deref()).and_then(|v| {
         let k = Kernel::open(&d, &v)?;
         Ok(KernelInfo::new(&v, &k))
@@ -186,10 +200,13 @@ fn info(args: &DumpArgs, format: Format) -> Result<u8> {
 }
 
 fn tasks(args: &DumpArgs, format: Format) -> Result<u8> {
-    let d = open_dump(&args.vmcore)?;
+    let d = open_args(args)?;
     let v = open_vmlinux(&d, args.vmlinux.as_deref())?;
     let k = Kernel::open(&d, &v)?;
-    let a = analysis::check(&k)?;
+    let mut a = analysis::check(&k)?;
+    if is_live(&d) {
+        analysis::live::recheck(&k, &mut a);
+    }
     let rows = report::tasks::task_rows(&a, &k.cpus().cpus);
     match format {
         Format::Json => outln!("{}", serde_json::to_string_pretty(&rows)?),
