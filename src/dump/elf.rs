@@ -141,13 +141,16 @@ pub(crate) fn read_headers(src: &dyn ByteSource) -> Result<(u64, Vec<ProgramHead
     let table_len = u64::from(hdr.e_phnum) * phentsize;
     let mut table = vec![0u8; table_len as usize];
     if src.read_at(hdr.e_phoff, &mut table).is_err() {
+        // A positioned-read source (kcore) has no trustworthy size to quote.
+        let size = match src.len() {
+            u64::MAX => String::new(),
+            n => format!(" ({n:#x} bytes)"),
+        };
         return Err(malformed(
             hdr.e_phoff,
             format!(
-                "program header table ({} entries at offset {:#x}) runs past the end of the file ({:#x} bytes): truncated",
-                hdr.e_phnum,
-                hdr.e_phoff,
-                src.len()
+                "program header table ({} entries at offset {:#x}) runs past the end of the file{size}: truncated",
+                hdr.e_phnum, hdr.e_phoff,
             ),
         ));
     }

@@ -33,6 +33,9 @@ pub const PROC_KCORE: &str = "/proc/kcore";
 /// [confidentiality]`).
 const LOCKDOWN: &str = "/sys/kernel/security/lockdown";
 
+/// `__START_KERNEL_map`: the kernel text and modules are mapped from here
+/// up. (The dump layer sits below `arch::x86_64`, which has the same constant.)
+const START_KERNEL_MAP: u64 = 0xffff_ffff_8000_0000;
 /// The lowest direct-map base x86-64 can have (5-level paging's
 /// `__PAGE_OFFSET_BASE_L5`, before KASLR moves it up): a direct-map segment's
 /// `p_vaddr - p_paddr` is at least this.
@@ -201,19 +204,26 @@ pub(super) fn open(
 }
 
 /// `p_vaddr - p_paddr` of the direct map: the smallest such difference in
-/// the kernel half among segments with a physical address (the kernel text's
-/// is `__START_KERNEL_map - phys_base`, always above it).
+/// the kernel half among segments with a physical address below
+/// `__START_KERNEL_map` (the kernel text and modules are mapped from there
+/// up; the direct map never is).
 fn direct_map_base(phdrs: &[ProgramHeader]) -> Option<u64> {
     phdrs
         .iter()
-        .filter(|ph| ph.p_type == program_header::PT_LOAD && ph.p_paddr != u64::MAX)
+        .filter(|ph| {
+            ph.p_type == program_header::PT_LOAD
+                && ph.p_paddr != u64::MAX
+                && ph.p_vaddr < START_KERNEL_MAP
+        })
         .map(|ph| ph.p_vaddr.wrapping_sub(ph.p_paddr))
         .filter(|&d| d >= MIN_DIRECT_MAP_BASE)
         .min()
 }
 
 fn is_direct_map(ph: &ProgramHeader, base: u64) -> bool {
-    ph.p_paddr != u64::MAX && ph.p_vaddr.wrapping_sub(ph.p_paddr) == base
+    ph.p_paddr != u64::MAX
+        && ph.p_vaddr < START_KERNEL_MAP
+        && ph.p_vaddr.wrapping_sub(ph.p_paddr) == base
 }
 
 /// Physical memory read through a kcore's direct-map segments.
