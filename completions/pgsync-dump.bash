@@ -79,7 +79,7 @@ _pgsync__dump() {
             return 0
             ;;
         pgsync__subcmd__dump__subcmd__analyze)
-            opts="-q -h --vmlinux --format --pid --replay --sync-mask --quiet --help"
+            opts="-q -h --live --vmlinux --format --pid --replay --sync-mask --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -109,7 +109,7 @@ _pgsync__dump() {
             return 0
             ;;
         pgsync__subcmd__dump__subcmd__dmesg)
-            opts="-q -h --vmlinux --quiet --help"
+            opts="-q -h --live --vmlinux --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -127,7 +127,7 @@ _pgsync__dump() {
             return 0
             ;;
         pgsync__subcmd__dump__subcmd__extract)
-            opts="-o -q -h --vmlinux --output --quiet --help"
+            opts="-o -q -h --live --vmlinux --output --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -265,7 +265,7 @@ _pgsync__dump() {
             return 0
             ;;
         pgsync__subcmd__dump__subcmd__info)
-            opts="-q -h --vmlinux --format --quiet --help"
+            opts="-q -h --live --vmlinux --format --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -287,7 +287,7 @@ _pgsync__dump() {
             return 0
             ;;
         pgsync__subcmd__dump__subcmd__tasks)
-            opts="-q -h --vmlinux --format --quiet --help"
+            opts="-q -h --live --vmlinux --format --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -41,24 +41,29 @@ complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand analyze" -l pid 
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand analyze" -l sync-mask -d 'Replay with another ARCH_PAGE_TABLE_SYNC_MASK (a counterfactual); default: the kernel\'s own (p4d on 4-level, pgd on 5-level)' -r -f -a "pgd\t''
 p4d\t''
 none\t''"
+complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand analyze" -l live -d 'Read the running kernel: short for /proc/kcore (needs root)'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand analyze" -l replay -d 'Replay the fixed kernel\'s p?d_populate_kernel() + arch_sync_kernel_mappings() over the findings (on a copy-on-write overlay; the dump is never written)'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand analyze" -s q -l quiet -d 'For scripts: results only. No progress bar and no warnings or notes on stderr; errors are still reported on stderr'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand analyze" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand info" -l vmlinux -d 'vmlinux with DWARF; default: searched next to the dump and in the standard debug paths' -r -F
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand info" -l format -r -f -a "table\t''
 json\t''"
+complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand info" -l live -d 'Read the running kernel: short for /proc/kcore (needs root)'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand info" -s q -l quiet -d 'For scripts: results only. No progress bar and no warnings or notes on stderr; errors are still reported on stderr'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand info" -s h -l help -d 'Print help'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand dmesg" -l vmlinux -d 'vmlinux with DWARF; default: searched next to the dump and in the standard debug paths' -r -F
+complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand dmesg" -l live -d 'Read the running kernel: short for /proc/kcore (needs root)'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand dmesg" -s q -l quiet -d 'For scripts: results only. No progress bar and no warnings or notes on stderr; errors are still reported on stderr'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand dmesg" -s h -l help -d 'Print help'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand tasks" -l vmlinux -d 'vmlinux with DWARF; default: searched next to the dump and in the standard debug paths' -r -F
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand tasks" -l format -r -f -a "table\t''
 json\t''"
+complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand tasks" -l live -d 'Read the running kernel: short for /proc/kcore (needs root)'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand tasks" -s q -l quiet -d 'For scripts: results only. No progress bar and no warnings or notes on stderr; errors are still reported on stderr'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand tasks" -s h -l help -d 'Print help'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand extract" -l vmlinux -d 'vmlinux with DWARF; default: searched next to the dump and in the standard debug paths' -r -F
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand extract" -s o -l output -d 'Output directory (created if needed)' -r -F
+complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand extract" -l live -d 'Read the running kernel: short for /proc/kcore (needs root)'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand extract" -s q -l quiet -d 'For scripts: results only. No progress bar and no warnings or notes on stderr; errors are still reported on stderr'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand extract" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand vtop" -l pid -d 'Walk this task\'s page table instead of init_mm\'s' -r
