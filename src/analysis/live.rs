@@ -7,13 +7,54 @@
 //!
 //! An unreadable table whose owner vanished is marked the same way (a task
 //! that exited mid-read is not a hole in the check).
+//!
+//! `pgd_list` itself changes while it is walked: an entry freed under the
+//! walker sends it into whatever the page's list links became (the page
+//! allocator's free lists), and the walk then reports a loop or a link
+//! outside the vmemmap, after reading pages that are no page tables. Such a
+//! walk is no evidence: [`check`] walks again (the whole check, up to
+//! [`WALKS`] times) until `pgd_list` is read to its head without a break,
+//! and [`recheck`] accepts a table that only `pgd_list` names only when a
+//! clean walk still holds it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::dump::{PhysAddr, PhysicalMemoryExt};
-use crate::kernel::Kernel;
+use crate::kernel::{Kernel, ProblemScope};
 
-use super::{Analysis, CheckedTable, Finding, TableStatus};
+use super::{Analysis, AnalysisError, CheckedTable, Finding, Source, TableStatus};
+
+/// How many times `pgd_list` is walked before a broken walk is reported.
+pub const WALKS: usize = 5;
+
+/// The check of a running kernel: [`super::check`], again while its walk of
+/// `pgd_list` broke (at most [`WALKS`] walks), then [`recheck`].
+pub fn check(k: &Kernel<'_>) -> Result<Analysis, AnalysisError> {
+    let mut a = super::check(k)?;
+    for _ in 1..WALKS {
+        if !pgd_list_broke(&a) {
+            break;
+        }
+        a = super::check(k)?;
+    }
+    recheck(k, &mut a);
+    Ok(a)
+}
+
+fn pgd_list_broke(a: &Analysis) -> bool {
+    a.problems.iter().any(|p| p.scope == ProblemScope::PgdList)
+}
+
+/// The pgds on `pgd_list`, from the first walk (of at most [`WALKS`]) that
+/// reads it to its head without a break; `None` when none does.
+fn clean_pgd_list(k: &Kernel<'_>) -> Option<BTreeSet<u64>> {
+    (0..WALKS).find_map(|_| {
+        k.pgd_list()
+            .ok()
+            .filter(|w| w.problems.is_empty())
+            .map(|w| w.entries.iter().map(|e| e.pgd_pa).collect())
+    })
+}
 
 /// Re-reads every diverged or unreadable table's slots and owner; marks the
 /// tables that changed and drops their findings. Returns how many changed.
@@ -92,18 +133,17 @@ fn owner_changed(
     if t.pgd_pa == 0 {
         return None;
     }
-    // No task vouches for the table: it must still be on pgd_list.
-    let on_list = listed.get_or_insert_with(|| {
-        k.pgd_list()
-            .ok()
-            .filter(|w| w.problems.is_empty())
-            .map(|w| w.entries.iter().map(|e| e.pgd_pa).collect())
-    });
-    match on_list {
-        Some(set) if !set.contains(&t.pgd_pa) && t.sources.contains(&super::Source::PgdList) => {
-            Some(format!("pgd {:#x} left pgd_list", t.pgd_pa))
-        }
-        _ => None,
+    if !t.sources.contains(&Source::PgdList) {
+        return None;
+    }
+    // No task vouches for the table: a clean walk of pgd_list must still hold it.
+    match listed.get_or_insert_with(|| clean_pgd_list(k)) {
+        Some(set) if set.contains(&t.pgd_pa) => None,
+        Some(_) => Some(format!("pgd {:#x} is no longer on pgd_list", t.pgd_pa)),
+        None => Some(format!(
+            "pgd_list kept changing: {WALKS} walks broke, so pgd {:#x} cannot be confirmed",
+            t.pgd_pa
+        )),
     }
 }
 

@@ -203,10 +203,11 @@ fn tasks(args: &DumpArgs, format: Format) -> Result<u8> {
     let d = open_args(args)?;
     let v = open_vmlinux(&d, args.vmlinux.as_deref())?;
     let k = Kernel::open(&d, &v)?;
-    let mut a = analysis::check(&k)?;
-    if is_live(&d) {
-        analysis::live::recheck(&k, &mut a);
-    }
+    let a = if is_live(&d) {
+        analysis::live::check(&k)?
+    } else {
+        analysis::check(&k)?
+    };
     let rows = report::tasks::task_rows(&a, &k.cpus().cpus);
     match format {
         Format::Json => outln!("{}", serde_json::to_string_pretty(&rows)?),

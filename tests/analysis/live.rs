@@ -4,31 +4,34 @@
 //! changes between the check and the re-check is listed as changed, never
 //! as a finding.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
-use pgsync_dump::analysis::{self, TableStatus, Verdict};
+use pgsync_dump::analysis::{self, Source, TableStatus, Verdict};
 use pgsync_dump::arch::x86_64::VirtAddr;
 use pgsync_dump::debuginfo::Vmlinux;
 use pgsync_dump::dump::notes::DumpNotes;
 use pgsync_dump::dump::{
     self, CrashDump, DumpFormat, PhysAddr, PhysRange, PhysicalMemory, ReadError,
 };
-use pgsync_dump::kernel::Kernel;
+use pgsync_dump::kernel::{Kernel, ProblemScope};
 use pgsync_synth::scenarios;
 
 use crate::common::analyze_json_file;
 
-/// A scenario's dump, kcore-shaped file and vmlinux in a fresh directory.
-fn scenario_files(name: &str) -> PathBuf {
+/// A scenario's dump, kcore-shaped file and vmlinux in a fresh directory
+/// of the test named `test` (tests run in parallel).
+fn scenario_files(name: &str, test: &str) -> PathBuf {
     let plan = scenarios()
         .into_iter()
         .find(|p| p.name == name)
         .expect("scenario exists");
     let (built, m) = pgsync_synth::build_with_machine(&plan).expect("builds");
-    let dir = std::env::temp_dir().join(format!("pgsync-live-{name}-{}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("pgsync-live-{test}-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("vmcore"), &built.vmcore).unwrap();
     std::fs::write(dir.join("vmlinux"), &built.vmlinux).unwrap();
@@ -46,7 +49,7 @@ fn a_kcore_gives_the_dumps_findings_as_a_live_snapshot() {
         "kaslr-randomized",
         "healthy-4l",
     ] {
-        let dir = scenario_files(name);
+        let dir = scenario_files(name, "a_kcore_give");
         let (dump_code, dump_json, _) = analyze_json_file(&dir, "vmcore", &[]);
         let (live_code, live_json, stderr) = analyze_json_file(&dir, "kcore", &[]);
         assert_eq!(live_code, dump_code, "{name}: exit status; stderr {stderr}");
@@ -111,7 +114,7 @@ fn a_kcore_gives_the_dumps_findings_as_a_live_snapshot() {
 
 #[test]
 fn the_table_report_says_live_snapshot_and_the_release() {
-    let dir = scenario_files("missing-4l");
+    let dir = scenario_files("missing-4l", "the_table_re");
     let r = crate::common::run(&[
         "analyze",
         dir.join("kcore").to_str().unwrap(),
@@ -157,7 +160,7 @@ impl PhysicalMemory for Changing {
 
 #[test]
 fn tables_that_change_under_the_reader_are_listed_as_changed_not_as_findings() {
-    let dir = scenario_files("missing-4l");
+    let dir = scenario_files("missing-4l", "tables_that_");
     let inner = dump::open_kcore(&dir.join("kcore")).expect("opens");
     let mut notes = DumpNotes::default();
     notes.vmcoreinfo = inner.vmcoreinfo.clone();
@@ -259,5 +262,130 @@ fn tables_that_change_under_the_reader_are_listed_as_changed_not_as_findings() {
     assert_eq!(analysis::live::recheck(&k, &mut a), 2);
     assert!(a.findings.is_empty());
     assert_eq!(a.verdict(), Verdict::Consistent);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A kcore whose `pgd_list` head points into garbage for `bad` reads of
+/// it after the first `good` ones, as an entry freed under the walker sends
+/// it astray.
+struct FreedUnderTheWalk {
+    inner: CrashDump,
+    head_next_pa: u64,
+    good: AtomicUsize,
+    bad: AtomicUsize,
+}
+
+impl PhysicalMemory for FreedUnderTheWalk {
+    fn read(&self, addr: PhysAddr, buf: &mut [u8]) -> Result<(), ReadError> {
+        self.inner.memory().read(addr, buf)?;
+        let start = addr.get();
+        let at = self.head_next_pa;
+        if at >= start && at + 8 <= start + buf.len() as u64 {
+            let good = self.good.load(Ordering::SeqCst);
+            let left = self.bad.load(Ordering::SeqCst);
+            if good > 0 {
+                self.good.store(good - 1, Ordering::SeqCst);
+            } else if left > 0 {
+                self.bad.store(left - 1, Ordering::SeqCst);
+                // LIST_POISON1: what list_del() leaves in a removed entry.
+                let o = (at - start) as usize;
+                buf[o..o + 8].copy_from_slice(&0xdead_0000_0000_0100u64.to_le_bytes());
+            }
+        }
+        Ok(())
+    }
+    fn ranges(&self) -> Vec<PhysRange> {
+        self.inner.memory().ranges()
+    }
+}
+
+/// The kcore of missing-4l whose pgd_list walk breaks `bad` times after
+/// `good` clean walks.
+fn freed_under_the_walk(dir: &Path, good: usize, bad: usize) -> (CrashDump, Vmlinux) {
+    let v = Vmlinux::open(&dir.join("vmlinux")).expect("vmlinux");
+    let inner = dump::open_kcore(&dir.join("kcore")).expect("opens");
+    let head_next_pa = {
+        let k = Kernel::open(&inner, &v).expect("kernel");
+        let head = k.symbols.pgd_list.expect("pgd_list symbol");
+        k.pa(VirtAddr::new(head)).expect("translates").get()
+    };
+    let mut notes = DumpNotes::default();
+    notes.vmcoreinfo = inner.vmcoreinfo.clone();
+    let path = inner.path.clone();
+    let mem = FreedUnderTheWalk {
+        inner,
+        head_next_pa,
+        good: AtomicUsize::new(good),
+        bad: AtomicUsize::new(bad),
+    };
+    let d = CrashDump::new(path, DumpFormat::Kcore, None, Box::new(mem), notes);
+    (d, v)
+}
+
+#[test]
+fn a_pgd_list_walk_that_breaks_is_walked_again() {
+    let dir = scenario_files("missing-4l", "a_pgd_list_w");
+    let pgd_list_problems = |a: &analysis::Analysis| {
+        a.problems
+            .iter()
+            .filter(|p| p.scope == ProblemScope::PgdList)
+            .count()
+    };
+    // Once: the dump check reports the break (exit 3 material); the live
+    // check walks again and gets the dump's answer.
+    let (d, v) = freed_under_the_walk(&dir, 0, 1);
+    let k = Kernel::open(&d, &v).expect("kernel");
+    let broken = analysis::check(&k).expect("check");
+    assert_eq!(pgd_list_problems(&broken), 1);
+    let live = analysis::live::check(&k).expect("check");
+    assert_eq!(pgd_list_problems(&live), 0);
+    assert_eq!(live.findings.len(), 4);
+    assert_eq!(live.verdict(), Verdict::MissingSync);
+    assert_eq!(live.changed_tables(), 0);
+    // Every walk breaks: the break is reported (the verdict is at risk),
+    // and only the tables tasks and CPUs name are found (the fourth is a
+    // CPU's lazily loaded mm no task has).
+    let (d, v) = freed_under_the_walk(&dir, 0, usize::MAX);
+    let k = Kernel::open(&d, &v).expect("kernel");
+    let live = analysis::live::check(&k).expect("check");
+    assert_eq!(pgd_list_problems(&live), 1);
+    let tables: Vec<u64> = live.findings.iter().map(|f| f.pgd_va).collect();
+    assert_eq!(
+        tables,
+        [
+            0xffff888002ec8000,
+            0xffff888002ecc000,
+            0xffff888002ed4000,
+            0xffff888002ed8000
+        ]
+    );
+    let lazy = live
+        .tables
+        .iter()
+        .find(|t| t.pgd_va == 0xffff888002ed8000)
+        .expect("the lazily loaded mm's table");
+    let sources: Vec<Source> = lazy.sources.iter().copied().collect();
+    assert_eq!(sources, [Source::CpuLoadedMm]);
+    // The walk that found the tables was clean, every later one breaks: the
+    // table only pgd_list names (no task) cannot be confirmed: changed.
+    let (d, v) = freed_under_the_walk(&dir, 1, usize::MAX);
+    let k = Kernel::open(&d, &v).expect("kernel");
+    let live = analysis::live::check(&k).expect("check");
+    assert_eq!(pgd_list_problems(&live), 0);
+    let changed: Vec<(u64, String)> = live
+        .tables
+        .iter()
+        .filter(|t| t.status == TableStatus::Changed)
+        .map(|t| (t.pgd_va, t.reason.clone().unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        changed,
+        [(
+            0xffff888002ed8000,
+            "changed while reading: pgd_list kept changing: 5 walks broke, so pgd 0x2ed8000 cannot be confirmed".to_string()
+        )]
+    );
+    assert_eq!(live.findings.len(), 3);
+    assert_eq!(live.verdict(), Verdict::MissingSync);
     std::fs::remove_dir_all(&dir).unwrap();
 }
