@@ -389,3 +389,27 @@ fn a_pgd_list_walk_that_breaks_is_walked_again() {
     assert_eq!(live.verdict(), Verdict::MissingSync);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn info_and_tasks_read_a_kcore_like_a_dump() {
+    let dir = scenario_files("missing-4l", "info_and_tas");
+    let vmlinux = dir.join("vmlinux");
+    let json = |cmd: &str, file: &str| {
+        let r = crate::common::run(&[
+            cmd,
+            "--format",
+            "json",
+            dir.join(file).to_str().unwrap(),
+            "--vmlinux",
+            vmlinux.to_str().unwrap(),
+        ]);
+        assert_eq!(r.code, 0, "{cmd} {file}: {}", r.stderr);
+        serde_json::from_str::<Value>(&r.stdout).expect("JSON")
+    };
+    let (live, dump) = (json("tasks", "kcore"), json("tasks", "vmcore"));
+    assert_eq!(live, dump, "the same tasks and page-table statuses");
+    let info = json("info", "kcore");
+    assert_eq!(info["format"], "kcore", "{info}");
+    assert_eq!(info["cpus"], 0, "kcore holds no CPU state");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
