@@ -79,7 +79,7 @@ _pgsync__dump() {
             return 0
             ;;
         pgsync__subcmd__dump__subcmd__analyze)
-            opts="-q -h --vmlinux --offline --debuginfo --system-map --btf --format --pid --replay --sync-mask --jobs --timeout --quiet --help"
+            opts="-q -h --live --vmlinux --offline --debuginfo --system-map --btf --format --pid --replay --sync-mask --jobs --timeout --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -129,7 +129,7 @@ _pgsync__dump() {
             return 0
             ;;
         pgsync__subcmd__dump__subcmd__dmesg)
-            opts="-q -h --vmlinux --offline --debuginfo --system-map --btf --quiet --help"
+            opts="-q -h --live --vmlinux --offline --debuginfo --system-map --btf --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -159,7 +159,7 @@ _pgsync__dump() {
             return 0
             ;;
         pgsync__subcmd__dump__subcmd__extract)
-            opts="-o -q -h --vmlinux --offline --debuginfo --system-map --btf --output --quiet --help"
+            opts="-o -q -h --live --vmlinux --offline --debuginfo --system-map --btf --output --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -309,7 +309,7 @@ _pgsync__dump() {
             return 0
             ;;
         pgsync__subcmd__dump__subcmd__info)
-            opts="-q -h --vmlinux --offline --debuginfo --system-map --btf --format --quiet --help"
+            opts="-q -h --live --vmlinux --offline --debuginfo --system-map --btf --format --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -343,7 +343,7 @@ _pgsync__dump() {
             return 0
             ;;
         pgsync__subcmd__dump__subcmd__tasks)
-            opts="-q -h --vmlinux --offline --debuginfo --system-map --btf --format --quiet --help"
+            opts="-q -h --live --vmlinux --offline --debuginfo --system-map --btf --format --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

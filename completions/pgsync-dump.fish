@@ -49,6 +49,7 @@ p4d\t''
 none\t''"
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand analyze" -l jobs -d 'Archive mode: dumps analyzed at once [default: the number of CPUs]' -r
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand analyze" -l timeout -d 'Archive mode: seconds one dump may take before it becomes an error line (0: no limit)' -r
+complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand analyze" -l live -d 'Read the running kernel: short for /proc/kcore (needs root)'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand analyze" -l offline -d 'Never use the network: no debuginfod download (its cache is still read)'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand analyze" -l replay -d 'Replay the fixed kernel\'s p?d_populate_kernel() + arch_sync_kernel_mappings() over the findings (on a copy-on-write overlay; the dump is never written)'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand analyze" -s q -l quiet -d 'For scripts: results only. No progress bar and no warnings or notes on stderr; errors are still reported on stderr'
@@ -61,6 +62,7 @@ complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand info" -l system-
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand info" -l btf -d 'Types from this BTF file (e.g. a copy of /sys/kernel/btf/vmlinux) when the dump\'s memory holds none' -r -F
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand info" -l format -r -f -a "table\t''
 json\t''"
+complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand info" -l live -d 'Read the running kernel: short for /proc/kcore (needs root)'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand info" -l offline -d 'Never use the network: no debuginfod download (its cache is still read)'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand info" -s q -l quiet -d 'For scripts: results only. No progress bar and no warnings or notes on stderr; errors are still reported on stderr'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand info" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -70,6 +72,7 @@ dwarf\t'Only a DWARF vmlinux'
 btf\t'Only the dump\'s kallsyms (or --system-map) and BTF (or --btf): no vmlinux'"
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand dmesg" -l system-map -d 'Symbols from this System.map when the dump has no kallsyms in VMCOREINFO (before Linux 6.0); default: /boot/System.map-<release>' -r -F
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand dmesg" -l btf -d 'Types from this BTF file (e.g. a copy of /sys/kernel/btf/vmlinux) when the dump\'s memory holds none' -r -F
+complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand dmesg" -l live -d 'Read the running kernel: short for /proc/kcore (needs root)'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand dmesg" -l offline -d 'Never use the network: no debuginfod download (its cache is still read)'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand dmesg" -s q -l quiet -d 'For scripts: results only. No progress bar and no warnings or notes on stderr; errors are still reported on stderr'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand dmesg" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -81,6 +84,7 @@ complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand tasks" -l system
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand tasks" -l btf -d 'Types from this BTF file (e.g. a copy of /sys/kernel/btf/vmlinux) when the dump\'s memory holds none' -r -F
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand tasks" -l format -r -f -a "table\t''
 json\t''"
+complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand tasks" -l live -d 'Read the running kernel: short for /proc/kcore (needs root)'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand tasks" -l offline -d 'Never use the network: no debuginfod download (its cache is still read)'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand tasks" -s q -l quiet -d 'For scripts: results only. No progress bar and no warnings or notes on stderr; errors are still reported on stderr'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand tasks" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -91,6 +95,7 @@ btf\t'Only the dump\'s kallsyms (or --system-map) and BTF (or --btf): no vmlinux
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand extract" -l system-map -d 'Symbols from this System.map when the dump has no kallsyms in VMCOREINFO (before Linux 6.0); default: /boot/System.map-<release>' -r -F
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand extract" -l btf -d 'Types from this BTF file (e.g. a copy of /sys/kernel/btf/vmlinux) when the dump\'s memory holds none' -r -F
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand extract" -s o -l output -d 'Output directory (created if needed)' -r -F
+complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand extract" -l live -d 'Read the running kernel: short for /proc/kcore (needs root)'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand extract" -l offline -d 'Never use the network: no debuginfod download (its cache is still read)'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand extract" -s q -l quiet -d 'For scripts: results only. No progress bar and no warnings or notes on stderr; errors are still reported on stderr'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand extract" -s h -l help -d 'Print help (see more with \'--help\')'

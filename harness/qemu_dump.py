@@ -83,6 +83,8 @@ def main():
     ap.add_argument("--outdir", required=True)
     ap.add_argument("--memory", default="512M")
     ap.add_argument("--smp", default="2")
+    ap.add_argument("--drive", help="a raw image attached read-only as a virtio disk "
+                    "(harness/live: the vmlinux the guest analyzes its own kcore with)")
     ap.add_argument("--timeout", type=float, default=600.0,
                     help="seconds allowed from start to the panic")
     a = ap.parse_args()
@@ -103,6 +105,8 @@ def main():
             "-device", "pvpanic", "-action", "panic=pause",
             "-no-reboot",
             "-qmp", f"unix:{sock},server=on,wait=on"]
+    if a.drive:
+        argv += ["-drive", f"file={a.drive},format=raw,if=virtio,readonly=on"]
     with open(os.path.join(out, "qemu.json"), "w") as f:
         json.dump({"argv": argv}, f, indent=1)
     qlog = open(os.path.join(out, "qemu.log"), "w")

@@ -58,6 +58,7 @@ pub fn extract<'d>(
     let options = analysis::Options {
         pids: Vec::new(),
         replay: Some(SyncMask::KernelDefault),
+        live: false,
     };
     match analysis::run(&k, &options) {
         // A replay that fails has still read what it needed to fail the

@@ -10,6 +10,7 @@ pub mod collect;
 #[doc(hidden)] // the stages of `run`, public for benches/analyze.rs to time them
 pub mod compare;
 pub mod crash;
+pub mod live;
 pub mod lost;
 pub mod oops;
 mod pipeline;
@@ -48,6 +49,9 @@ pub enum TableStatus {
     Unreadable,
     /// A table that is special by design (efi_mm): listed, never compared.
     Skipped,
+    /// Read from a running kernel, it changed (or its owner exited) between
+    /// the check and the re-check ([`live::recheck`]): no finding.
+    Changed,
 }
 
 impl TableStatus {
@@ -57,6 +61,7 @@ impl TableStatus {
             TableStatus::Diverged => "diverged",
             TableStatus::Unreadable => "unreadable",
             TableStatus::Skipped => "skipped",
+            TableStatus::Changed => "changed",
         }
     }
 }
@@ -206,6 +211,14 @@ impl Analysis {
         self.tables
             .iter()
             .filter(|t| t.status != TableStatus::Skipped)
+            .count()
+    }
+
+    /// Tables of a running kernel that changed under the reader.
+    pub fn changed_tables(&self) -> usize {
+        self.tables
+            .iter()
+            .filter(|t| t.status == TableStatus::Changed)
             .count()
     }
 

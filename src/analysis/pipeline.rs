@@ -20,6 +20,11 @@ pub struct Options {
     pub pids: Vec<i32>,
     /// Replay the fixed kernel with this sync mask; `None`: no replay.
     pub replay: Option<SyncMask>,
+    /// The dump is a running kernel (`/proc/kcore`): walk `pgd_list` again
+    /// when it changed under the walk and re-check each difference before
+    /// reporting it ([`super::live::check`]), and read no crash (a running
+    /// kernel has not crashed).
+    pub live: bool,
 }
 
 /// The result of [`run`].
@@ -56,10 +61,18 @@ pub enum RunError {
 /// A kernel log that cannot be read does not stop the check: the crash is
 /// then `None` and the reason is in [`Outcome::log_warnings`].
 pub fn run(k: &Kernel<'_>, options: &Options) -> Result<Outcome, RunError> {
-    let mut analysis = super::check(k)?;
+    let mut analysis = if options.live {
+        super::live::check(k)?
+    } else {
+        super::check(k)?
+    };
     let mut log_warnings = Vec::new();
-    let log = kernel_log_lines(k, &mut log_warnings);
-    let crash = crash::attribute(k, &analysis, &log);
+    let crash = if options.live {
+        None
+    } else {
+        let log = kernel_log_lines(k, &mut log_warnings);
+        crash::attribute(k, &analysis, &log)
+    };
     let replay = match options.replay {
         Some(mask) => Some(replay::replay(k, &analysis, crash.as_ref(), mask)?),
         None => None,

@@ -53,9 +53,12 @@ pub struct ArchiveArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct DumpArgs {
-    /// The dump (several files: the parts of one split dump).
-    #[arg(required = true, value_name = "VMCORE")]
+    /// The dump (several files: the parts of one split dump), or /proc/kcore.
+    #[arg(required_unless_present = "live", value_name = "VMCORE")]
     pub vmcore: Vec<PathBuf>,
+    /// Read the running kernel: short for /proc/kcore (needs root).
+    #[arg(long, conflicts_with = "vmcore")]
+    pub live: bool,
     #[command(flatten)]
     pub debuginfo: DebuginfoArgs,
 }

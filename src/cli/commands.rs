@@ -92,6 +92,19 @@ fn open_dump(paths: &[PathBuf]) -> Result<CrashDump> {
     Ok(dump::open(paths)?)
 }
 
+/// The dump `args` name: its files, or the running kernel's for `--live`.
+fn open_args(args: &DumpArgs) -> Result<CrashDump> {
+    if args.live {
+        return open_dump(&[PathBuf::from(dump::PROC_KCORE)]);
+    }
+    open_dump(&args.vmcore)
+}
+
+/// Whether the dump is a running kernel's memory, read while it runs.
+fn is_live(d: &CrashDump) -> bool {
+    d.format == dump::DumpFormat::Kcore
+}
+
 /// `--replay` and `--sync-mask` as the analysis takes them.
 fn analysis_options(
     pids: &[i32],
@@ -109,6 +122,8 @@ fn analysis_options(
     Ok(analysis::Options {
         pids: pids.to_vec(),
         replay,
+        // Set per dump by `analyzed` (a /proc/kcore is live).
+        live: false,
     })
 }
 
@@ -123,7 +138,11 @@ pub(super) fn analyzed<R>(
 ) -> Result<R> {
     let k = Kernel::open(d, v.handle())
         .with_context(|| format!("{}: cannot set up the kernel view", d.path.display()))?;
-    let outcome = analysis::run(&k, options)?;
+    let options = analysis::Options {
+        live: is_live(d),
+        ..options.clone()
+    };
+    let outcome = analysis::run(&k, &options)?;
     let mut facts = DumpFacts::from_kernel(&k);
     v.annotate(&mut facts.debuginfo);
     facts.warnings.extend(outcome.log_warnings.iter().cloned());
@@ -132,7 +151,7 @@ pub(super) fn analyzed<R>(
 }
 
 fn analyze(args: &DumpArgs, format: Format, options: &analysis::Options) -> Result<u8> {
-    let d = open_dump(&args.vmcore)?;
+    let d = open_args(args)?;
     let v = resolve(&d, &args.debuginfo)?;
     analyzed(&d, &v, options, |facts, outcome| {
         let (a, crash, replayed) = (
@@ -156,7 +175,7 @@ fn analyze(args: &DumpArgs, format: Format, options: &analysis::Options) -> Resu
 
 #[cfg(feature = "write")]
 fn extract(args: &DumpArgs, out: &Path) -> Result<u8> {
-    let d = open_dump(&args.vmcore)?;
+    let d = open_args(args)?;
     let v = resolve(&d, &args.debuginfo)?;
     let x = pgsync_dump::extract::extract(&d, v.handle())?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
@@ -183,7 +202,7 @@ fn extract(args: &DumpArgs, out: &Path) -> Result<u8> {
 }
 
 fn dmesg(args: &DumpArgs) -> Result<u8> {
-    let d = open_dump(&args.vmcore)?;
+    let d = open_args(args)?;
     let v = resolve(&d, &args.debuginfo)?;
     let k = Kernel::open(&d, v.handle())?;
     let log = k.kernel_log()?;
@@ -195,7 +214,7 @@ fn dmesg(args: &DumpArgs) -> Result<u8> {
 }
 
 fn info(args: &DumpArgs, format: Format) -> Result<u8> {
-    let d = open_dump(&args.vmcore)?;
+    let d = open_args(args)?;
     let kernel = resolve(&d, &args.debuginfo).and_then(|v| {
         let k = Kernel::open(&d, v.handle())?;
         let mut info = KernelInfo::new(&k);
@@ -211,10 +230,14 @@ fn info(args: &DumpArgs, format: Format) -> Result<u8> {
 }
 
 fn tasks(args: &DumpArgs, format: Format) -> Result<u8> {
-    let d = open_dump(&args.vmcore)?;
+    let d = open_args(args)?;
     let v = resolve(&d, &args.debuginfo)?;
     let k = Kernel::open(&d, v.handle())?;
-    let a = analysis::check(&k)?;
+    let a = if is_live(&d) {
+        analysis::live::check(&k)?
+    } else {
+        analysis::check(&k)?
+    };
     let rows = report::tasks::task_rows(&a, &k.cpus().cpus);
     match format {
         Format::Json => outln!("{}", serde_json::to_string_pretty(&rows)?),

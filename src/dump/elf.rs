@@ -8,7 +8,10 @@ use goblin::elf::header;
 use goblin::elf::note::NoteDataIterator;
 use goblin::elf::program_header::{self, ProgramHeader};
 
+mod kcore;
 mod layout;
+
+pub use kcore::{PROC_KCORE, open_kcore, open_kcore_with};
 
 use layout::{Backing, LoadSegment, Piece};
 
@@ -39,80 +42,22 @@ impl ElfCore {
     }
 
     /// Parses the headers and notes of the ELF file `src` holds; `notes`
-    /// may already carry warnings (from indexing a flattened stream).
-    /// Program headers are found through `e_phoff` (QEMU 7.2 puts them at
-    /// 192, not 64).
+    /// may already carry warnings (from indexing a flattened stream). A
+    /// file whose headers have kcore's shape (or `format` [`DumpFormat::Kcore`])
+    /// is read as `/proc/kcore` ([`kcore`]).
     pub(crate) fn open_source(
         src: Box<dyn ByteSource>,
         format: DumpFormat,
         mut notes: DumpNotes,
     ) -> Result<CrashDump, DumpError> {
-        let malformed = |offset: u64, reason: String| DumpError::Malformed {
-            path: src.path().to_path_buf(),
-            offset,
-            reason,
-        };
-        let mut ehdr = [0u8; goblin::elf64::header::SIZEOF_EHDR];
-        if src.read_at(0, &mut ehdr).is_err() {
-            return Err(malformed(
-                0,
-                "file too short for an ELF header: truncated".into(),
-            ));
+        let (phoff, phdrs) = read_headers(&*src)?;
+        if format == DumpFormat::Kcore || kcore::looks_like_kcore(&phdrs) {
+            return kcore::open(src, &phdrs, phoff, notes);
         }
-        if ehdr[header::EI_CLASS] != header::ELFCLASS64 {
-            return Err(malformed(
-                4,
-                "not a 64-bit ELF file: x86-64 vmcores are ELFCLASS64".into(),
-            ));
-        }
-        if ehdr[header::EI_DATA] != header::ELFDATA2LSB {
-            return Err(malformed(5, "not a little-endian ELF file".into()));
-        }
-        let hdr = goblin::elf::Elf::parse_header(&ehdr)
-            .map_err(|e| malformed(0, format!("bad ELF header: {e}")))?;
-        if hdr.e_type != header::ET_CORE {
-            return Err(malformed(
-                0x10,
-                format!(
-                    "ELF type {} is not a core file (ET_CORE); is this a vmlinux or a program?",
-                    header::et_to_str(hdr.e_type)
-                ),
-            ));
-        }
-        if hdr.e_machine != header::EM_X86_64 {
-            return Err(malformed(
-                0x12,
-                format!("ELF machine {} is not x86-64", hdr.e_machine),
-            ));
-        }
-        let ctx = Ctx::new(Container::Big, Endian::Little);
         let phentsize = goblin::elf64::program_header::SIZEOF_PHDR as u64;
-        if hdr.e_phnum != 0 && u64::from(hdr.e_phentsize) != phentsize {
-            return Err(malformed(
-                0x36,
-                format!("e_phentsize {} is not {phentsize}", hdr.e_phentsize),
-            ));
-        }
-        // At most 65535 entries of 56 bytes: bounded whatever the header says.
-        let table_len = u64::from(hdr.e_phnum) * phentsize;
-        let mut table = vec![0u8; table_len as usize];
-        if src.read_at(hdr.e_phoff, &mut table).is_err() {
-            return Err(malformed(
-                hdr.e_phoff,
-                format!(
-                    "program header table ({} entries at offset {:#x}) runs past the end of the file ({:#x} bytes): truncated",
-                    hdr.e_phnum,
-                    hdr.e_phoff,
-                    src.len()
-                ),
-            ));
-        }
-        let phdrs = ProgramHeader::parse(&table, 0, hdr.e_phnum as usize, ctx)
-            .map_err(|e| malformed(hdr.e_phoff, format!("bad program headers: {e}")))?;
-
         let mut segments = Vec::new();
         for (i, ph) in phdrs.iter().enumerate() {
-            let ph_off = hdr.e_phoff + i as u64 * phentsize;
+            let ph_off = phoff + i as u64 * phentsize;
             match ph.p_type {
                 program_header::PT_LOAD => {
                     if let Some(s) = load_segment(&*src, i, ph, ph_off, &mut notes.warnings)? {
@@ -140,6 +85,79 @@ impl ElfCore {
         let piece = self.pieces.get(idx.checked_sub(1)?)?;
         (paddr - piece.paddr < piece.len).then_some(piece)
     }
+}
+
+/// Reads and checks the ELF header and the program header table of `src`:
+/// (the table's file offset, its entries). Program headers are found
+/// through `e_phoff` (QEMU 7.2 puts them at 192, not 64).
+pub(crate) fn read_headers(src: &dyn ByteSource) -> Result<(u64, Vec<ProgramHeader>), DumpError> {
+    let malformed = |offset: u64, reason: String| DumpError::Malformed {
+        path: src.path().to_path_buf(),
+        offset,
+        reason,
+    };
+    let mut ehdr = [0u8; goblin::elf64::header::SIZEOF_EHDR];
+    if src.read_at(0, &mut ehdr).is_err() {
+        return Err(malformed(
+            0,
+            "file too short for an ELF header: truncated".into(),
+        ));
+    }
+    if ehdr[header::EI_CLASS] != header::ELFCLASS64 {
+        return Err(malformed(
+            4,
+            "not a 64-bit ELF file: x86-64 vmcores are ELFCLASS64".into(),
+        ));
+    }
+    if ehdr[header::EI_DATA] != header::ELFDATA2LSB {
+        return Err(malformed(5, "not a little-endian ELF file".into()));
+    }
+    let hdr = goblin::elf::Elf::parse_header(&ehdr)
+        .map_err(|e| malformed(0, format!("bad ELF header: {e}")))?;
+    if hdr.e_type != header::ET_CORE {
+        return Err(malformed(
+            0x10,
+            format!(
+                "ELF type {} is not a core file (ET_CORE); is this a vmlinux or a program?",
+                header::et_to_str(hdr.e_type)
+            ),
+        ));
+    }
+    if hdr.e_machine != header::EM_X86_64 {
+        return Err(malformed(
+            0x12,
+            format!("ELF machine {} is not x86-64", hdr.e_machine),
+        ));
+    }
+    let ctx = Ctx::new(Container::Big, Endian::Little);
+    let phentsize = goblin::elf64::program_header::SIZEOF_PHDR as u64;
+    if hdr.e_phnum != 0 && u64::from(hdr.e_phentsize) != phentsize {
+        return Err(malformed(
+            0x36,
+            format!("e_phentsize {} is not {phentsize}", hdr.e_phentsize),
+        ));
+    }
+    // At most 65535 entries of 56 bytes: bounded whatever the header says.
+    let table_len = u64::from(hdr.e_phnum) * phentsize;
+    let mut table = vec![0u8; table_len as usize];
+    if src.read_at(hdr.e_phoff, &mut table).is_err() {
+        // A positioned-read source (kcore) has no trustworthy size to quote.
+        let size = match src.len() {
+            u64::MAX => String::new(),
+            n => format!(" ({n:#x} bytes)"),
+        };
+        return Err(malformed(
+            hdr.e_phoff,
+            format!(
+                "program header table ({} entries at offset {:#x}) runs past the end of the file{size}: truncated",
+                hdr.e_phnum, hdr.e_phoff,
+            ),
+        ));
+    }
+    let phdrs = ProgramHeader::parse(&table, 0, hdr.e_phnum as usize, ctx)
+        .map_err(|e| malformed(hdr.e_phoff, format!("bad program headers: {e}")))?;
+
+    Ok((hdr.e_phoff, phdrs))
 }
 
 /// Checks one PT_LOAD (table entry `i` at file offset `ph_off`); `None` for
@@ -190,7 +208,7 @@ fn load_segment(
     }))
 }
 
-fn read_notes(src: &dyn ByteSource, ph: &ProgramHeader, notes: &mut DumpNotes) {
+pub(super) fn read_notes(src: &dyn ByteSource, ph: &ProgramHeader, notes: &mut DumpNotes) {
     let end = ph.p_offset.saturating_add(ph.p_filesz);
     if end > src.len() {
         notes.warnings.push(format!(

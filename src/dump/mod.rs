@@ -21,6 +21,7 @@ pub(crate) mod vmcoreinfo;
 use std::path::{Path, PathBuf};
 
 pub use crate::addr::PhysAddr;
+pub use elf::{PROC_KCORE, open_kcore, open_kcore_with};
 pub use file::DumpFile;
 pub use notes::CpuNote;
 pub use vmcoreinfo::VmcoreInfo;
@@ -126,6 +127,9 @@ pub enum DumpFormat {
     Kdump,
     KdumpFlattened,
     KdumpSplit,
+    /// A running kernel's `/proc/kcore` (or a file of the same shape):
+    /// virtual PT_LOADs, physical memory read through the direct map.
+    Kcore,
 }
 
 impl DumpFormat {
@@ -136,6 +140,7 @@ impl DumpFormat {
             DumpFormat::Kdump => "kdump",
             DumpFormat::KdumpFlattened => "kdump-flattened",
             DumpFormat::KdumpSplit => "kdump-split",
+            DumpFormat::Kcore => "kcore",
         }
     }
 }
@@ -164,6 +169,15 @@ pub enum DumpError {
     },
     #[error("{path}: {reason}")]
     Unsupported { path: PathBuf, reason: String },
+    /// The input exists but the kernel refuses to let it be read
+    /// (`/proc/kcore` without root, or under lockdown).
+    #[error("{path}: {reason}")]
+    Denied {
+        path: PathBuf,
+        reason: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("several dump files were given but {reason}")]
     BadSplit { reason: String },
 }
@@ -245,6 +259,14 @@ pub fn open(paths: &[PathBuf]) -> Result<CrashDump, DumpError> {
 }
 
 fn open_one(path: &Path) -> Result<CrashDump, DumpError> {
+    // The running kernel's memory: never mapped, its size never trusted.
+    if path == Path::new(PROC_KCORE)
+        || path
+            .canonicalize()
+            .is_ok_and(|p| p == Path::new(PROC_KCORE))
+    {
+        return open_kcore(path);
+    }
     match file::DumpFile::open_any(path)? {
         file::Opened::Mapped(file) => open_file(file),
         file::Opened::Unmapped { file, map_error } => open_unmapped(file, map_error),

@@ -29,6 +29,9 @@ pub struct Report {
     /// When the dump's page filter removed what the check reads.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lost_to_filter: Option<FilterLossJson>,
+    /// Only for a running kernel (`/proc/kcore`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<super::live::LiveJson>,
     pub warnings: Vec<String>,
     pub summary: SummaryJson,
 }
@@ -229,6 +232,7 @@ pub fn report(
             objects: f.objects,
             advice: f.advice.clone(),
         }),
+        live: super::live::live_json(facts, a),
         warnings: facts.warnings.clone(),
         summary: SummaryJson {
             page_tables: a.compared_tables(),

@@ -7,6 +7,7 @@ pub mod info;
 pub mod json;
 #[doc(hidden)] // public for tests/terminal_width.rs
 pub mod layout;
+pub mod live;
 pub mod table;
 pub mod tasks;
 
@@ -36,6 +37,8 @@ pub struct DumpFacts {
     /// What that filter removed of what the check reads
     /// ([`crate::analysis::Outcome::filter_loss`]).
     pub filter_loss: Option<crate::analysis::lost::FilterLoss>,
+    /// The dump is a running kernel's memory (`/proc/kcore`).
+    pub live: bool,
 }
 
 impl DumpFacts {
@@ -67,6 +70,7 @@ impl DumpFacts {
             warnings,
             dump_level: d.dump_level,
             filter_loss: None,
+            live: d.format == crate::dump::DumpFormat::Kcore,
         }
     }
 }

@@ -141,6 +141,7 @@ pub fn render_to_width(
 ) -> String {
     let mut out = String::new();
     render_header(&mut out, facts, a, width);
+    super::live::render(&mut out, facts, a);
     if !a.findings.is_empty() {
         render_findings(&mut out, facts, a, width);
         render_evidence(&mut out, a, width);

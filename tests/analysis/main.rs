@@ -9,5 +9,6 @@ mod common;
 
 mod crash_fixtures;
 mod filtered_dumps;
+mod live;
 mod model_replay;
 mod property;

@@ -7,6 +7,7 @@
 mod kdump_support;
 
 mod elf_vmcore;
+mod kcore;
 mod kdump_bad_input;
 mod kdump_makedumpfile;
 mod kdump_roundtrip;

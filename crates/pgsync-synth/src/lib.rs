@@ -19,6 +19,7 @@
 pub mod elf;
 pub mod expected;
 pub mod formats;
+pub mod kcore;
 pub mod kernel;
 pub mod large;
 pub mod layouts;

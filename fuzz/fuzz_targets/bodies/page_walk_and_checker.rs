@@ -132,6 +132,8 @@ fn checker(inp: &Input) {
     let options = analysis::Options {
         pids: Vec::new(),
         replay: Some(replay),
+        // The live re-check reads the same corrupted memory a second time.
+        live: inp.replay_mask & 4 != 0,
     };
     if let Ok(outcome) = analysis::run(&k, &options) {
         let _ = outcome.analysis.verdict();
