@@ -8,9 +8,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 
-use pgsync_dump::debuginfo::{
-    DebugInfo, DumpDebugInfo, DumpSourceOptions, ResolveError, Vmlinux,
-};
+use pgsync_dump::debuginfo::{DebugInfo, DumpDebugInfo, DumpSourceOptions, ResolveError, Vmlinux};
 use pgsync_dump::dump::CrashDump;
 use pgsync_dump::report::debuginfo::DebugInfoJson;
 
@@ -84,7 +82,9 @@ pub(crate) fn resolve(d: &CrashDump, args: &DebuginfoArgs) -> Result<Resolution>
                 _ => vec![format!("{dwarf:#}")],
             };
             from_dump(d, args, tried).map_err(|dump| {
-                anyhow::anyhow!("no debug information: {dwarf:#}; and from the dump itself: {dump:#}")
+                anyhow::anyhow!(
+                    "no debug information: {dwarf:#}; and from the dump itself: {dump:#}"
+                )
             })
         }
     }

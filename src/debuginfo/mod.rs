@@ -33,10 +33,10 @@ pub use finder::{SearchRoots, find_vmlinux, find_vmlinux_in};
 pub use from_dump::{DumpDebugInfo, DumpDebugInfoError, DumpSourceOptions};
 pub use kallsyms::{Kallsyms, KallsymsError, KallsymsLocation};
 pub use named_symbols::{NamedSymbol, NamedSymbols};
-pub use source::{DebugInfo, Description, PartOrigin, Types};
 pub use resolve::{
     Attempt, Failure, Origin, ResolveError, Resolved, Step, VmlinuxQuery, resolve_vmlinux,
 };
+pub use source::{DebugInfo, Description, PartOrigin, Types};
 pub use symbols::{Symbol, SymbolKind, SymbolMap};
 pub use system_map::{SystemMap, SystemMapError};
 pub use types::{

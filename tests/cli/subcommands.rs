@@ -37,7 +37,17 @@ fn info_reports_the_kernel_the_plan_describes() {
             assert_eq!(k[key], expected["kernel"][key], "{}: {key}", dir.display());
         }
         assert_eq!(k["init_top_pgt"], expected["reference"]["pgd_va"]);
-        assert_eq!(v["build_id"], k["vmlinux_build_id"]);
+        // The build-id of what answered: the vmlinux's, or (no vmlinux)
+        // the dump's own.
+        assert_eq!(v["build_id"], k["debuginfo"]["build_id"]);
+        if dir.join("vmlinux").exists() {
+            assert_eq!(v["build_id"], k["vmlinux_build_id"]);
+            assert_eq!(k["debuginfo"]["source"], "dwarf");
+        } else {
+            assert!(k["vmlinux_build_id"].is_null());
+            assert_eq!(k["debuginfo"]["source"], "btf");
+            assert_eq!(k["debuginfo"]["found_by"], "dump");
+        }
     }
 }
 

@@ -257,7 +257,40 @@ fn vmlinux_with_another_build_id() {
     )
     .unwrap();
     std::fs::write(dump_dir.join("vmlinux"), &b).unwrap();
-    analyze_err(&dump_dir.join("vmcore"), None, 2, &["build-id"]);
+    let vmcore = dump_dir.join("vmcore");
+    let r = run(&[
+        "analyze",
+        "--debuginfo",
+        "dwarf",
+        "--offline",
+        vmcore.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("build-id"), "{}", r.stderr);
+    // With nothing else to go on, auto falls back to the dump's own
+    // kallsyms and BTF, and says which vmlinux it skipped and why.
+    let r = run(&[
+        "analyze",
+        "--offline",
+        "--format",
+        "json",
+        vmcore.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["debuginfo"]["found_by"], "dump");
+    let tried: Vec<&str> = v["debuginfo"]["tried"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t.as_str())
+        .collect();
+    assert!(
+        tried
+            .iter()
+            .any(|t| t.contains("vmlinux") && t.contains(&ours)),
+        "the skipped vmlinux and the dump's build-id are named: {tried:?}"
+    );
 }
 
 #[test]

@@ -15,10 +15,16 @@ fn committed_fixtures_match_the_builder() {
         let built = build(&plan).unwrap_or_else(|e| panic!("{}: {e}", plan.name));
         let mut files = vec![
             ("vmcore", built.vmcore.clone()),
-            ("vmlinux", built.vmlinux.clone()),
             ("expected.json", to_json(&built.expected).expect("json")),
             ("plan.json", to_json(&plan).expect("json")),
         ];
+        // dump-only is committed without its vmlinux: the dump alone.
+        if plan.vmlinux_beside {
+            files.push(("vmlinux", built.vmlinux.clone()));
+        }
+        if let Some(map) = &built.system_map {
+            files.push(("System.map", map.clone().into_bytes()));
+        }
         files.extend(built.formats.iter().cloned());
         // No stale dump file the plan no longer makes.
         for entry in std::fs::read_dir(&dir).expect("fixture dir") {
@@ -63,6 +69,7 @@ fn building_twice_gives_the_same_bytes() {
         assert!(
             a.vmcore == b.vmcore
                 && a.vmlinux == b.vmlinux
+                && a.system_map == b.system_map
                 && a.expected == b.expected
                 && a.formats == b.formats,
             "{}",
