@@ -159,7 +159,7 @@ _pgsync__dump() {
             return 0
             ;;
         pgsync__subcmd__dump__subcmd__extract)
-            opts="-o -q -h --live --vmlinux --offline --debuginfo --system-map --btf --output --quiet --help"
+            opts="-o -q -h --live --vmlinux --offline --debuginfo --system-map --btf --output --kdump --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -97,6 +97,7 @@ complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand extract" -l btf 
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand extract" -s o -l output -d 'Output directory (created if needed)' -r -F
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand extract" -l live -d 'Read the running kernel: short for /proc/kcore (needs root)'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand extract" -l offline -d 'Never use the network: no debuginfod download (its cache is still read)'
+complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand extract" -l kdump -d 'Write DIR/vmcore kdump-compressed (zlib pages, as `makedumpfile -c` does) instead of ELF: a third of the size, e.g. when it keeps the kallsyms and BTF pages'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand extract" -s q -l quiet -d 'For scripts: results only. No progress bar and no warnings or notes on stderr; errors are still reported on stderr'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand extract" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand vtop" -l pid -d 'Walk this task\'s page table instead of init_mm\'s' -r

@@ -47,9 +47,30 @@ pub struct Extracted {
     pub pages: usize,
 }
 
+/// The file format of the reproduction's vmcore.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ReproFormat {
+    /// An ELF core (what QEMU and /proc/vmcore give).
+    #[default]
+    Elf,
+    /// kdump-compressed with zlib pages (what `makedumpfile -c` writes).
+    KdumpZlib,
+}
+
+/// [`extract_as`] an ELF vmcore.
 pub fn extract<'d>(
     dump: &'d CrashDump,
     debuginfo: impl Into<DebugInfo<'d>>,
+) -> Result<Extracted, ExtractError> {
+    extract_as(dump, debuginfo, ReproFormat::Elf)
+}
+
+/// The reproduction, its vmcore in `format`.
+pub fn extract_as<'d>(
+    dump: &'d CrashDump,
+    debuginfo: impl Into<DebugInfo<'d>>,
+    format: ReproFormat,
 ) -> Result<Extracted, ExtractError> {
     let debuginfo = debuginfo.into();
     // 1. Everything `analyze --replay` and `dmesg` read, recorded.
@@ -87,7 +108,10 @@ pub fn extract<'d>(
         }
     }
     let notes = notes(dump)?;
-    let vmcore = write_core(&notes, pages.iter().map(|(pfn, p)| (*pfn, &**p)))?;
+    let vmcore = match format {
+        ReproFormat::Elf => write_core(&notes, pages.iter().map(|(pfn, p)| (*pfn, &**p)))?,
+        ReproFormat::KdumpZlib => kdump_zlib(dump, notes, &pages),
+    };
 
     // 3. A vmlinux describing exactly what was used.
     let vmlinux_bytes = match debuginfo.vmlinux() {
@@ -99,6 +123,33 @@ pub fn extract<'d>(
         vmlinux: vmlinux_bytes,
         pages: pages.len(),
     })
+}
+
+/// The kept pages as a kdump-compressed file: every other page excluded,
+/// as the ELF reproduction leaves it out.
+fn kdump_zlib(dump: &CrashDump, notes: Vec<u8>, pages: &[(u64, Box<[u8; 4096]>)]) -> Vec<u8> {
+    use crate::write::kdump::{Compression, KdumpSpec, write_kdump};
+    // One bitmap block is 32768 pages; cover the highest kept page.
+    const BLOCK: u64 = 8 * 4096;
+    let last = pages.last().map_or(0, |(pfn, _)| *pfn);
+    let max_mapnr = (last + 1).div_ceil(BLOCK) * BLOCK;
+    let info = dump.vmcoreinfo.as_ref();
+    let spec = KdumpSpec {
+        compression: Compression::Zlib,
+        max_mapnr,
+        ram: vec![(0, max_mapnr)],
+        notes,
+        release: info.and_then(|i| i.osrelease.clone()).unwrap_or_default(),
+        phys_base: info
+            .and_then(|i| i.number("phys_base"))
+            .map_or(0, |v| v as u64),
+        nr_cpus: i32::try_from(dump.cpus.len()).unwrap_or(i32::MAX),
+        ..KdumpSpec::default()
+    };
+    let by_pfn: std::collections::BTreeMap<u64, &[u8; 4096]> =
+        pages.iter().map(|(pfn, p)| (*pfn, &**p)).collect();
+    let page = |pfn: u64| by_pfn.get(&pfn).map(|p| p.to_vec());
+    write_kdump(&spec, &page).0
 }
 
 /// VMCOREINFO as parsed, and each CPU's PRSTATUS (pid, rip, rsp) and, where

@@ -77,7 +77,11 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Info { dump, format } => info(&dump, format),
         Command::Dmesg { dump } => dmesg(&dump),
         #[cfg(feature = "write")]
-        Command::Extract { dump, output } => extract(&dump, &output),
+        Command::Extract {
+            dump,
+            output,
+            kdump,
+        } => extract(&dump, &output, kdump),
         Command::Tasks { dump, format } => tasks(&dump, format),
         Command::Vtop {
             vmcore,
@@ -174,10 +178,15 @@ fn analyze(args: &DumpArgs, format: Format, options: &analysis::Options) -> Resu
 }
 
 #[cfg(feature = "write")]
-fn extract(args: &DumpArgs, out: &Path) -> Result<u8> {
+fn extract(args: &DumpArgs, out: &Path, kdump: bool) -> Result<u8> {
     let d = open_args(args)?;
     let v = resolve(&d, &args.debuginfo)?;
-    let x = pgsync_dump::extract::extract(&d, v.handle())?;
+    let format = if kdump {
+        pgsync_dump::extract::ReproFormat::KdumpZlib
+    } else {
+        pgsync_dump::extract::ReproFormat::Elf
+    };
+    let x = pgsync_dump::extract::extract_as(&d, v.handle(), format)?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let write = |name: &str, bytes: &[u8]| {
         let p = out.join(name);
