@@ -937,3 +937,101 @@ fn btf_blobs_truncated_and_mutated() {
     assert!(parsed > mutations / 2, "most mutations keep a valid header");
     assert!(answered > 0);
 }
+
+/// The analysis without a vmlinux reads the kallsyms tables and the BTF
+/// from the dump's own memory: those pages, damaged (words overwritten with
+/// edge values, bits flipped, whole pages zeroed) and the file cut inside
+/// them, must give an error or a result, never a panic, within the per-run
+/// bound.
+#[test]
+fn dump_debuginfo_pages_mutated() {
+    use pgsync_dump::debuginfo::{DumpDebugInfo, DumpSourceOptions};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("vmcore").is_file() && p.join("plan.json").is_file())
+        .collect();
+    dirs.sort();
+    let (mut runs, mut errors, mut slowest) = (0usize, 0usize, Duration::ZERO);
+    let mut failures = Vec::new();
+    let mut rng = Rng(0xd1_5e00);
+    for dir in &dirs {
+        let vmcore = std::fs::read(dir.join("vmcore")).unwrap();
+        let opts = DumpSourceOptions {
+            system_map: Some(dir.join("System.map")).filter(|p| p.is_file()),
+            symbols_hint: pgsync_dump::kernel::symbols::WANTED.to_vec(),
+            ..DumpSourceOptions::default()
+        };
+        let analyze = |bytes: Vec<u8>| -> Result<u8, String> {
+            let d = dump::open_bytes(&dir.join("vmcore"), bytes).map_err(|e| e.to_string())?;
+            let dd = DumpDebugInfo::load(&d, d.memory(), &opts).map_err(|e| e.to_string())?;
+            let k = Kernel::open(&d, &dd).map_err(|e| e.to_string())?;
+            let run =
+                analysis::run(&k, &analysis::Options::default()).map_err(|e| e.to_string())?;
+            Ok(run.analysis.verdict().exit_code() as u8)
+        };
+        // The pages the intact load reads, and where they are in the file.
+        let d = dump::open_bytes(&dir.join("vmcore"), vmcore.clone()).unwrap();
+        let dd = DumpDebugInfo::load(&d, d.memory(), &opts).unwrap();
+        let elf = Elf::parse(&vmcore).unwrap();
+        let offsets: Vec<u64> = dd
+            .pages_read()
+            .filter_map(|pfn| {
+                let pa = pfn << 12;
+                elf.program_headers.iter().find_map(|ph| {
+                    (ph.p_type == PT_LOAD && pa >= ph.p_paddr && pa - ph.p_paddr < ph.p_filesz)
+                        .then(|| ph.p_offset + (pa - ph.p_paddr))
+                })
+            })
+            .collect();
+        assert!(!offsets.is_empty(), "{}", dir.display());
+        for i in 0..60 * scale() {
+            let page = offsets[rng.below(offsets.len() as u64) as usize] as usize;
+            let mut b = vmcore.clone();
+            match i % 5 {
+                // Cut the file inside the tables.
+                0 => b.truncate(page + rng.below(4096) as usize),
+                // A whole page of zeroes.
+                1 => b[page..page + 4096].fill(0),
+                _ => {
+                    for _ in 0..=rng.below(4) {
+                        let at = page + rng.below(1024) as usize * 4;
+                        let v: u32 = match rng.below(6) {
+                            0 => 0,
+                            1 => u32::MAX,
+                            2 => 0x8000_0000,
+                            3 => rng.below(0x10000) as u32,
+                            4 => rng.next() as u32,
+                            _ => {
+                                b[at] ^= 1 << rng.below(8);
+                                continue;
+                            }
+                        };
+                        b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+                    }
+                }
+            }
+            let start = Instant::now();
+            let r = catch_unwind(AssertUnwindSafe(|| analyze(b)));
+            let took = start.elapsed();
+            slowest = slowest.max(took);
+            runs += 1;
+            let what = format!("{} #{i}", dir.display());
+            match r {
+                Err(_) => failures.push(format!("{what}: panicked")),
+                Ok(Err(_)) => errors += 1,
+                Ok(Ok(_)) => {}
+            }
+            if took > PER_RUN {
+                failures.push(format!("{what}: took {took:?}"));
+            }
+        }
+    }
+    eprintln!(
+        "dump debuginfo campaign: {runs} runs over {} fixtures, {errors} errors, slowest {slowest:?}",
+        dirs.len()
+    );
+    assert!(runs >= 60 * dirs.len());
+    assert!(failures.is_empty(), "{failures:#?}");
+}
