@@ -38,7 +38,7 @@ complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand analyze" -l vmli
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand analyze" -l debuginfo -d 'Where symbols and types come from: a DWARF vmlinux, or the dump\'s own tables' -r -f -a "auto\t'A DWARF vmlinux if one is found, else the dump\'s own kallsyms and BTF'
 dwarf\t'Only a DWARF vmlinux'
 btf\t'Only the dump\'s kallsyms (or --system-map) and BTF (or --btf): no vmlinux'"
-complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand analyze" -l system-map -d 'Symbols from this System.map when the dump has no kallsyms in VMCOREINFO (before Linux 6.0); default: /boot/System.map-<release>' -r -F
+complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand analyze" -l system-map -d 'Symbols from this System.map when the dump has no kallsyms in VMCOREINFO (before Linux 6.0); default: System.map next to the dump, else /boot/System.map-RELEASE' -r -F
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand analyze" -l btf -d 'Types from this BTF file (e.g. a copy of /sys/kernel/btf/vmlinux) when the dump\'s memory holds none' -r -F
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand analyze" -l format -r -f -a "table\t''
 json\t''
@@ -58,7 +58,7 @@ complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand info" -l vmlinux
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand info" -l debuginfo -d 'Where symbols and types come from: a DWARF vmlinux, or the dump\'s own tables' -r -f -a "auto\t'A DWARF vmlinux if one is found, else the dump\'s own kallsyms and BTF'
 dwarf\t'Only a DWARF vmlinux'
 btf\t'Only the dump\'s kallsyms (or --system-map) and BTF (or --btf): no vmlinux'"
-complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand info" -l system-map -d 'Symbols from this System.map when the dump has no kallsyms in VMCOREINFO (before Linux 6.0); default: /boot/System.map-<release>' -r -F
+complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand info" -l system-map -d 'Symbols from this System.map when the dump has no kallsyms in VMCOREINFO (before Linux 6.0); default: System.map next to the dump, else /boot/System.map-RELEASE' -r -F
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand info" -l btf -d 'Types from this BTF file (e.g. a copy of /sys/kernel/btf/vmlinux) when the dump\'s memory holds none' -r -F
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand info" -l format -r -f -a "table\t''
 json\t''"
@@ -70,7 +70,7 @@ complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand dmesg" -l vmlinu
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand dmesg" -l debuginfo -d 'Where symbols and types come from: a DWARF vmlinux, or the dump\'s own tables' -r -f -a "auto\t'A DWARF vmlinux if one is found, else the dump\'s own kallsyms and BTF'
 dwarf\t'Only a DWARF vmlinux'
 btf\t'Only the dump\'s kallsyms (or --system-map) and BTF (or --btf): no vmlinux'"
-complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand dmesg" -l system-map -d 'Symbols from this System.map when the dump has no kallsyms in VMCOREINFO (before Linux 6.0); default: /boot/System.map-<release>' -r -F
+complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand dmesg" -l system-map -d 'Symbols from this System.map when the dump has no kallsyms in VMCOREINFO (before Linux 6.0); default: System.map next to the dump, else /boot/System.map-RELEASE' -r -F
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand dmesg" -l btf -d 'Types from this BTF file (e.g. a copy of /sys/kernel/btf/vmlinux) when the dump\'s memory holds none' -r -F
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand dmesg" -l live -d 'Read the running kernel: short for /proc/kcore (needs root)'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand dmesg" -l offline -d 'Never use the network: no debuginfod download (its cache is still read)'
@@ -80,7 +80,7 @@ complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand tasks" -l vmlinu
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand tasks" -l debuginfo -d 'Where symbols and types come from: a DWARF vmlinux, or the dump\'s own tables' -r -f -a "auto\t'A DWARF vmlinux if one is found, else the dump\'s own kallsyms and BTF'
 dwarf\t'Only a DWARF vmlinux'
 btf\t'Only the dump\'s kallsyms (or --system-map) and BTF (or --btf): no vmlinux'"
-complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand tasks" -l system-map -d 'Symbols from this System.map when the dump has no kallsyms in VMCOREINFO (before Linux 6.0); default: /boot/System.map-<release>' -r -F
+complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand tasks" -l system-map -d 'Symbols from this System.map when the dump has no kallsyms in VMCOREINFO (before Linux 6.0); default: System.map next to the dump, else /boot/System.map-RELEASE' -r -F
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand tasks" -l btf -d 'Types from this BTF file (e.g. a copy of /sys/kernel/btf/vmlinux) when the dump\'s memory holds none' -r -F
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand tasks" -l format -r -f -a "table\t''
 json\t''"
@@ -92,7 +92,7 @@ complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand extract" -l vmli
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand extract" -l debuginfo -d 'Where symbols and types come from: a DWARF vmlinux, or the dump\'s own tables' -r -f -a "auto\t'A DWARF vmlinux if one is found, else the dump\'s own kallsyms and BTF'
 dwarf\t'Only a DWARF vmlinux'
 btf\t'Only the dump\'s kallsyms (or --system-map) and BTF (or --btf): no vmlinux'"
-complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand extract" -l system-map -d 'Symbols from this System.map when the dump has no kallsyms in VMCOREINFO (before Linux 6.0); default: /boot/System.map-<release>' -r -F
+complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand extract" -l system-map -d 'Symbols from this System.map when the dump has no kallsyms in VMCOREINFO (before Linux 6.0); default: System.map next to the dump, else /boot/System.map-RELEASE' -r -F
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand extract" -l btf -d 'Types from this BTF file (e.g. a copy of /sys/kernel/btf/vmlinux) when the dump\'s memory holds none' -r -F
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand extract" -s o -l output -d 'Output directory (created if needed)' -r -F
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand extract" -l live -d 'Read the running kernel: short for /proc/kcore (needs root)'
@@ -105,7 +105,7 @@ complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand vtop" -l vmlinux
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand vtop" -l debuginfo -d 'Where symbols and types come from: a DWARF vmlinux, or the dump\'s own tables' -r -f -a "auto\t'A DWARF vmlinux if one is found, else the dump\'s own kallsyms and BTF'
 dwarf\t'Only a DWARF vmlinux'
 btf\t'Only the dump\'s kallsyms (or --system-map) and BTF (or --btf): no vmlinux'"
-complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand vtop" -l system-map -d 'Symbols from this System.map when the dump has no kallsyms in VMCOREINFO (before Linux 6.0); default: /boot/System.map-<release>' -r -F
+complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand vtop" -l system-map -d 'Symbols from this System.map when the dump has no kallsyms in VMCOREINFO (before Linux 6.0); default: System.map next to the dump, else /boot/System.map-RELEASE' -r -F
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand vtop" -l btf -d 'Types from this BTF file (e.g. a copy of /sys/kernel/btf/vmlinux) when the dump\'s memory holds none' -r -F
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand vtop" -l offline -d 'Never use the network: no debuginfod download (its cache is still read)'
 complete -c pgsync-dump -n "__fish_pgsync_dump_using_subcommand vtop" -s q -l quiet -d 'For scripts: results only. No progress bar and no warnings or notes on stderr; errors are still reported on stderr'

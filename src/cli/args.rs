@@ -87,7 +87,7 @@ pub struct DebuginfoArgs {
     #[arg(long, value_enum, default_value_t = DebuginfoMode::Auto, value_name = "SOURCE")]
     pub debuginfo: DebuginfoMode,
     /// Symbols from this System.map when the dump has no kallsyms in VMCOREINFO (before
-    /// Linux 6.0); default: /boot/System.map-<release>.
+    /// Linux 6.0); default: System.map next to the dump, else /boot/System.map-RELEASE.
     #[arg(long, value_name = "FILE")]
     pub system_map: Option<PathBuf>,
     /// Types from this BTF file (e.g. a copy of /sys/kernel/btf/vmlinux) when the dump's
