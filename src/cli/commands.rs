@@ -1,7 +1,7 @@
 //! The subcommands' bodies.
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
@@ -178,7 +178,7 @@ fn analyze(args: &DumpArgs, format: Format, options: &analysis::Options) -> Resu
 }
 
 #[cfg(feature = "write")]
-fn extract(args: &DumpArgs, out: &Path, kdump: bool) -> Result<u8> {
+fn extract(args: &DumpArgs, out: &std::path::Path, kdump: bool) -> Result<u8> {
     let d = open_args(args)?;
     let v = resolve(&d, &args.debuginfo)?;
     let format = if kdump {

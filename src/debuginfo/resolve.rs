@@ -306,6 +306,17 @@ fn remote(
         fail(skipped(Step::Debuginfod, "DEBUGINFOD_URLS is not set"));
         return None;
     }
+    servers(q, &client, id, fail)
+}
+
+/// Each `DEBUGINFOD_URLS` server in turn.
+#[cfg(feature = "debuginfod")]
+fn servers(
+    q: &VmlinuxQuery<'_>,
+    client: &Debuginfod,
+    id: &str,
+    fail: &mut dyn FnMut(Attempt),
+) -> Option<(Vmlinux, Origin)> {
     for server in &q.debuginfod.urls {
         match client.fetch_from(server, id) {
             Ok(v) => {
@@ -323,5 +334,23 @@ fn remote(
             }),
         }
     }
+    None
+}
+
+/// A build without the HTTP client (the static capture-kernel binary).
+#[cfg(not(feature = "debuginfod"))]
+fn servers(
+    _q: &VmlinuxQuery<'_>,
+    _client: &Debuginfod,
+    _id: &str,
+    fail: &mut dyn FnMut(Attempt),
+) -> Option<(Vmlinux, Origin)> {
+    fail(Attempt {
+        step: Step::Debuginfod,
+        location: String::new(),
+        failure: Failure::Skipped(
+            "this build has no debuginfod client (cargo feature `debuginfod`)",
+        ),
+    });
     None
 }

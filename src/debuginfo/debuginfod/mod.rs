@@ -8,6 +8,7 @@
 //! renamed into place: an interrupted or wrong download never poisons the
 //! cache.
 
+#[cfg(feature = "debuginfod")]
 mod download;
 
 use std::ffi::OsString;
@@ -125,7 +126,7 @@ pub enum DebuginfodError {
     Transport {
         url: String,
         #[source]
-        source: Box<ureq::Error>,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     #[error("{url}: body cut short: {received} of {expected} bytes (Content-Length)")]
     Truncated {
@@ -212,8 +213,9 @@ impl Debuginfod {
     }
 
     /// Downloads the build-id's vmlinux from one server into the cache and
-    /// opens it there. Progress goes to `dump::progress` (a bar when the
+    /// opens it there (cargo feature `debuginfod`). Progress goes to `dump::progress` (a bar when the
     /// front end installed one).
+    #[cfg(feature = "debuginfod")]
     pub fn fetch_from(&self, server: &str, build_id: &str) -> Result<Vmlinux, DebuginfodError> {
         let id = checked_build_id(build_id).ok_or_else(|| DebuginfodError::BadBuildId {
             build_id: build_id.to_string(),
