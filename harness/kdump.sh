@@ -71,6 +71,19 @@ kdump_modules() {
 	add_mod virtio_blk
 	echo "${order[@]}" > "$dest/order"
 }
+# kdump_system_map RELEASE: prints the path of a real System.map when the
+# kernel's VMCOREINFO has no kallsyms tables (before Linux 6.0), else
+# nothing. Debian's image packages ship only a placeholder
+# /boot/System.map-<release>; the real one is made from the -dbg vmlinux as
+# kbuild's scripts/mksysmap makes it (`nm -n` filtered:
+# harness/compare_modes.py, one definition), kept as
+# kernels/<release>/System.map-<release>.
+kdump_system_map() {
+	local rel=$1 major=${1%%.*}
+	[ "$major" -lt 6 ] || return 0
+	PGSYNC_HARNESS_DIR=$C python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import compare_modes as m; print(m.make_system_map(sys.argv[2], sys.argv[3]))' \
+		"$HARNESS" "$rel" "$(vmlinux_of "$rel")"
+}
 build_kdump_initramfs() { # release
 	local rel=$1 B=$C/build/$1 R K
 	# the capture kernel's initramfs
@@ -87,6 +100,15 @@ build_kdump_initramfs() { # release
 	[ -x "$KDUMP_MAKEDUMPFILE" ] || die "no makedumpfile at $KDUMP_MAKEDUMPFILE (PGSYNC_KDUMP_MAKEDUMPFILE; README: f50c015 build)"
 	copy_with_libs "$KDUMP_MAKEDUMPFILE" "$R"
 	kdump_modules "$rel" "$R/lib/modules"
+	# a kernel without VMCOREINFO kallsyms: its System.map where kdump-tools
+	# and dracut find it on the crashed system, /boot/System.map-<release>
+	local map
+	map=$(kdump_system_map "$rel")
+	if [ -n "$map" ]; then
+		mkdir -p "$R/boot"
+		cp "$map" "$R/boot/System.map-$rel"
+		log "kdump: $rel has no VMCOREINFO kallsyms: System.map ($(wc -l < "$map") symbols) in the capture initramfs"
+	fi
 	(cd "$R" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) | gzip -9 > "$B/capture.cpio.gz"
 	# the crashing kernel's: the scenario initramfs plus kexec, the capture
 	# kernel and its initramfs; no pvpanic (the crash must reach kexec, not
@@ -135,6 +157,10 @@ run_kdump_scenario() { # release mode scenario
 	rm -rf "$D"
 	mkdir -p "$D/capture"
 	ln -s "$(vmlinux_of "$rel")" "$D/vmlinux"
+	# the host's --debuginfo btf runs (kdump_compare.py) find it next to the dump
+	local map
+	map=$(kdump_system_map "$rel")
+	[ -z "$map" ] || ln -s "$map" "$D/System.map-$rel"
 	local append="console=ttyS0,115200 panic_on_oops=1 oops=panic pti=on pgsync_scenario=$sc crashkernel=$KDUMP_CRASHKERNEL"
 	[ "$mode" = 4l ] && append="$append no5lvl"
 	local mem_mb=${KDUMP_GUEST_MEM%M}
