@@ -74,6 +74,11 @@ def host_report(d, fmt, replay, btf=False):
         return {"error": f"exit {p.returncode}: {p.stderr.strip()}"}
 
 
+def rel_of(d):
+    """The kernel release of a dump directory (dumps/<release>/<scenario>)."""
+    return os.path.basename(os.path.dirname(os.path.abspath(d)))
+
+
 def check_dir(d):
     """(status, problems, row facts)"""
     stored = load(os.path.join(d, "kdump-compare.json"))
@@ -165,6 +170,14 @@ def check_dir(d):
         want_source = "dwarf" if name == "analyze-vmlinux" else "btf"
         if dbg.get("source") != want_source:
             problems.append(f"{label}: debuginfo.source {dbg.get('source')}, expected {want_source}")
+        # without a vmlinux the symbols are VMCOREINFO's kallsyms from Linux
+        # 6.0, before it the System.map in the capture initramfs (kdump.sh)
+        syms = (dbg.get("symbols") or {}).get("from")
+        facts[name + "-symbols"] = syms
+        if want_source == "btf":
+            want_syms = "system-map" if int(rel_of(d).split(".")[0]) < 6 else "vmcoreinfo-kallsyms"
+            if syms != want_syms:
+                problems.append(f"{label}: debuginfo.symbols.from {syms}, expected {want_syms}")
         facts[name + "-pgd_source"] = (rep.get("crash") or {}).get("pgd_source")
         replay = load(os.path.join(d, "capture", name + "-replay.json"))
         for fmt, h in host.items():
