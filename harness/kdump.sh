@@ -6,6 +6,8 @@
 # pgsync-dump and the referee on both saved files (harness/kdump_compare.py).
 #
 # Dumps go to $C/dumps/<release>/kdump-<scenario>-<4l|5l>/:
+#   (kdump-<scenario>-<4l|5l>-novmlinux/ under PGSYNC_KDUMP_NO_VMLINUX=1:
+#   no vmlinux disk in the capture kernel, only the dump's BTF + kallsyms)
 #   vmcore.kdump-elf   the plain /proc/vmcore copy
 #   vmcore.kdump-d31   makedumpfile -c -d 31 made in the capture kernel
 #   capture/           what the capture kernel wrote: analyze*.json|err|stat
@@ -122,7 +124,10 @@ kdump_cleanup_release() { rm -f "$C/build/$1/vmlinux.ext4"; }
 
 run_kdump_scenario() { # release mode scenario
 	local rel=$1 mode=$2 sc=$3
+	# without the vmlinux disk (PGSYNC_KDUMP_NO_VMLINUX=1, the production
+	# case) the results go to their own directory, next to the runs with it
 	local D=$C/dumps/$rel/kdump-$sc-$mode
+	[ "${PGSYNC_KDUMP_NO_VMLINUX:-0}" = 1 ] && D=$D-novmlinux
 	if [ -f "$D/.done" ] && [ $FORCE = 0 ]; then
 		log "keeping $D"
 		return 0
@@ -171,7 +176,7 @@ run_kdump_scenario() { # release mode scenario
 	# the three-way check now, then reduce: the extract reproductions of both
 	# saved files (fixtures/real/*-kdump-*) stay, the plain copy goes unless
 	# PGSYNC_KDUMP_KEEP=1 (the check's result stays in kdump-compare.json)
-	PGSYNC_HARNESS_DIR=$C python3 "$HARNESS/kdump_compare.py" "$D" > "$D/kdump-compare.txt" 2>&1 ||
+	PGSYNC_HARNESS_DIR=$C python3 "$HARNESS/kdump_compare.py" --require-no-vmlinux "$D" > "$D/kdump-compare.txt" 2>&1 ||
 		log "kdump check: differences in $D (kdump-compare.txt)"
 	sed 's/^/    /' "$D/kdump-compare.txt" >&2
 	for f in kdump-elf kdump-d31; do

@@ -14,10 +14,15 @@ checked: the dump's NT_PRSTATUS notes (one per CPU of the crashed kernel,
 the crashing CPU's pr_pid is the crashing pid) and the capture kernel's CPU
 count (nr_cpus=1).
 
-The capture kernel's run without a vmlinux needs the dump's own BTF and
-kallsyms (issue 10): until that lands it ends in an error, listed as
-"no-debuginfo"; --require-no-vmlinux makes that a failure. Any other
-difference fails (exit 1). Arguments: releases (none: every release).
+The capture kernel's run without a vmlinux reads the dump's own kallsyms
+and BTF (issue 10): its `debuginfo.source` must be "btf". Runs from before
+that mode ended in an error, listed as "no-debuginfo"; --require-no-vmlinux
+(harness/run and kdump.sh pass it) makes that a failure. The host also
+analyzes both saved files with `--debuginfo btf`: same findings, crash and
+replay as with the vmlinux. Directories made without the vmlinux disk
+(kdump-*-novmlinux, capture/vmlinux-disk "none") have no "--vmlinux" runs.
+Any other difference fails (exit 1). Arguments: releases (none: every
+release) or dump directories.
 """
 import json
 import os
@@ -58,9 +63,10 @@ def crash_problems(rep, ref, who):
     return out
 
 
-def host_report(d, fmt, replay):
-    argv = [cmp.BIN, "analyze", "--format", "json", "--vmlinux", os.path.join(d, "vmlinux"),
-            os.path.join(d, "vmcore." + fmt)] + (["--replay"] if replay else [])
+def host_report(d, fmt, replay, btf=False):
+    dbg = ["--debuginfo", "btf"] if btf else ["--vmlinux", os.path.join(d, "vmlinux")]
+    argv = [cmp.BIN, "analyze", "--format", "json"] + dbg + \
+        [os.path.join(d, "vmcore." + fmt)] + (["--replay"] if replay else [])
     p = subprocess.run(argv, capture_output=True, text=True)
     try:
         return json.loads(p.stdout)
@@ -109,6 +115,17 @@ def check_dir(d):
             continue
         problems += crash_problems(rep, ref, f"host {fmt}")
         host[fmt] = rep
+        # the same file with only its own kallsyms and BTF
+        btf = host_report(d, fmt, replay=True, btf=True)
+        who = f"host {fmt} --debuginfo btf"
+        if "error" in btf:
+            problems.append(f"{who}: {btf['error']}")
+            continue
+        problems += [f"{who}: {x}" for x in cmp.compare_report(btf, ref, lossy and fmt == "kdump-d31")]
+        problems += crash_problems(btf, ref, who)
+        if btf.get("replay") != rep.get("replay"):
+            problems.append(f"{who}: --replay differs from the run with the vmlinux")
+        facts[f"host-{fmt}-btf"] = btf["summary"]["verdict"]
     # the hook (scripts/kdump-hook.sh) ran in the capture kernel, exited 0
     # and left its files, whatever the analysis did
     hook = os.path.join(d, "capture", "hook")
@@ -120,10 +137,14 @@ def check_dir(d):
     else:
         facts["hook"] = open(os.path.join(hook, errs[0])).read().strip().splitlines()[-1]
     # 1. the capture kernel
+    disk_file = os.path.join(d, "capture", "vmlinux-disk")
+    no_disk = (open(disk_file).read().strip() == "none") if os.path.exists(disk_file) \
+        else os.environ.get("PGSYNC_KDUMP_NO_VMLINUX") == "1"
+    facts["vmlinux-disk"] = "none" if no_disk else "present"
     for name, label in (("analyze-vmlinux", "capture --vmlinux"), ("analyze", "capture (no vmlinux)")):
         stat = load(os.path.join(d, "capture", name + ".stat"))
         if stat is None:
-            if name == "analyze" or os.environ.get("PGSYNC_KDUMP_NO_VMLINUX") != "1":
+            if name == "analyze" or not no_disk:
                 problems.append(f"{label}: not run")
             continue
         facts[name] = stat
@@ -139,6 +160,11 @@ def check_dir(d):
         problems += [f"{label}: {x}" for x in cmp.compare_report(rep, ref, False)]
         problems += crash_problems(rep, ref, label)
         facts[name + "-status"] = rep["summary"]["verdict"]
+        dbg = rep.get("debuginfo") or {}
+        facts[name + "-debuginfo"] = {k: dbg.get(k) for k in ("source", "found_by", "tried")}
+        want_source = "dwarf" if name == "analyze-vmlinux" else "btf"
+        if dbg.get("source") != want_source:
+            problems.append(f"{label}: debuginfo.source {dbg.get('source')}, expected {want_source}")
         facts[name + "-pgd_source"] = (rep.get("crash") or {}).get("pgd_source")
         replay = load(os.path.join(d, "capture", name + "-replay.json"))
         for fmt, h in host.items():
@@ -171,9 +197,13 @@ def main():
         rows.append((rel, scen, status, facts))
     for rel, scen, status, f in rows:
         cap = f.get("analyze-vmlinux") or {}
-        print(f"{rel:28} {scen:22} {status:6} capture(--vmlinux) {f.get('analyze-vmlinux-status', '-')}"
+        nov = f.get("analyze") or {}
+        src = (f.get("analyze-debuginfo") or {}).get("source", "-")
+        print(f"{rel:28} {scen:31} {status:6} capture(--vmlinux) {f.get('analyze-vmlinux-status', '-')}"
               f" {cap.get('wall_ms', '-')} ms {cap.get('maxrss_kb', '-')} KiB;"
-              f" capture(no vmlinux) {f.get('analyze-status', '-')};"
+              f" capture(no vmlinux) {f.get('analyze-status', '-')} ({src})"
+              f" {nov.get('wall_ms', '-')} ms {nov.get('maxrss_kb', '-')} KiB;"
+              f" host btf {f.get('host-kdump-elf-btf', '-')}/{f.get('host-kdump-d31-btf', '-')};"
               f" PRSTATUS pids {f.get('prstatus_pids')}; capture cpus {f.get('capture_cpus')}")
     print(f"{len(rows)} kdump dumps checked, {failures} with differences")
     return 1 if failures else 0

@@ -3,7 +3,10 @@
 (between PGSYNC-LIVE markers in serial.log) against pgsync-dump's analysis of
 the dump taken right after (dump.json).
 
-usage: live_compare.py DUMP_DIR SCENARIO    (exit 0: as expected)
+usage: live_compare.py DUMP_DIR SCENARIO [dwarf|btf]    (exit 0: as expected)
+
+The third argument: the `debuginfo.source` every live run must report
+(btf: harness/live --no-vmlinux, the kernel's own kallsyms and BTF).
 """
 import json
 import os
@@ -31,9 +34,9 @@ def blocks(serial):
             out[cur] = (int(m.group(2)), doc)
             cur = None
             continue
-        m = re.match(r"^PGSYNC-LIVE-RUN (\d+) exit=(\d+) changed=(\S+)", line)
+        m = re.match(r"^PGSYNC-LIVE-RUN (\d+) exit=(\d+) changed=(\S+)(?:.* source=(\S+))?", line)
         if m:
-            runs.append((int(m.group(1)), int(m.group(2)), m.group(3)))
+            runs.append((int(m.group(1)), int(m.group(2)), m.group(3), m.group(4)))
             continue
         m = re.match(r"^PGSYNC-LIVE-STDERR (.*)", line)
         if m:
@@ -59,6 +62,7 @@ def show(ks):
 
 def main():
     d, sc = sys.argv[1], sys.argv[2]
+    want_source = sys.argv[3] if len(sys.argv) > 3 else None
     with open(os.path.join(d, "serial.log"), errors="replace") as f:
         got, runs, err = blocks(f)
     try:
@@ -83,7 +87,11 @@ def main():
         live = doc.get("live") or {}
         print(f"live: exit {code}, verdict {doc['summary']['verdict']}, {show(lk)}, "
               f"{doc['summary']['page_tables']} page tables, changed {live.get('changed_while_reading')}, "
-              f"release {live.get('kernel_release')}, format {doc['dump']['format']}")
+              f"release {live.get('kernel_release')}, format {doc['dump']['format']}, "
+              f"debuginfo {(doc.get('debuginfo') or {}).get('source')} "
+              f"(found by {(doc.get('debuginfo') or {}).get('found_by')})")
+        if want_source and (doc.get("debuginfo") or {}).get("source") != want_source:
+            bad.append(f"live debuginfo {doc.get('debuginfo')}, expected source {want_source}")
         want = 1 if sc == "live-bug" else 0
         if code != want:
             bad.append(f"live exit {code}, expected {want}")
@@ -96,10 +104,15 @@ def main():
     else:
         want = 1 if sc == "live-churn-bug" else 0
         codes = {}
-        for _, code, _ in runs:
+        sources = {}
+        for _, code, _, source in runs:
             codes[code] = codes.get(code, 0) + 1
-        changed = sum(int(c) for _, _, c in runs if c.isdigit())
-        print(f"churn: {len(runs)} runs, exit codes {codes}, tables changed while reading (sum over runs) {changed}")
+            sources[source] = sources.get(source, 0) + 1
+        changed = sum(int(c) for _, _, c, _ in runs if c.isdigit())
+        print(f"churn: {len(runs)} runs, exit codes {codes}, tables changed while reading (sum over runs) {changed}, "
+              f"debuginfo sources {sources}")
+        if want_source and runs and sources.get(want_source, 0) != len(runs):
+            bad.append(f"runs not all debuginfo.source {want_source}: {sources}")
         if not runs or codes.get(want, 0) != len(runs):
             bad.append(f"runs not all exit {want}: {codes}")
             for tag, (code, doc) in sorted(got.items()):
