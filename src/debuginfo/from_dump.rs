@@ -151,6 +151,12 @@ impl ImageReader<'_> {
             .xlate
             .text_pa(va)
             .ok_or(ImageReadError::OutsideImage(va.get()))?;
+        // The tables are megabytes of contiguous pages (the BTF, the
+        // kallsyms names in 256 KiB chunks): with a cold page cache, one
+        // read-ahead request instead of a fault per 4 KiB page.
+        if buf.len() > 16 * 4096 {
+            self.mem.will_need(pa, buf.len() as u64);
+        }
         self.mem.read(pa, buf)?;
         let first = pa.get() >> 12;
         let last = pa.get().saturating_add(buf.len().max(1) as u64 - 1) >> 12;
