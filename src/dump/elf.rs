@@ -81,9 +81,7 @@ impl ElfCore {
     }
 
     fn piece_for(&self, paddr: u64) -> Option<&Piece> {
-        let idx = self.pieces.partition_point(|p| p.paddr <= paddr);
-        let piece = self.pieces.get(idx.checked_sub(1)?)?;
-        (paddr - piece.paddr < piece.len).then_some(piece)
+        layout::piece_for(&self.pieces, paddr)
     }
 }
 
@@ -273,39 +271,14 @@ pub(super) fn read_notes(src: &dyn ByteSource, ph: &ProgramHeader, notes: &mut D
 
 impl PhysicalMemory for ElfCore {
     fn read(&self, paddr: PhysAddr, buf: &mut [u8]) -> Result<(), ReadError> {
-        let paddr = paddr.get();
-        let mut done = 0usize;
-        while done < buf.len() {
-            let cur = paddr
-                .checked_add(done as u64)
-                .ok_or(ReadError::NotInDump { paddr: u64::MAX })?;
-            let piece = self
-                .piece_for(cur)
-                .ok_or(ReadError::NotInDump { paddr: cur })?;
-            let in_piece = cur - piece.paddr;
-            let n = ((piece.len - in_piece) as usize).min(buf.len() - done);
-            let out = &mut buf[done..done + n];
-            match piece.backing {
-                Backing::File { offset } => {
-                    // p_offset comes from the file: near u64::MAX the sum
-                    // must not wrap (a wrapped offset would read the wrong
-                    // bytes, or panic with overflow checks). Found by
-                    // fuzz/elf_vmcore.
-                    let off = offset.checked_add(in_piece);
-                    off.and_then(|off| self.src.read_at(off, out).ok()).ok_or(
-                        ReadError::Truncated {
-                            paddr: cur,
-                            offset: off.unwrap_or(u64::MAX),
-                            file_len: self.src.len(),
-                        },
-                    )?;
-                }
-                // Bytes in [filesz, memsz) are not in the file: zeros by ELF rule.
-                Backing::Zero => out.fill(0),
-            }
-            done += n;
-        }
-        Ok(())
+        layout::read_pieces(&self.pieces, paddr.get(), buf, |cur, off, out| {
+            off.and_then(|off| self.src.read_at(off, out).ok())
+                .ok_or(ReadError::Truncated {
+                    paddr: cur,
+                    offset: off.unwrap_or(u64::MAX),
+                    file_len: self.src.len(),
+                })
+        })
     }
 
     fn will_need(&self, paddr: PhysAddr, len: u64) {

@@ -25,7 +25,7 @@ use super::super::notes::DumpNotes;
 use super::super::{
     CrashDump, DumpError, DumpFormat, PhysAddr, PhysRange, PhysicalMemory, ReadError,
 };
-use super::layout::{self, Backing, LoadSegment, Piece};
+use super::layout::{self, LoadSegment, Piece};
 
 /// Where the running kernel's memory is.
 pub const PROC_KCORE: &str = "/proc/kcore";
@@ -235,46 +235,22 @@ struct KcoreMemory {
     ranges: Vec<PhysRange>,
 }
 
-impl KcoreMemory {
-    fn piece_for(&self, paddr: u64) -> Option<&Piece> {
-        let idx = self.pieces.partition_point(|p| p.paddr <= paddr);
-        let piece = self.pieces.get(idx.checked_sub(1)?)?;
-        (paddr - piece.paddr < piece.len).then_some(piece)
-    }
-}
-
 impl PhysicalMemory for KcoreMemory {
     fn read(&self, paddr: PhysAddr, buf: &mut [u8]) -> Result<(), ReadError> {
-        let paddr = paddr.get();
-        let mut done = 0usize;
-        while done < buf.len() {
-            let cur = paddr
-                .checked_add(done as u64)
-                .ok_or(ReadError::NotInDump { paddr: u64::MAX })?;
-            let piece = self
-                .piece_for(cur)
-                .ok_or(ReadError::NotInDump { paddr: cur })?;
-            let in_piece = cur - piece.paddr;
-            let n = ((piece.len - in_piece) as usize).min(buf.len() - done);
-            let out = &mut buf[done..done + n];
-            match piece.backing {
-                Backing::File { offset } => {
-                    let off = offset.checked_add(in_piece);
-                    off.and_then(|off| self.src.read_at(off, out).ok())
-                        .ok_or_else(|| ReadError::Corrupt {
-                            paddr: cur,
-                            reason: format!(
-                                "{}: reading {n:#x} bytes at offset {:#x} failed",
-                                self.src.path().display(),
-                                off.unwrap_or(u64::MAX)
-                            ),
-                        })?;
-                }
-                Backing::Zero => out.fill(0),
-            }
-            done += n;
-        }
-        Ok(())
+        // The file's size is bogus, so a failed read says what failed, not
+        // that the file is short.
+        layout::read_pieces(&self.pieces, paddr.get(), buf, |cur, off, out| {
+            let n = out.len();
+            off.and_then(|off| self.src.read_at(off, out).ok())
+                .ok_or_else(|| ReadError::Corrupt {
+                    paddr: cur,
+                    reason: format!(
+                        "{}: reading {n:#x} bytes at offset {:#x} failed",
+                        self.src.path().display(),
+                        off.unwrap_or(u64::MAX)
+                    ),
+                })
+        })
     }
 
     fn ranges(&self) -> Vec<PhysRange> {

@@ -17,8 +17,8 @@
 
 use std::collections::BTreeMap;
 
-use super::super::PhysRange;
 use super::super::kdump::ByteSource;
+use super::super::{PhysRange, ReadError};
 
 /// One PT_LOAD segment: `[paddr, paddr + memsz)`, the first `filesz` bytes
 /// of which are in the file at `offset`; the tail reads as zeros.
@@ -77,6 +77,46 @@ pub(super) struct Piece {
     pub backing: Backing,
     /// The segment's index in the program header table.
     pub segment: usize,
+}
+
+/// The piece of `pieces` (sorted by `paddr`, non-overlapping) holding
+/// `paddr`.
+pub(super) fn piece_for(pieces: &[Piece], paddr: u64) -> Option<&Piece> {
+    let idx = pieces.partition_point(|p| p.paddr <= paddr);
+    let piece = pieces.get(idx.checked_sub(1)?)?;
+    (paddr - piece.paddr < piece.len).then_some(piece)
+}
+
+/// Reads `buf` at `paddr` piece by piece: file-backed bytes through
+/// `read_file(file offset, out)`, which says why a read failed (`None` when
+/// the offset overflowed), zeros for `[filesz, memsz)`. Shared by ELF
+/// vmcores and /proc/kcore, which differ only in how a failed read is told.
+pub(super) fn read_pieces(
+    pieces: &[Piece],
+    paddr: u64,
+    buf: &mut [u8],
+    read_file: impl Fn(u64, Option<u64>, &mut [u8]) -> Result<(), ReadError>,
+) -> Result<(), ReadError> {
+    let mut done = 0usize;
+    while done < buf.len() {
+        let cur = paddr
+            .checked_add(done as u64)
+            .ok_or(ReadError::NotInDump { paddr: u64::MAX })?;
+        let piece = piece_for(pieces, cur).ok_or(ReadError::NotInDump { paddr: cur })?;
+        let in_piece = cur - piece.paddr;
+        let n = ((piece.len - in_piece) as usize).min(buf.len() - done);
+        let out = &mut buf[done..done + n];
+        match piece.backing {
+            // p_offset comes from the file: near u64::MAX the sum must not
+            // wrap (a wrapped offset would read the wrong bytes, or panic
+            // with overflow checks). Found by fuzz/elf_vmcore.
+            Backing::File { offset } => read_file(cur, offset.checked_add(in_piece), out)?,
+            // Bytes in [filesz, memsz) are not in the file: zeros by ELF rule.
+            Backing::Zero => out.fill(0),
+        }
+        done += n;
+    }
+    Ok(())
 }
 
 impl Piece {
