@@ -154,6 +154,9 @@ pub fn collect(k: &Kernel<'_>) -> Result<Collected, KernelError> {
         .map(|t| t.mm)
         .filter(|&mm| mm != 0)
         .collect();
+    // Every mm is known now: ask for all their `pgd` members at once, so
+    // that with a cold page cache they are read together.
+    k.will_need_each(mms.iter().map(|mm| mm.wrapping_add(k.offsets.mm_pgd)), 8);
     for &mm in &mms {
         if Some(mm) != init_mm {
             b.add_mm(mm, super::Source::Task, None);

@@ -31,29 +31,6 @@ pub(crate) fn classify(
     }
 }
 
-/// Hints `mem` that the 4 KiB pages holding `addrs` will be read next, as
-/// few ranges as possible (adjacent pages merged).
-fn will_need_pages(mem: &dyn PhysicalMemory, addrs: impl Iterator<Item = u64>) {
-    const PAGE: u64 = 4096;
-    let mut pages: Vec<u64> = addrs.map(|a| a & !(PAGE - 1)).collect();
-    pages.sort_unstable();
-    pages.dedup();
-    let mut run: Option<(u64, u64)> = None;
-    for p in pages {
-        run = match run {
-            Some((start, end)) if end == p => Some((start, p.saturating_add(PAGE))),
-            Some((start, end)) => {
-                mem.will_need(PhysAddr::new(start), end - start);
-                Some((p, p.saturating_add(PAGE)))
-            }
-            None => Some((p, p.saturating_add(PAGE))),
-        };
-    }
-    if let Some((start, end)) = run {
-        mem.will_need(PhysAddr::new(start), end - start);
-    }
-}
-
 /// Compares the collected tables as they are in the dump.
 pub fn compare(k: &Kernel<'_>, collected: Collected) -> Result<Analysis, AnalysisError> {
     compare_in(k, k.memory(), collected)
@@ -71,7 +48,7 @@ pub(crate) fn compare_in(
     // Every table to compare is known now: ask for all their pages at once,
     // so that with a cold page cache the disk reads them together instead
     // of one fault after another.
-    will_need_pages(
+    crate::dump::will_need_pages(
         mem,
         std::iter::once(ref_pa).chain(
             collected

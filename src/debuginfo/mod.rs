@@ -285,6 +285,14 @@ impl Vmlinux {
     pub fn types(&self) -> Result<TypeInfo<'_>, DebugInfoError> {
         if self.dwarf.get().is_none() {
             let loaded = self.load_dwarf()?;
+            // The index scan reads the name of every top-level DIE of the
+            // first units: a few hundred `DW_FORM_strp` strings spread over
+            // all of `.debug_str` (3.4 MB on 6.1). With a cold page cache one
+            // sequential read of the section beats as many 4 KiB faults.
+            if let SectionBytes::Mapped { offset, len } = &loaded[DwarfSection::Str as usize] {
+                self.map
+                    .advise_range(Access::WillNeed, *offset as u64, *len as u64);
+            }
             // A concurrent initializer would have produced the same bytes.
             let _ = self.dwarf.set(loaded);
         }

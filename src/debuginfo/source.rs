@@ -41,6 +41,37 @@ impl<'a> DebugInfo<'a> {
         }
     }
 
+    /// [`DebugInfo::find_symbols`], while a second thread resolves the
+    /// structs named in `structs` ([`Types::prefetch`]). With a cold page
+    /// cache both are disk waits, a sequential read of `.symtab` and
+    /// scattered DWARF pages, and overlapping them shortens the first look
+    /// at a fresh dump by the shorter of the two (docs/benchmarks.md). The
+    /// answers land in the vmlinux's type index, where the next
+    /// [`DebugInfo::types`] view finds them. BTF is already in memory and
+    /// needs no warming; a thread that cannot be started changes nothing but
+    /// speed.
+    pub fn find_symbols_warming_types(&self, names: &[&str], structs: &[&str]) -> SymbolMap {
+        let DebugInfo::Dwarf(vmlinux) = *self else {
+            return self.find_symbols(names);
+        };
+        std::thread::scope(|scope| {
+            let warm = std::thread::Builder::new()
+                .name("dwarf-types".into())
+                .spawn_scoped(scope, move || {
+                    if let Ok(types) = vmlinux.types() {
+                        types.prefetch(structs);
+                    }
+                });
+            let map = vmlinux.find_symbols(names);
+            if let Ok(handle) = warm {
+                // A panic there leaves the index usable (see TypeIndex); the
+                // lookups after this redo whatever it did not finish.
+                let _ = handle.join();
+            }
+            map
+        })
+    }
+
     /// Struct layouts.
     pub fn types(&self) -> Result<Types<'a>, DebugInfoError> {
         match *self {

@@ -7,6 +7,7 @@
 
 pub(crate) mod elf;
 pub(crate) mod file;
+mod hints;
 pub mod kdump;
 pub mod notes;
 pub(crate) mod pread;
@@ -23,6 +24,7 @@ use std::path::{Path, PathBuf};
 pub use crate::addr::PhysAddr;
 pub use elf::{PROC_KCORE, open_kcore, open_kcore_with};
 pub use file::DumpFile;
+pub(crate) use hints::will_need_pages;
 pub use notes::CpuNote;
 pub use vmcoreinfo::VmcoreInfo;
 

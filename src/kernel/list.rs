@@ -26,14 +26,18 @@ pub(crate) struct ListBreak {
 /// list whose head is at `head`, in order, stopping after `max` entries (a
 /// share of a budget several walks split, e.g. all the thread lists of one
 /// task walk).
+///
+/// `ahead` is called with each node before its `next` pointer is read, to
+/// hint the pages of the object around it ([`Kernel::will_need`]).
 pub(crate) fn walk_list_bounded(
     k: &Kernel<'_>,
     head: u64,
     name: &str,
     max: usize,
+    ahead: impl Fn(u64),
 ) -> (Vec<u64>, Option<ListBreak>) {
     let mut nodes = Vec::new();
-    let (_, brk) = walk_list_each(k, head, name, max, |n| nodes.push(n));
+    let (_, brk) = walk_list_ahead(k, head, name, max, ahead, |n| nodes.push(n));
     (nodes, brk)
 }
 
@@ -46,6 +50,20 @@ pub(crate) fn walk_list_each(
     head: u64,
     name: &str,
     max: usize,
+    visit: impl FnMut(u64),
+) -> (usize, Option<ListBreak>) {
+    walk_list_ahead(k, head, name, max, |_| {}, visit)
+}
+
+/// [`walk_list_each`], calling `ahead` with each node before its `next`
+/// pointer is read: the place to hint the pages of the object around the
+/// node, which `visit` then reads.
+pub(crate) fn walk_list_ahead(
+    k: &Kernel<'_>,
+    head: u64,
+    name: &str,
+    max: usize,
+    ahead: impl Fn(u64),
     mut visit: impl FnMut(u64),
 ) -> (usize, Option<ListBreak>) {
     let mut count = 0usize;
@@ -88,6 +106,7 @@ pub(crate) fn walk_list_each(
                 ),
             );
         }
+        ahead(cur);
         match next_of(cur) {
             Ok(n) => {
                 visit(cur);

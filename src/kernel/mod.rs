@@ -159,6 +159,51 @@ impl<'d> Kernel<'d> {
         Ok(u64::from_le_bytes(b))
     }
 
+    /// Hints that `len` bytes at kernel address `va` will be read next
+    /// ([`PhysicalMemory::will_need`]): with a cold page cache, the pages of
+    /// an object are then read together rather than one fault at a time.
+    /// Only the linear maps (the direct map, where slab objects live, and
+    /// the kernel text map) are placed: anywhere else it would take
+    /// page-table reads, the very waits the hint is meant to overlap. A hint
+    /// changes no result.
+    pub(crate) fn will_need(&self, va: u64, len: u64) {
+        let Some(last) = va.checked_add(len.saturating_sub(1)) else {
+            return;
+        };
+        let linear = |a: u64| {
+            let a = VirtAddr::new(a);
+            self.xlate
+                .direct_map_pa(a)
+                .or_else(|| self.xlate.text_pa(a))
+        };
+        if let (Some(start), Some(end)) = (linear(va), linear(last)) {
+            // Both ends in one linear map, in order: the range between is
+            // contiguous in physical memory too.
+            if end.get().checked_sub(start.get()) == Some(last - va) {
+                self.mem.will_need(start, len);
+            }
+        }
+    }
+
+    /// [`Kernel::will_need`] for `len` bytes at each of `vas` (objects of
+    /// the linear maps), asked for as few page ranges as possible.
+    pub(crate) fn will_need_each(&self, vas: impl IntoIterator<Item = u64>, len: u64) {
+        let linear_pa = |va: u64| {
+            let va = VirtAddr::new(va);
+            self.xlate
+                .direct_map_pa(va)
+                .or_else(|| self.xlate.text_pa(va))
+                .map(PhysAddr::get)
+        };
+        let pages = vas.into_iter().flat_map(|va| {
+            // The first and last byte: `len` is a member's size, well under
+            // a page, so these are all the pages it touches.
+            let last = va.saturating_add(len.saturating_sub(1));
+            [linear_pa(va), linear_pa(last)].into_iter().flatten()
+        });
+        crate::dump::will_need_pages(self.mem, pages);
+    }
+
     /// Physical address of a kernel virtual address.
     pub fn pa(&self, va: VirtAddr) -> Result<PhysAddr, TranslateError> {
         self.xlate.translate(self.mem, va)

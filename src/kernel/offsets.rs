@@ -93,7 +93,7 @@ pub struct Offsets {
 
 /// Structs looked up at start-up; on a real kernel all are complete in the
 /// second compile unit, so one prefetch pass stops almost at once.
-const PREFETCH: &[&str] = &[
+pub(crate) const PREFETCH: &[&str] = &[
     "task_struct",
     "mm_struct",
     "list_head",

@@ -30,7 +30,7 @@ impl<'d> Kernel<'d> {
         let info = dump.vmcoreinfo.as_ref().ok_or(KernelError::NoVmcoreinfo)?;
         let mut warnings = Vec::new();
         let vmlinux_name = debuginfo.name();
-        let map = debuginfo.find_symbols(WANTED);
+        let map = debuginfo.find_symbols_warming_types(WANTED, super::offsets::PREFETCH);
 
         // KASLR: VMCOREINFO's KERNELOFFSET; else the distance between the
         // runtime and link addresses of init_top_pgt.

@@ -3,9 +3,10 @@
 //! (6.7+: `signal->thread_head` / `thread_node`) or a ring through
 //! `thread_group` (older). Idle tasks of other CPUs are on neither.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 
-use super::list::{MAX_LIST_ENTRIES, walk_list_bounded, walk_list_each};
+use super::list::{MAX_LIST_ENTRIES, walk_list_ahead, walk_list_bounded};
 use super::offsets::ThreadLink;
 use super::{Kernel, KernelError, ProblemScope, ReadProblem};
 
@@ -40,7 +41,78 @@ pub struct TaskWalk {
     pub problems: Vec<ReadProblem>,
 }
 
+/// SLUB's largest slab by default: order 3 (`slub_max_order` defaults to
+/// `PAGE_ALLOC_COSTLY_ORDER`, mm/slub.c), naturally aligned. A task_struct
+/// (8-10 KiB) shares such a block with two or three others, often its
+/// neighbours on the task list.
+const SLAB_BLOCK: u64 = 32 << 10;
+
+/// Read-ahead hints for the task walk ([`Kernel::will_need`]; they change
+/// no result). Reaching a task hints the slab-sized block around it, once
+/// per block, so that with a cold page cache the task's pages, and those of
+/// the tasks sharing its slab, are read in one wait instead of one fault per
+/// member's page and per task.
+struct TaskHints {
+    /// What of each task_struct is read ([`Kernel::task_read_span`]).
+    span: (u64, u64),
+    blocks: RefCell<HashSet<u64>>,
+}
+
+impl TaskHints {
+    fn new(k: &Kernel<'_>) -> TaskHints {
+        TaskHints {
+            span: k.task_read_span(),
+            blocks: RefCell::new(HashSet::new()),
+        }
+    }
+
+    fn task(&self, k: &Kernel<'_>, addr: u64) {
+        let (start, end) = (
+            addr.wrapping_add(self.span.0),
+            addr.wrapping_add(self.span.1),
+        );
+        let first = start & !(SLAB_BLOCK - 1);
+        let last = end.saturating_sub(1) & !(SLAB_BLOCK - 1);
+        for block in [first, last] {
+            if self.blocks.borrow_mut().insert(block) {
+                k.will_need(block, SLAB_BLOCK);
+            }
+        }
+    }
+}
+
 impl Kernel<'_> {
+    /// The part of a task_struct the walk reads, as (start, end) offsets:
+    /// from the first to the last member [`Kernel::read_task`] and the
+    /// thread walk use.
+    fn task_read_span(&self) -> (u64, u64) {
+        let o = &self.offsets.task;
+        let thread_link = match o.threads {
+            ThreadLink::SignalThreadHead {
+                task_thread_node, ..
+            } => task_thread_node,
+            ThreadLink::ThreadGroup { task_thread_group } => task_thread_group,
+        };
+        let members = [
+            (o.tasks, 16),
+            (o.pid, 4),
+            (o.tgid, 4),
+            (o.comm, o.comm_len),
+            (o.mm, 8),
+            (o.active_mm, 8),
+            (o.flags, o.flags_size),
+            (o.signal, 8),
+            (thread_link, 16),
+        ];
+        let start = members.iter().map(|&(off, _)| off).min().unwrap_or(0);
+        let end = members
+            .iter()
+            .map(|&(off, len)| off.saturating_add(len))
+            .max()
+            .unwrap_or(0);
+        (start, end)
+    }
+
     /// Reads one task_struct's fields the analysis uses.
     pub(crate) fn read_task(&self, addr: u64) -> Result<Task, KernelError> {
         let o = &self.offsets.task;
@@ -93,6 +165,7 @@ impl Kernel<'_> {
         walked: &mut HashSet<u64>,
         budget: &mut usize,
         problems: &mut Vec<ReadProblem>,
+        hints: &TaskHints,
     ) -> Vec<u64> {
         let what = || format!("threads of task {leader:#x}");
         // (list head, offset of the list_head in task_struct, name for errors)
@@ -138,7 +211,9 @@ impl Kernel<'_> {
             ));
             return vec![];
         }
-        let (nodes, brk) = walk_list_bounded(self, head, &name, *budget);
+        let (nodes, brk) = walk_list_bounded(self, head, &name, *budget, |node| {
+            hints.task(self, node.wrapping_sub(node_offset));
+        });
         *budget -= nodes.len().min(*budget);
         if let Some(b) = brk {
             problems.push(
@@ -174,16 +249,18 @@ impl Kernel<'_> {
             walked: HashSet::new(),
             seen: HashSet::new(),
         };
-        state.visit_group(self, init_task);
+        let hints = TaskHints::new(self);
+        state.visit_group(self, init_task, &hints);
         let tasks_off = self.offsets.task.tasks;
-        let (_, brk) = walk_list_each(
+        let (_, brk) = walk_list_ahead(
             self,
             init_task.wrapping_add(tasks_off),
             "init_task.tasks",
             MAX_LIST_ENTRIES,
+            |node| hints.task(self, node.wrapping_sub(tasks_off)),
             |node| {
                 state.budget = state.budget.saturating_sub(1);
-                state.visit_group(self, node.wrapping_sub(tasks_off));
+                state.visit_group(self, node.wrapping_sub(tasks_off), &hints);
             },
         );
         let mut walk = state.walk;
@@ -208,7 +285,7 @@ struct GroupWalk {
 
 impl GroupWalk {
     /// Reads the thread group led by `leader`, unless it was met already.
-    fn visit_group(&mut self, k: &Kernel<'_>, leader: u64) {
+    fn visit_group(&mut self, k: &Kernel<'_>, leader: u64, hints: &TaskHints) {
         if self.seen.contains(&leader) {
             return;
         }
@@ -218,6 +295,7 @@ impl GroupWalk {
             &mut self.walked,
             &mut self.budget,
             &mut self.walk.problems,
+            hints,
         ));
         for addr in group {
             if !self.seen.insert(addr) {

@@ -37,11 +37,21 @@ pub trait KernelMemory {
     /// Fills `buf` from kernel virtual address `va`, or fails without
     /// a partial result.
     fn read(&self, va: u64, buf: &mut [u8]) -> Result<(), TranslateError>;
+
+    /// Hints that `len` bytes at `va` will be read next (see
+    /// [`Kernel::will_need`]). Changes no result; does nothing by default.
+    fn will_need(&self, va: u64, len: u64) {
+        let _ = (va, len);
+    }
 }
 
 impl KernelMemory for Kernel<'_> {
     fn read(&self, va: u64, buf: &mut [u8]) -> Result<(), TranslateError> {
         Kernel::read(self, va, buf)
+    }
+
+    fn will_need(&self, va: u64, len: u64) {
+        Kernel::will_need(self, va, len)
     }
 }
 

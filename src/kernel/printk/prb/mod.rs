@@ -78,6 +78,7 @@ pub fn read_prb(
     let mut warnings = Vec::new();
     warn_if_data_window_too_wide(&h, &mut warnings);
     let ids = ids_to_read(&h, &mut warnings);
+    will_need_rings(mem, layout, &h, &ids);
     let mut reader = RecordReader::new(r, layout, h);
     let mut records: Vec<LogRecord> = Vec::new();
     for step in 0..=ids.span {
@@ -130,6 +131,39 @@ fn ids_to_read(h: &PrbHeader, warnings: &mut Vec<String>) -> IdRange {
         tail_id = head_id.wrapping_sub(span) & DESC_ID_MASK;
     }
     IdRange { tail_id, span }
+}
+
+/// Hints the parts of both rings the reader goes through next: the
+/// descriptors and infos of the ids to read, and the text data from
+/// `tail_lpos` to `head_lpos`. With a cold page cache their pages are then
+/// read together instead of one fault per page as the records are reached.
+/// `h` has passed `check_header`, which bounds both rings.
+fn will_need_rings(mem: &dyn KernelMemory, layout: &PrbLayout, h: &PrbHeader, ids: &IdRange) {
+    let count = 1u64 << h.count_bits;
+    let first = ids.tail_id & (count - 1);
+    let n = ids.span.saturating_add(1).min(count);
+    for (array, size) in [(h.descs, layout.desc_size), (h.infos, layout.info_size)] {
+        for (index, len) in ring_spans(first, n, count) {
+            mem.will_need(
+                array.wrapping_add(index.saturating_mul(size)),
+                len.saturating_mul(size),
+            );
+        }
+    }
+    let size = 1u64 << h.size_bits;
+    let used = h.head_lpos.wrapping_sub(h.tail_lpos).min(size);
+    for (index, len) in ring_spans(h.tail_lpos & (size - 1), used, size) {
+        mem.will_need(h.data.wrapping_add(index), len);
+    }
+}
+
+/// `n` consecutive slots of a ring of `ring` slots from index `first`
+/// (`first < ring`, `n <= ring`), as at most two (index, length) runs.
+fn ring_spans(first: u64, n: u64, ring: u64) -> impl Iterator<Item = (u64, u64)> {
+    let before_end = n.min(ring.saturating_sub(first));
+    [(first, before_end), (0, n - before_end)]
+        .into_iter()
+        .filter(|&(_, len)| len > 0)
 }
 
 /// Reads records one descriptor id at a time, tallying why the ones it
