@@ -278,6 +278,12 @@ impl Vmlinux {
         symbols::find_symbols(self, names)
     }
 
+    /// Starts reading what [`Vmlinux::find_symbols`] scans (a hint: see
+    /// [`crate::debuginfo::DebugInfo::find_symbols_warming_types`]).
+    pub(crate) fn will_need_symbols(&self) {
+        symbols::will_need_symbols(self);
+    }
+
     /// DWARF type information. Fails if the file has no `.debug_info`
     /// ("vmlinux without DWARF") or a debug section cannot be decompressed.
     /// Cheap after the first call: every view shares this file's type index

@@ -41,8 +41,8 @@ impl<'a> DebugInfo<'a> {
         }
     }
 
-    /// [`DebugInfo::find_symbols`], while a second thread resolves the
-    /// structs named in `structs` ([`Types::prefetch`]). With a cold page
+    /// [`DebugInfo::find_symbols`] on a second thread, while this one
+    /// resolves the structs named in `structs` ([`Types::prefetch`]). With a cold page
     /// cache both are disk waits, a sequential read of `.symtab` and
     /// scattered DWARF pages, and overlapping them shortens the first look
     /// at a fresh dump by the shorter of the two (docs/benchmarks.md). The
@@ -54,21 +54,24 @@ impl<'a> DebugInfo<'a> {
         let DebugInfo::Dwarf(vmlinux) = *self else {
             return self.find_symbols(names);
         };
+        // The symbol tables' read goes to the disk first: the scan of them
+        // is the longer wait, and the DWARF pages queue behind it.
+        vmlinux.will_need_symbols();
         std::thread::scope(|scope| {
-            let warm = std::thread::Builder::new()
-                .name("dwarf-types".into())
-                .spawn_scoped(scope, move || {
-                    if let Ok(types) = vmlinux.types() {
-                        types.prefetch(structs);
-                    }
-                });
-            let map = vmlinux.find_symbols(names);
-            if let Ok(handle) = warm {
-                // A panic there leaves the index usable (see TypeIndex); the
-                // lookups after this redo whatever it did not finish.
-                let _ = handle.join();
+            // The symbol scan is the thread's: it allocates next to nothing
+            // (a small map), so the thread's malloc arena stays small, while
+            // the type index, which grows, stays on the caller's heap.
+            let symbols = std::thread::Builder::new()
+                .name("symtab".into())
+                .spawn_scoped(scope, move || vmlinux.find_symbols(names));
+            if let Ok(types) = vmlinux.types() {
+                types.prefetch(structs);
             }
-            map
+            match symbols.map(|handle| handle.join()) {
+                Ok(Ok(map)) => map,
+                // No thread, or it panicked: scan here.
+                _ => vmlinux.find_symbols(names),
+            }
         })
     }
 

@@ -77,34 +77,42 @@ impl SymbolMap {
 const SYM_SIZE: u64 = std::mem::size_of::<object::elf::Sym64<LittleEndian>>() as u64;
 const LE: LittleEndian = LittleEndian;
 
+/// The symbol table and its string table, if the file has a usable pair.
+fn symbol_tables(vmlinux: &Vmlinux) -> Option<(&elf::Section, &elf::Section)> {
+    // entsize 0 is tolerated (some linkers leave it unset); anything else
+    // must be Elf64_Sym's size or the records would be misread.
+    let symtab = vmlinux
+        .sections
+        .iter()
+        .find(|s| s.sh_type == SHT_SYMTAB && (s.entsize == 0 || s.entsize == SYM_SIZE))?;
+    Some((symtab, vmlinux.sections.get(symtab.link as usize)?))
+}
+
+/// Starts reading both tables: the scan reads them front to back (5 MB on
+/// a 6.1 vmlinux), so one readahead of each beats a fault per page of a map
+/// advised random.
+pub(super) fn will_need_symbols(vmlinux: &Vmlinux) {
+    if let Some((symtab, strtab)) = symbol_tables(vmlinux) {
+        vmlinux.advise_section(symtab, Access::WillNeed);
+        vmlinux.advise_section(strtab, Access::WillNeed);
+    }
+}
+
 pub(super) fn find_symbols(vmlinux: &Vmlinux, names: &[&str]) -> SymbolMap {
     let mut map = SymbolMap::default();
     if names.is_empty() {
         return map;
     }
-    // entsize 0 is tolerated (some linkers leave it unset); anything else
-    // must be Elf64_Sym's size or the records would be misread.
-    let Some(symtab) = vmlinux
-        .sections
-        .iter()
-        .find(|s| s.sh_type == SHT_SYMTAB && (s.entsize == 0 || s.entsize == SYM_SIZE))
-    else {
+    let Some((symtab, strtab_sec)) = symbol_tables(vmlinux) else {
         return map;
     };
-    let (Ok(syms), Some(strtab_sec)) = (
+    let (Ok(syms), Ok(strtab)) = (
         vmlinux.section_bytes(symtab),
-        vmlinux.sections.get(symtab.link as usize),
+        vmlinux.section_bytes(strtab_sec),
     ) else {
         return map;
     };
-    let Ok(strtab) = vmlinux.section_bytes(strtab_sec) else {
-        return map;
-    };
-    // The scan reads both tables front to back (5 MB on a 6.1 vmlinux):
-    // one readahead of each instead of a fault per page of a map advised
-    // random.
-    vmlinux.advise_section(symtab, Access::WillNeed);
-    vmlinux.advise_section(strtab_sec, Access::WillNeed);
+    will_need_symbols(vmlinux);
 
     // Requested names grouped by first byte: most symbols are rejected by one
     // table lookup, the rest by a memcmp against one or two candidates.
