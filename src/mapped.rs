@@ -126,6 +126,19 @@ impl FileBytes {
         let len = len.min(map_len - offset);
         let _ = m.advise_range(advice(access), offset as usize, len as usize);
     }
+
+    /// [`FileBytes::advise_range`] for `part`, a slice of [`FileBytes::bytes`]
+    /// (found by its address); nothing for a slice from elsewhere, such as a
+    /// decompressed section.
+    pub(crate) fn advise_slice(&self, access: Access, part: &[u8]) {
+        let base = self.bytes().as_ptr() as usize;
+        let Some(offset) = (part.as_ptr() as usize).checked_sub(base) else {
+            return;
+        };
+        if offset.saturating_add(part.len()) <= self.bytes().len() {
+            self.advise_range(access, offset as u64, part.len() as u64);
+        }
+    }
 }
 
 fn advice(access: Access) -> Advice {

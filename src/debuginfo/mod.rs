@@ -315,12 +315,17 @@ impl Vmlinux {
                 SectionBytes::Owned(v) => v,
             }
         };
-        Ok(TypeInfo::new(&self.path, &self.type_index, move |id| {
-            DwarfSection::ALL
-                .into_iter()
-                .find(|which| which.name() == id.name())
-                .map_or(&[][..], get)
-        }))
+        Ok(TypeInfo::new(
+            &self.path,
+            &self.type_index,
+            &self.map,
+            move |id| {
+                DwarfSection::ALL
+                    .into_iter()
+                    .find(|which| which.name() == id.name())
+                    .map_or(&[][..], get)
+            },
+        ))
     }
 
     fn load_dwarf(&self) -> Result<[SectionBytes; DwarfSection::COUNT], DebugInfoError> {

@@ -32,6 +32,8 @@ use std::rc::Rc;
 
 use gimli::{DebuggingInformationEntry, Dwarf, EndianSlice, LittleEndian, SectionId};
 
+use crate::mapped::FileBytes;
+
 use index::DieRef;
 pub(crate) use index::FastHasher;
 pub use index::TypeIndex;
@@ -54,6 +56,8 @@ pub struct TypeInfo<'a> {
     /// Length of `.debug_info` (where the unit headers end).
     info_len: usize,
     index: &'a TypeIndex,
+    /// The file the sections are mapped from, for read-ahead hints.
+    file_bytes: &'a FileBytes,
     /// Units read by this view (they borrow the section bytes, so they are
     /// per view; their abbreviation tables are shared through the index).
     units: RefCell<HashMap<usize, Rc<UnitData<'a>>>>,
@@ -65,6 +69,7 @@ impl<'a> TypeInfo<'a> {
     pub(crate) fn new(
         file: &'a Path,
         index: &'a TypeIndex,
+        file_bytes: &'a FileBytes,
         section: impl Fn(SectionId) -> &'a [u8],
     ) -> TypeInfo<'a> {
         let load = |id: SectionId| -> Result<R<'a>, std::convert::Infallible> {
@@ -79,6 +84,7 @@ impl<'a> TypeInfo<'a> {
             dwarf,
             info_len: section(SectionId::DebugInfo).len(),
             index,
+            file_bytes,
             units: RefCell::new(HashMap::new()),
         }
     }
