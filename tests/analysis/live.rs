@@ -89,12 +89,12 @@ fn a_kcore_gives_the_dumps_findings_as_a_live_snapshot() {
         // Positioned reads (the live path) over the same file: the same memory.
         let by_pread = dump::open_kcore(&dir.join("kcore")).expect("opens");
         let mapped = dump::open(&[dir.join("vmcore")]).expect("opens");
-        assert_eq!(by_pread.format, DumpFormat::Kcore);
+        assert_eq!(by_pread.format(), DumpFormat::Kcore);
         assert!(
-            by_pread.cpus.is_empty(),
+            by_pread.cpus().is_empty(),
             "kcore's PRSTATUS is a placeholder"
         );
-        assert_eq!(by_pread.vmcoreinfo, mapped.vmcoreinfo);
+        assert_eq!(by_pread.vmcoreinfo(), mapped.vmcoreinfo());
         for r in mapped.memory().ranges() {
             let mut a = vec![0u8; (r.end - r.start).min(1 << 20) as usize];
             let mut b = a.clone();
@@ -163,8 +163,8 @@ fn tables_that_change_under_the_reader_are_listed_as_changed_not_as_findings() {
     let dir = scenario_files("missing-4l", "tables_that_");
     let inner = dump::open_kcore(&dir.join("kcore")).expect("opens");
     let mut notes = DumpNotes::default();
-    notes.vmcoreinfo = inner.vmcoreinfo.clone();
-    let path = inner.path.clone();
+    notes.vmcoreinfo = inner.vmcoreinfo().cloned();
+    let path = inner.path().to_path_buf();
     let writes = Arc::new(Mutex::new(Vec::new()));
     let d = CrashDump::new(
         path,
@@ -202,7 +202,7 @@ fn tables_that_change_under_the_reader_are_listed_as_changed_not_as_findings() {
     assert_eq!(Some(task.mm), f1.mm);
     assert_eq!(f1.pids, [1234]);
     let task_mm_pa = k
-        .pa(VirtAddr::new(task.addr + k.offsets.task.mm))
+        .pa(VirtAddr::new(task.addr + k.offsets().task.mm))
         .expect("task_struct translates")
         .get();
     writes
@@ -306,12 +306,12 @@ fn freed_under_the_walk(dir: &Path, good: usize, bad: usize) -> (CrashDump, Vmli
     let inner = dump::open_kcore(&dir.join("kcore")).expect("opens");
     let head_next_pa = {
         let k = Kernel::open(&inner, &v).expect("kernel");
-        let head = k.symbols.pgd_list.expect("pgd_list symbol");
+        let head = k.symbols().pgd_list.expect("pgd_list symbol");
         k.pa(VirtAddr::new(head)).expect("translates").get()
     };
     let mut notes = DumpNotes::default();
-    notes.vmcoreinfo = inner.vmcoreinfo.clone();
-    let path = inner.path.clone();
+    notes.vmcoreinfo = inner.vmcoreinfo().cloned();
+    let path = inner.path().to_path_buf();
     let mem = FreedUnderTheWalk {
         inner,
         head_next_pa,

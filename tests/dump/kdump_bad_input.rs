@@ -349,9 +349,9 @@ fn flattened_problems() {
     let dir = scratch("flat-cut");
     let d = dump::open(&[write(&dir, "vmcore", cut)]).expect("best effort");
     assert!(
-        d.warnings.iter().any(|w| w.contains("truncated")),
+        d.warnings().iter().any(|w| w.contains("truncated")),
         "{:?}",
-        d.warnings
+        d.warnings()
     );
     assert_eq!(page_of(d.memory(), 0).expect("first page"), pattern_page(0));
     for pfn in 0..16 {

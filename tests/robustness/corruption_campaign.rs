@@ -260,10 +260,10 @@ fn load(dir: &Path) -> Fixture {
     }
     let read = Arc::new(Mutex::new(BTreeSet::new()));
     let mut notes = DumpNotes::default();
-    notes.vmcoreinfo = d.vmcoreinfo.clone();
-    notes.cpus = d.cpus.clone();
+    notes.vmcoreinfo = d.vmcoreinfo().cloned();
+    notes.cpus = d.cpus().to_vec();
     let traced = CrashDump::new(
-        d.path.clone(),
+        d.path().to_path_buf(),
         DumpFormat::Elf,
         None,
         Box::new(Traced {
@@ -293,10 +293,10 @@ fn load(dir: &Path) -> Fixture {
         .map(|t| t.pgd_pa)
         .filter(|&p| p != 0)
         .collect();
-    pgd_pages.push(k.xlate.root_pa.get());
+    pgd_pages.push(k.translator().root_pa.get());
     let mut structs = Vec::new();
     let mut list_nexts = Vec::new();
-    let o = k.offsets;
+    let o = k.offsets();
     for t in &a.tasks {
         if let Some(p) = pa(t.addr) {
             structs.push((p, task_size));
@@ -333,7 +333,7 @@ fn load(dir: &Path) -> Fixture {
         }
     }
     let max_pa = pages.last().copied().unwrap_or(0) + 4096;
-    let page_offset_base = k.layout.page_offset_base;
+    let page_offset_base = k.layout().page_offset_base;
     let unmapped_va = page_offset_base + max_pa + (64 << 20);
 
     // User pages: never read by the intact analysis, and holding nothing the
@@ -344,7 +344,7 @@ fn load(dir: &Path) -> Fixture {
         .iter()
         .filter(|t| t.status != TableStatus::Skipped && t.pgd_pa != 0)
         .map(|t| t.pgd_pa & !0xfff)
-        .chain([k.xlate.root_pa.get() & !0xfff])
+        .chain([k.translator().root_pa.get() & !0xfff])
         .collect();
     for &(p, len) in &structs {
         let mut pg = p & !0xfff;
