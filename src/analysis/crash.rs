@@ -629,7 +629,9 @@ mod tests {
     fn walk_unreadable() {
         let w = walk_ending(WalkOutcome::Unreadable {
             level: Level::Pud,
-            error: ReadError::NotInDump { paddr: 0x5000 },
+            error: ReadError::NotInDump {
+                paddr: PhysAddr::new(0x5000),
+            },
         });
         let e = decide(Some(&w), Some(&mapped()), true);
         assert_eq!(e, Explanation::WalkUnreadable { level: Level::Pud });

@@ -109,7 +109,7 @@ mod tests {
     struct Filtered;
     impl PhysicalMemory for Filtered {
         fn read(&self, paddr: PhysAddr, _: &mut [u8]) -> Result<(), ReadError> {
-            Err(ReadError::NotInDump { paddr: paddr.get() })
+            Err(ReadError::NotInDump { paddr })
         }
         fn ranges(&self) -> Vec<PhysRange> {
             Vec::new()

@@ -32,22 +32,22 @@ pub use vmcoreinfo::VmcoreInfo;
 #[non_exhaustive]
 pub enum ReadError {
     #[error("physical address {paddr:#x} is not in the dump")]
-    NotInDump { paddr: u64 },
+    NotInDump { paddr: PhysAddr },
     #[error(
         "physical address {paddr:#x} maps to file offset {offset:#x}, past the end of the file ({file_len:#x} bytes): the dump is truncated"
     )]
     Truncated {
-        paddr: u64,
+        paddr: PhysAddr,
         offset: u64,
         file_len: u64,
     },
     #[error("physical address {paddr:#x}: {reason}")]
-    Corrupt { paddr: u64, reason: String },
+    Corrupt { paddr: PhysAddr, reason: String },
 }
 
 impl ReadError {
     /// The physical address the failed read started at.
-    pub fn paddr(&self) -> u64 {
+    pub fn paddr(&self) -> PhysAddr {
         match self {
             ReadError::NotInDump { paddr }
             | ReadError::Truncated { paddr, .. }

@@ -200,7 +200,7 @@ impl PhysicalMemory for Overlay<'_> {
         while done < buf.len() {
             let cur = paddr
                 .checked_add(done as u64)
-                .ok_or(ReadError::NotInDump { paddr: paddr.get() })?;
+                .ok_or(ReadError::NotInDump { paddr })?;
             let in_page = cur.page_offset(PAGE_SIZE) as usize;
             let n = (PAGE_BYTES - in_page).min(buf.len() - done);
             let out = &mut buf[done..done + n];
@@ -244,7 +244,11 @@ mod tests {
                 let page = match a >> 12 {
                     1 => &self.0[0],
                     2 => &self.0[1],
-                    _ => return Err(ReadError::NotInDump { paddr: a }),
+                    _ => {
+                        return Err(ReadError::NotInDump {
+                            paddr: PhysAddr::new(a),
+                        });
+                    }
                 };
                 *b = page[(a & 0xfff) as usize];
             }

@@ -43,7 +43,7 @@ impl PhysicalMemory for Filtered {
             .find(|&&(start, stop)| start < end && paddr < stop)
         {
             return Err(ReadError::NotInDump {
-                paddr: start.max(paddr),
+                paddr: PhysAddr::new(start.max(paddr)),
             });
         }
         self.inner.memory().read(addr, buf)

@@ -75,7 +75,9 @@ fn physical_reads_go_through_the_direct_map_only() {
         assert_eq!(read(&d, 0x800_0ff8, 8).unwrap(), [0x22; 8]);
         assert_eq!(
             read(&d, 0x100_2000, 8),
-            Err(ReadError::NotInDump { paddr: 0x100_2000 })
+            Err(ReadError::NotInDump {
+                paddr: PhysAddr::new(0x100_2000)
+            })
         );
         let ranges: Vec<(u64, u64)> = d
             .memory()

@@ -150,7 +150,7 @@ fn assert_page_corrupt(name: &str, bytes: &[u8], bad: u64, words: &str) {
         if pfn == bad {
             match r {
                 Err(ReadError::Corrupt { paddr, reason }) => {
-                    assert_eq!(paddr, pfn * 4096);
+                    assert_eq!(paddr.get(), pfn * 4096);
                     assert!(
                         reason.contains(&format!("pfn {pfn:#x}")),
                         "{name}: {reason}"

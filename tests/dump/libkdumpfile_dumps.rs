@@ -42,7 +42,9 @@ fn assert_filled(d: &CrashDump, start: u64, end: u64, byte: u8) {
 fn assert_missing(d: &CrashDump, paddr: u64) {
     assert_eq!(
         read(d, paddr, 1),
-        Err(ReadError::NotInDump { paddr }),
+        Err(ReadError::NotInDump {
+            paddr: PhysAddr::new(paddr)
+        }),
         "{}",
         d.path().display()
     );

@@ -33,6 +33,8 @@ fn qemu_kdump_zlib_matches_qemu_elf_page_for_page() {
     let beyond = (max_pfn + 1) << 12;
     assert_eq!(
         d.memory().read(PhysAddr::new(beyond), &mut page),
-        Err(ReadError::NotInDump { paddr: beyond })
+        Err(ReadError::NotInDump {
+            paddr: PhysAddr::new(beyond)
+        })
     );
 }

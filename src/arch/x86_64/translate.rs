@@ -39,7 +39,7 @@ impl TranslateError {
             TranslateError::Read {
                 source: ReadError::NotInDump { paddr },
                 ..
-            } => Some(*paddr),
+            } => Some(paddr.get()),
             _ => None,
         }
     }
