@@ -193,7 +193,7 @@ fn a_lost_pgd_list_link_makes_it_incomplete() {
     let d = filtered(name, |k, _| {
         let walk = k.pgd_list().expect("pgd_list");
         assert!(walk.entries.len() >= 3);
-        vec![(walk.entries[1].page + k.offsets().pgd_list.link, 16)]
+        vec![(walk.entries[1].page.get() + k.offsets().pgd_list.link, 16)]
     });
     let a = check(name, &d);
     assert_eq!(a.verdict(), Verdict::Incomplete);
@@ -218,7 +218,8 @@ fn a_lost_page_table_makes_it_incomplete() {
                 .iter()
                 .find(|t| t.tasks.iter().any(|r| r.pid > 1))
                 .expect("a process's table")
-                .pgd_va,
+                .pgd_va
+                .get(),
             PAGE,
         )]
     });

@@ -179,7 +179,7 @@ fn tables_that_change_under_the_reader_are_listed_as_changed_not_as_findings() {
     let v = Vmlinux::open(&dir.join("vmlinux")).expect("vmlinux");
     let k = Kernel::open(&d, &v).expect("kernel");
     let mut a = analysis::check(&k).expect("check");
-    let tables: Vec<u64> = a.findings.iter().map(|f| f.pgd_va).collect();
+    let tables: Vec<u64> = a.findings.iter().map(|f| f.pgd_va.get()).collect();
     assert_eq!(
         tables,
         [
@@ -199,7 +199,7 @@ fn tables_that_change_under_the_reader_are_listed_as_changed_not_as_findings() {
         .find(|t| t.pid == 1234)
         .expect("pid 1234")
         .clone();
-    assert_eq!(Some(task.mm), f1.mm);
+    assert_eq!(Some(VirtAddr::new(task.mm)), f1.mm);
     assert_eq!(f1.pids, [1234]);
     let task_mm_pa = k
         .pa(VirtAddr::new(task.addr + k.offsets().task.mm))
@@ -208,12 +208,12 @@ fn tables_that_change_under_the_reader_are_listed_as_changed_not_as_findings() {
     writes
         .lock()
         .unwrap()
-        .extend([(f0.actual_pa, f0.expected.0), (task_mm_pa, 0)]);
+        .extend([(f0.actual_pa.get(), f0.expected.0), (task_mm_pa, 0)]);
     assert_eq!(analysis::live::recheck(&k, &mut a), 2);
     let left: Vec<(u16, u64, Vec<i32>)> = a
         .findings
         .iter()
-        .map(|f| (f.slot.0, f.pgd_va, f.pids.clone()))
+        .map(|f| (f.slot.0, f.pgd_va.get(), f.pids.clone()))
         .collect();
     assert_eq!(
         left,
@@ -226,7 +226,7 @@ fn tables_that_change_under_the_reader_are_listed_as_changed_not_as_findings() {
         .tables
         .iter()
         .filter(|t| t.status == TableStatus::Changed)
-        .map(|t| (t.pgd_va, t.reason.clone().unwrap_or_default()))
+        .map(|t| (t.pgd_va.get(), t.reason.clone().unwrap_or_default()))
         .collect();
     assert_eq!(
         changed,
@@ -255,10 +255,10 @@ fn tables_that_change_under_the_reader_are_listed_as_changed_not_as_findings() {
     );
     // Once the other two change as well, nothing is left to report.
     let (f2, f3) = (a.findings[0].clone(), a.findings[1].clone());
-    writes
-        .lock()
-        .unwrap()
-        .extend([(f2.actual_pa, f2.expected.0), (f3.actual_pa, 0x1234_5067)]);
+    writes.lock().unwrap().extend([
+        (f2.actual_pa.get(), f2.expected.0),
+        (f3.actual_pa.get(), 0x1234_5067),
+    ]);
     assert_eq!(analysis::live::recheck(&k, &mut a), 2);
     assert!(a.findings.is_empty());
     assert_eq!(a.verdict(), Verdict::Consistent);
@@ -349,7 +349,7 @@ fn a_pgd_list_walk_that_breaks_is_walked_again() {
     let k = Kernel::open(&d, &v).expect("kernel");
     let live = analysis::live::check(&k).expect("check");
     assert_eq!(pgd_list_problems(&live), 1);
-    let tables: Vec<u64> = live.findings.iter().map(|f| f.pgd_va).collect();
+    let tables: Vec<u64> = live.findings.iter().map(|f| f.pgd_va.get()).collect();
     assert_eq!(
         tables,
         [
@@ -362,7 +362,7 @@ fn a_pgd_list_walk_that_breaks_is_walked_again() {
     let lazy = live
         .tables
         .iter()
-        .find(|t| t.pgd_va == 0xffff888002ed8000)
+        .find(|t| t.pgd_va.get() == 0xffff888002ed8000)
         .expect("the lazily loaded mm's table");
     let sources: Vec<Source> = lazy.sources.iter().copied().collect();
     assert_eq!(sources, [Source::CpuLoadedMm]);
@@ -376,7 +376,7 @@ fn a_pgd_list_walk_that_breaks_is_walked_again() {
         .tables
         .iter()
         .filter(|t| t.status == TableStatus::Changed)
-        .map(|t| (t.pgd_va, t.reason.clone().unwrap_or_default()))
+        .map(|t| (t.pgd_va.get(), t.reason.clone().unwrap_or_default()))
         .collect();
     assert_eq!(
         changed,

@@ -94,12 +94,12 @@ fn outcome_of(a: &Analysis) -> Outcome {
         findings: a
             .findings
             .iter()
-            .map(|f| (f.kind.as_str().to_string(), f.slot.0, f.pgd_pa))
+            .map(|f| (f.kind.as_str().to_string(), f.slot.0, f.pgd_pa.get()))
             .collect(),
         tables: a
             .tables
             .iter()
-            .map(|t| (t.pgd_pa, t.status.as_str().to_string()))
+            .map(|t| (t.pgd_pa.get(), t.status.as_str().to_string()))
             .collect(),
         error: None,
     }
@@ -290,7 +290,7 @@ fn load(dir: &Path) -> Fixture {
     let mut pgd_pages: Vec<u64> = a
         .tables
         .iter()
-        .map(|t| t.pgd_pa)
+        .map(|t| t.pgd_pa.get())
         .filter(|&p| p != 0)
         .collect();
     pgd_pages.push(k.translator().root_pa.get());
@@ -324,10 +324,10 @@ fn load(dir: &Path) -> Fixture {
     }
     if let Ok(w) = k.pgd_list() {
         for e in &w.entries {
-            if let Some(p) = pa(e.page) {
+            if let Some(p) = pa(e.page.get()) {
                 structs.push((p, page_size));
             }
-            if let Some(p) = pa(e.page + o.pgd_list.link + o.list_next) {
+            if let Some(p) = pa(e.page.get() + o.pgd_list.link + o.list_next) {
                 list_nexts.push(p);
             }
         }
@@ -342,8 +342,8 @@ fn load(dir: &Path) -> Fixture {
     let mut kernel_pages: BTreeSet<u64> = a
         .tables
         .iter()
-        .filter(|t| t.status != TableStatus::Skipped && t.pgd_pa != 0)
-        .map(|t| t.pgd_pa & !0xfff)
+        .filter(|t| t.status != TableStatus::Skipped && t.pgd_pa.get() != 0)
+        .map(|t| t.pgd_pa.get() & !0xfff)
         .chain([k.translator().root_pa.get() & !0xfff])
         .collect();
     for &(p, len) in &structs {
