@@ -24,6 +24,7 @@ use crate::write::layout::{Base, Layouts, MemberDef, StructDef, Ty};
 use crate::write::notes::{note, prstatus, qemu_cpu_state};
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ExtractError {
     #[error(transparent)]
     Kernel(#[from] KernelError),

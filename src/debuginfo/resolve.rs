@@ -53,6 +53,7 @@ impl<'a> VmlinuxQuery<'a> {
 
 /// Which step produced the vmlinux.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Origin {
     /// `--vmlinux FILE`.
     Explicit,
@@ -80,6 +81,7 @@ impl fmt::Display for Origin {
 
 /// A step of the search (without `--vmlinux`, which never fails over).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Step {
     NextToDump,
     DebugPath,
@@ -161,6 +163,7 @@ pub struct Resolved {
 }
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ResolveError {
     /// `--vmlinux FILE` cannot be used: never a reason to look elsewhere.
     #[error(transparent)]

@@ -176,6 +176,7 @@ pub struct Debuginfod {
 
 /// What the cache holds for a build-id.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum CacheLookup {
     /// The file is there, opens as a vmlinux, and has the build-id.
     Hit(Box<Vmlinux>),
