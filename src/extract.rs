@@ -30,7 +30,7 @@ pub enum ExtractError {
     Kernel(#[from] KernelError),
     #[error(transparent)]
     Analysis(#[from] AnalysisError),
-    #[error("{0}")]
+    #[error(transparent)]
     Type(#[from] TypeError),
     #[error("writing the reproduction")]
     Write(#[from] WriteError),

@@ -2,6 +2,7 @@
 //! `pgd_list`, each CPU's `cpu_tlbstate.loaded_mm`, and each CPU's CR3 when
 //! the dump records it; each table listed once with all its sources.
 
+use crate::ErrorChain;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::arch::x86_64::{PhysAddr, VirtAddr};
@@ -100,7 +101,7 @@ impl Builder<'_, '_> {
                         ReadProblem::new(
                             ProblemScope::Mm,
                             format!("mm_struct {mm:#x}"),
-                            format!("mm->pgd: {e}"),
+                            format!("mm->pgd: {}", ErrorChain(&e)),
                         )
                         .missing_page(e.missing_paddr()),
                     );
@@ -126,7 +127,10 @@ impl Builder<'_, '_> {
                 let t = self.broken_mms.entry(mm).or_insert_with(|| {
                     let mut t = Self::new_table(pgd_va, PhysAddr::new(0), Some(VirtAddr::new(mm)));
                     t.status = TableStatus::Unreadable;
-                    t.reason = Some(format!("mm->pgd {pgd_va:#x} does not translate: {e}"));
+                    t.reason = Some(format!(
+                        "mm->pgd {pgd_va:#x} does not translate: {}",
+                        ErrorChain(&e)
+                    ));
                     t.not_in_dump = e.is_missing_from_dump();
                     t
                 });
@@ -172,8 +176,12 @@ pub fn collect(k: &Kernel<'_>) -> Result<Collected, KernelError> {
             }
         }
         Err(e) => b.problems.push(
-            ReadProblem::new(ProblemScope::PgdList, "pgd_list", e.to_string())
-                .missing_page(e.missing_paddr()),
+            ReadProblem::new(
+                ProblemScope::PgdList,
+                "pgd_list",
+                ErrorChain(&e).to_string(),
+            )
+            .missing_page(e.missing_paddr()),
         ),
     }
 

@@ -17,6 +17,7 @@
 //! and [`recheck`] accepts a table that only `pgd_list` names only when a
 //! clean walk still holds it.
 
+use crate::ErrorChain;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::arch::x86_64::VirtAddr;
@@ -113,7 +114,12 @@ fn owner_changed(
             Ok(_) => {}
             // Unreadable the first time too: not a change.
             Err(_) if t.status == TableStatus::Unreadable => {}
-            Err(e) => return Some(format!("mm {mm:#x} can no longer be read: {e}")),
+            Err(e) => {
+                return Some(format!(
+                    "mm {mm:#x} can no longer be read: {}",
+                    ErrorChain(&e)
+                ));
+            }
         }
         let users: Vec<_> = a.tasks.iter().filter(|task| task.mm == mm).collect();
         if !users.is_empty() {

@@ -23,9 +23,9 @@ use super::{Analysis, AnalysisError, FindingKind, TableStatus};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReplayError {
-    #[error("replay: {0}")]
+    #[error("replay")]
     Model(#[from] ModelError),
-    #[error("replay: re-running the check on the replayed state: {0}")]
+    #[error("replay: re-running the check on the replayed state")]
     Check(#[from] AnalysisError),
 }
 

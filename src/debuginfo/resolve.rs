@@ -13,6 +13,7 @@ use std::path::Path;
 use super::debuginfod::{CacheLookup, Debuginfod, DebuginfodConfig, DebuginfodError};
 use super::finder::{self, Place, SearchRoots, normalized_build_id};
 use super::{DebugInfoError, Vmlinux};
+use crate::ErrorChain;
 
 /// What is known about the dump, and where to look.
 #[derive(Debug, Clone)]
@@ -106,12 +107,12 @@ impl fmt::Display for Step {
 pub enum Failure {
     #[error("no such file")]
     Missing,
-    #[error("{0}")]
-    Unusable(#[source] DebugInfoError),
+    #[error(transparent)]
+    Unusable(DebugInfoError),
     #[error("build-id {found}, the dump's is {wanted}")]
     OtherBuildId { found: String, wanted: String },
-    #[error("{0}")]
-    Server(#[source] DebuginfodError),
+    #[error(transparent)]
+    Server(DebuginfodError),
     #[error("skipped: {0}")]
     Skipped(&'static str),
 }
@@ -145,7 +146,7 @@ impl fmt::Display for Attempt {
         // Server errors and file errors already name their URL or path.
         match &self.failure {
             Failure::Server(_) | Failure::Unusable(_) => {
-                write!(f, "{}: {}", self.step, self.failure)
+                write!(f, "{}: {}", self.step, ErrorChain(&self.failure))
             }
             _ if self.location.is_empty() => write!(f, "{}: {}", self.step, self.failure),
             _ => write!(f, "{}: {}: {}", self.step, self.location, self.failure),

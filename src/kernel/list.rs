@@ -3,6 +3,7 @@
 //! loops without returning to its head, or points into nowhere: the walk
 //! stops, keeps what it read, and says where it broke.
 
+use crate::ErrorChain;
 use std::collections::HashSet;
 
 use super::Kernel;
@@ -67,7 +68,11 @@ pub(crate) fn walk_list_each(
         Ok(n) => n,
         Err(e) => {
             let missing = e.missing_paddr();
-            return stop_why(0, format!("{name} head at {head:#x}: {e}"), missing);
+            return stop_why(
+                0,
+                format!("{name} head at {head:#x}: {}", ErrorChain(&e)),
+                missing,
+            );
         }
     };
     while cur != head {
@@ -100,7 +105,8 @@ pub(crate) fn walk_list_each(
                 return stop_why(
                     count,
                     format!(
-                        "{name}: entry #{count} at {prev:#x} points to {cur:#x}, which cannot be read: {e}"
+                        "{name}: entry #{count} at {prev:#x} points to {cur:#x}, which cannot be read: {}",
+                        ErrorChain(&e)
                     ),
                     missing,
                 );

@@ -4,6 +4,7 @@
 //! page tables that no task owns (poking_mm, exited mms still lazily loaded)
 //! are here too.
 
+use crate::ErrorChain;
 use crate::arch::x86_64::{PhysAddr, VirtAddr};
 
 use super::list::{MAX_LIST_ENTRIES, walk_list_each};
@@ -69,7 +70,7 @@ impl Kernel<'_> {
                         ReadProblem::new(
                             ProblemScope::PgdOwner,
                             "pgd_list",
-                            format!("owner of pgd {pgd_va:#x} ({}): {e}", o.via),
+                            format!("owner of pgd {pgd_va:#x} ({}): {}", o.via, ErrorChain(&e)),
                         )
                         .missing_page(e.missing_paddr()),
                     );

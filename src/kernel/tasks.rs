@@ -3,6 +3,7 @@
 //! (6.7+: `signal->thread_head` / `thread_node`) or a ring through
 //! `thread_group` (older). Idle tasks of other CPUs are on neither.
 
+use crate::ErrorChain;
 use std::collections::HashSet;
 
 use super::list::{MAX_LIST_ENTRIES, walk_list_bounded, walk_list_each};
@@ -105,7 +106,7 @@ impl Kernel<'_> {
                     Ok(s) if s != 0 => s,
                     Ok(_) => return vec![],
                     Err(e) => {
-                        let detail = format!("task->signal unreadable: {e}");
+                        let detail = format!("task->signal unreadable: {}", ErrorChain(&e));
                         problems.push(
                             ReadProblem::new(ProblemScope::Threads, what(), detail)
                                 .missing_page(e.missing_paddr()),
@@ -226,8 +227,12 @@ impl GroupWalk {
             match k.read_task(addr) {
                 Ok(t) => self.walk.tasks.push(t),
                 Err(e) => self.walk.problems.push(
-                    ReadProblem::new(ProblemScope::Task, format!("task {addr:#x}"), e.to_string())
-                        .missing_page(e.missing_paddr()),
+                    ReadProblem::new(
+                        ProblemScope::Task,
+                        format!("task {addr:#x}"),
+                        ErrorChain(&e).to_string(),
+                    )
+                    .missing_page(e.missing_paddr()),
                 ),
             }
         }

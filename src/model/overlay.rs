@@ -40,9 +40,7 @@ pub enum OverlayError {
         "cannot write physical address {paddr:#x}: the page is not in the dump and was not allocated by the model"
     )]
     NotInDump { paddr: u64 },
-    #[error(
-        "cannot write physical address {paddr:#x}: reading the page from the dump failed: {source}"
-    )]
+    #[error("cannot write physical address {paddr:#x}: reading the page from the dump failed")]
     Read {
         paddr: u64,
         #[source]

@@ -24,7 +24,7 @@ pub enum TranslateError {
     },
     #[error("virtual address {va:#x} is not canonical")]
     NonCanonical { va: u64 },
-    #[error("virtual address {va:#x}: {source}")]
+    #[error("virtual address {va:#x}")]
     Read {
         va: u64,
         #[source]
