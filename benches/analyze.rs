@@ -425,13 +425,13 @@ fn count_reads(vmcore: &Path, vmlinux: &Path) -> Res<ReadCounts> {
     let d: &'static CrashDump = Box::leak(Box::new(dump::open(&[vmcore.to_path_buf()])?));
     let counts = Arc::new(Counts::default());
     let mut notes = DumpNotes::default();
-    notes.vmcoreinfo = d.vmcoreinfo.clone();
-    notes.cpus = d.cpus.clone();
-    notes.warnings = d.warnings.clone();
+    notes.vmcoreinfo = d.vmcoreinfo().cloned();
+    notes.cpus = d.cpus().to_vec();
+    notes.warnings = d.warnings().to_vec();
     let wrapped = CrashDump::new(
-        d.path.clone(),
-        d.format,
-        d.compression,
+        d.path().to_path_buf(),
+        d.format(),
+        d.compression(),
         Box::new(Counting {
             inner: d.memory(),
             counts: counts.clone(),

@@ -24,12 +24,13 @@ use crate::write::layout::{Base, Layouts, MemberDef, StructDef, Ty};
 use crate::write::notes::{note, prstatus, qemu_cpu_state};
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ExtractError {
     #[error(transparent)]
     Kernel(#[from] KernelError),
     #[error(transparent)]
     Analysis(#[from] AnalysisError),
-    #[error("{0}")]
+    #[error(transparent)]
     Type(#[from] TypeError),
     #[error("writing the reproduction")]
     Write(#[from] WriteError),

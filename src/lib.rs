@@ -38,6 +38,7 @@ pub mod analysis;
 pub mod arch;
 pub mod debuginfo;
 pub mod dump;
+mod error_chain;
 #[cfg(feature = "write")]
 pub mod extract;
 pub mod kernel;
@@ -46,3 +47,5 @@ pub mod model;
 pub mod report;
 #[cfg(feature = "write")]
 pub mod write;
+
+pub use error_chain::ErrorChain;

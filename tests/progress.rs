@@ -27,7 +27,7 @@ fn flattened_indexing_reports_progress_and_ends() {
         .join("fixtures/formats/vmcore.lzo-d31.flat");
     let len = std::fs::metadata(&path).unwrap().len();
     let d = pgsync_dump::dump::open(&[path]).unwrap();
-    assert_eq!(d.format.as_str(), "kdump-flattened");
+    assert_eq!(d.format().as_str(), "kdump-flattened");
     let ev = REC.0.lock().unwrap().clone();
     assert_eq!(
         ev.first().map(String::as_str),

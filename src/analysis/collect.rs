@@ -2,6 +2,7 @@
 //! `pgd_list`, each CPU's `cpu_tlbstate.loaded_mm`, and each CPU's CR3 when
 //! the dump records it; each table listed once with all its sources.
 
+use crate::ErrorChain;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::arch::x86_64::{PhysAddr, VirtAddr};
@@ -41,7 +42,7 @@ pub struct Collected {
 
 struct Builder<'k, 'd> {
     k: &'k Kernel<'d>,
-    by_pa: BTreeMap<u64, CheckedTable>,
+    by_pa: BTreeMap<PhysAddr, CheckedTable>,
     /// mms whose pgd pointer could not be read.
     broken_mms: BTreeMap<u64, CheckedTable>,
     /// mm -> pgd pointer, read once per mm.
@@ -50,7 +51,7 @@ struct Builder<'k, 'd> {
 }
 
 impl Builder<'_, '_> {
-    fn new_table(pgd_va: u64, pgd_pa: u64, mm: Option<u64>) -> CheckedTable {
+    fn new_table(pgd_va: VirtAddr, pgd_pa: PhysAddr, mm: Option<VirtAddr>) -> CheckedTable {
         CheckedTable {
             pgd_va,
             pgd_pa,
@@ -67,9 +68,9 @@ impl Builder<'_, '_> {
     /// Adds (or merges into) the table at `pgd_pa`.
     fn add_pgd(
         &mut self,
-        pgd_va: u64,
-        pgd_pa: u64,
-        mm: Option<u64>,
+        pgd_va: VirtAddr,
+        pgd_pa: PhysAddr,
+        mm: Option<VirtAddr>,
         src: Source,
         cpu: Option<u32>,
     ) {
@@ -80,7 +81,7 @@ impl Builder<'_, '_> {
         if t.mm.is_none() {
             t.mm = mm;
         }
-        if t.pgd_va == 0 {
+        if t.pgd_va.get() == 0 {
             t.pgd_va = pgd_va;
         }
         t.sources.insert(src);
@@ -100,7 +101,7 @@ impl Builder<'_, '_> {
                         ReadProblem::new(
                             ProblemScope::Mm,
                             format!("mm_struct {mm:#x}"),
-                            format!("mm->pgd: {e}"),
+                            format!("mm->pgd: {}", ErrorChain(&e)),
                         )
                         .missing_page(e.missing_paddr()),
                     );
@@ -110,7 +111,8 @@ impl Builder<'_, '_> {
         });
         let Some(pgd_va) = pgd else {
             let t = self.broken_mms.entry(mm).or_insert_with(|| {
-                let mut t = Self::new_table(0, 0, Some(mm));
+                let mut t =
+                    Self::new_table(VirtAddr::new(0), PhysAddr::new(0), Some(VirtAddr::new(mm)));
                 t.status = TableStatus::Unreadable;
                 t.reason = Some(format!("mm_struct {mm:#x}: its pgd pointer cannot be read"));
                 t
@@ -118,13 +120,17 @@ impl Builder<'_, '_> {
             t.sources.insert(src);
             return;
         };
-        match k.pa(VirtAddr::new(pgd_va)) {
-            Ok(pa) => self.add_pgd(pgd_va, pa.get(), Some(mm), src, cpu),
+        let pgd_va = VirtAddr::new(pgd_va);
+        match k.pa(pgd_va) {
+            Ok(pa) => self.add_pgd(pgd_va, pa, Some(VirtAddr::new(mm)), src, cpu),
             Err(e) => {
                 let t = self.broken_mms.entry(mm).or_insert_with(|| {
-                    let mut t = Self::new_table(pgd_va, 0, Some(mm));
+                    let mut t = Self::new_table(pgd_va, PhysAddr::new(0), Some(VirtAddr::new(mm)));
                     t.status = TableStatus::Unreadable;
-                    t.reason = Some(format!("mm->pgd {pgd_va:#x} does not translate: {e}"));
+                    t.reason = Some(format!(
+                        "mm->pgd {pgd_va:#x} does not translate: {}",
+                        ErrorChain(&e)
+                    ));
                     t.not_in_dump = e.is_missing_from_dump();
                     t
                 });
@@ -168,13 +174,17 @@ pub fn collect(k: &Kernel<'_>) -> Result<Collected, KernelError> {
         Ok(walk) => {
             b.problems.extend(walk.problems);
             for e in walk.entries {
-                let owner = (e.owner_mm != 0).then_some(e.owner_mm);
+                let owner = (e.owner_mm.get() != 0).then_some(e.owner_mm);
                 b.add_pgd(e.pgd_va, e.pgd_pa, owner, Source::PgdList, None);
             }
         }
         Err(e) => b.problems.push(
-            ReadProblem::new(ProblemScope::PgdList, "pgd_list", e.to_string())
-                .missing_page(e.missing_paddr()),
+            ReadProblem::new(
+                ProblemScope::PgdList,
+                "pgd_list",
+                ErrorChain(&e).to_string(),
+            )
+            .missing_page(e.missing_paddr()),
         ),
     }
 
@@ -190,12 +200,12 @@ pub fn collect(k: &Kernel<'_>) -> Result<Collected, KernelError> {
     for c in &cpus.cpus {
         let Some(raw) = c.cr3_pa else { continue };
         let root_pa = k.xlate.root_pa.get();
-        let pa = resolve_cr3(raw, |pa| pa == root_pa || b.by_pa.contains_key(&pa));
+        let pa = resolve_cr3(raw, |pa| {
+            pa == root_pa || b.by_pa.contains_key(&PhysAddr::new(pa))
+        });
         if pa != root_pa {
-            let va = k
-                .xlate
-                .phys_to_direct(PhysAddr::new(pa))
-                .map_or(0, VirtAddr::get);
+            let pa = PhysAddr::new(pa);
+            let va = k.xlate.phys_to_direct(pa).unwrap_or_default();
             b.add_pgd(va, pa, None, Source::Cr3, Some(c.cpu));
         }
     }
@@ -203,13 +213,13 @@ pub fn collect(k: &Kernel<'_>) -> Result<Collected, KernelError> {
     // efi_mm: its own page table with EFI regions; named, never compared.
     let efi_pgd_pa = efi_mm.and_then(|mm| {
         let pgd = k.read_u64(mm.wrapping_add(k.offsets.mm_pgd)).ok()?;
-        k.pa(VirtAddr::new(pgd)).ok().map(PhysAddr::get)
+        k.pa(VirtAddr::new(pgd)).ok()
     });
 
     // An mm whose own pgd pointer is unreadable (its mm_struct page filtered
     // out, say) may still be known through pgd_list, which records each pgd's
     // owner: merge it there rather than report the same table twice.
-    let pa_of_mm: BTreeMap<u64, u64> = b
+    let pa_of_mm: BTreeMap<VirtAddr, PhysAddr> = b
         .by_pa
         .iter()
         .filter_map(|(&pa, t)| t.mm.map(|mm| (mm, pa)))
@@ -238,10 +248,12 @@ pub fn collect(k: &Kernel<'_>) -> Result<Collected, KernelError> {
     for t in &mut tables {
         // A table found only through CR3 gets its mm from whoever else names it.
         if let Some(mm) = t.mm {
-            t.tasks = tasks_of_mm.get(&mm).cloned().unwrap_or_default();
+            t.tasks = tasks_of_mm.get(&mm.get()).cloned().unwrap_or_default();
             t.tasks.sort();
         }
-        if efi_pgd_pa.is_some_and(|pa| pa == t.pgd_pa) || (efi_mm.is_some() && t.mm == efi_mm) {
+        if efi_pgd_pa.is_some_and(|pa| pa == t.pgd_pa)
+            || (efi_mm.is_some() && t.mm == efi_mm.map(VirtAddr::new))
+        {
             t.status = TableStatus::Skipped;
             t.reason = Some("efi_mm: maps EFI runtime services with regions of its own; not on pgd_list by design".into());
         }

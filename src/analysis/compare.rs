@@ -3,7 +3,7 @@
 //! (arch/x86/mm/pgtable.c `clone_pgd_range`). Slots below it (guard hole,
 //! per-mm LDT remap) differ by design. Accessed/Dirty are hardware-written.
 
-use crate::arch::x86_64::{PageTable, PageTableEntry, PgdIndex, PhysAddr};
+use crate::arch::x86_64::{PageTable, PageTableEntry, PgdIndex, PhysAddr, VirtAddr};
 use crate::dump::PhysicalMemory;
 use crate::kernel::Kernel;
 
@@ -55,7 +55,7 @@ pub(crate) fn compare_in(
                 .tables
                 .iter()
                 .filter(|t| t.status == TableStatus::Consistent)
-                .map(|t| t.pgd_pa),
+                .map(|t| t.pgd_pa.get()),
         ),
     );
     let reference =
@@ -77,7 +77,7 @@ pub(crate) fn compare_in(
         if t.status != TableStatus::Consistent {
             continue;
         }
-        let table = match PageTable::read(mem, PhysAddr::new(t.pgd_pa)) {
+        let table = match PageTable::read(mem, t.pgd_pa) {
             Ok(tb) => tb,
             Err(e) => {
                 t.status = TableStatus::Unreadable;
@@ -94,16 +94,16 @@ pub(crate) fn compare_in(
                 findings.push(Finding {
                     kind,
                     slot,
-                    va_start: k.layout.mode.slot_start(slot),
+                    va_start: VirtAddr::new(k.layout.mode.slot_start(slot)),
                     regions: k.layout.regions_in_slot(slot),
                     pgd_va: t.pgd_va,
                     pgd_pa: t.pgd_pa,
                     mm: t.mm,
                     pids: pids.clone(),
                     expected: exp,
-                    expected_pa: ref_pa + u64::from(slot.0) * 8,
+                    expected_pa: PhysAddr::new(ref_pa + u64::from(slot.0) * 8),
                     actual: act,
-                    actual_pa: t.pgd_pa + u64::from(slot.0) * 8,
+                    actual_pa: t.pgd_pa.wrapping_add(u64::from(slot.0) * 8),
                 });
             }
         }
@@ -112,8 +112,8 @@ pub(crate) fn compare_in(
     findings.sort_by_key(|f| (f.slot, f.pgd_va, f.pgd_pa));
     Ok(Analysis {
         reference: Reference {
-            pgd_va: k.init_pgd_va,
-            pgd_pa: ref_pa,
+            pgd_va: VirtAddr::new(k.init_pgd_va),
+            pgd_pa: PhysAddr::new(ref_pa),
             present_kernel_slots,
             first_slot: first,
         },

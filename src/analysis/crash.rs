@@ -185,7 +185,7 @@ pub fn attribute(k: &Kernel<'_>, a: &Analysis, log: &[LogLine]) -> Option<Crash>
         table.is_some_and(|(_, pa, _)| {
             a.findings
                 .iter()
-                .any(|f| f.slot == s && f.pgd_pa == pa && f.kind == FindingKind::Missing)
+                .any(|f| f.slot == s && f.pgd_pa.get() == pa && f.kind == FindingKind::Missing)
         })
     });
     let explanation = Explanation::decide(
@@ -334,7 +334,7 @@ fn crashing_table(
         Some((va, k.pa(VirtAddr::new(va)).ok()?.get()))
     };
     let root_pa = k.xlate.root_pa.get();
-    let known = |pa: u64| pa == root_pa || a.tables.iter().any(|t| t.pgd_pa == pa);
+    let known = |pa: u64| pa == root_pa || a.tables.iter().any(|t| t.pgd_pa.get() == pa);
     if let Some(pa) = cpu_state
         .and_then(|s| s.cr3_pa)
         .map(|pa| resolve_cr3(pa, known))
@@ -629,7 +629,9 @@ mod tests {
     fn walk_unreadable() {
         let w = walk_ending(WalkOutcome::Unreadable {
             level: Level::Pud,
-            error: ReadError::NotInDump { paddr: 0x5000 },
+            error: ReadError::NotInDump {
+                paddr: PhysAddr::new(0x5000),
+            },
         });
         let e = decide(Some(&w), Some(&mapped()), true);
         assert_eq!(e, Explanation::WalkUnreadable { level: Level::Pud });

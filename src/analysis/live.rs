@@ -17,8 +17,10 @@
 //! and [`recheck`] accepts a table that only `pgd_list` names only when a
 //! clean walk still holds it.
 
+use crate::ErrorChain;
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::arch::x86_64::VirtAddr;
 use crate::dump::{PhysAddr, PhysicalMemoryExt};
 use crate::kernel::{Kernel, ProblemScope};
 
@@ -47,7 +49,7 @@ fn pgd_list_broke(a: &Analysis) -> bool {
 
 /// The pgds on `pgd_list`, from the first walk (of at most [`WALKS`]) that
 /// reads it to its head without a break; `None` when none does.
-fn clean_pgd_list(k: &Kernel<'_>) -> Option<BTreeSet<u64>> {
+fn clean_pgd_list(k: &Kernel<'_>) -> Option<BTreeSet<PhysAddr>> {
     (0..WALKS).find_map(|_| {
         k.pgd_list()
             .ok()
@@ -59,13 +61,13 @@ fn clean_pgd_list(k: &Kernel<'_>) -> Option<BTreeSet<u64>> {
 /// Re-reads every diverged or unreadable table's slots and owner; marks the
 /// tables that changed and drops their findings. Returns how many changed.
 pub fn recheck(k: &Kernel<'_>, a: &mut Analysis) -> usize {
-    let mut by_table: BTreeMap<u64, Vec<&Finding>> = BTreeMap::new();
+    let mut by_table: BTreeMap<PhysAddr, Vec<&Finding>> = BTreeMap::new();
     for f in &a.findings {
         by_table.entry(f.pgd_pa).or_default().push(f);
     }
     // Lazily: one walk of pgd_list, only when a table has no task to vouch for it.
-    let mut listed: Option<Option<BTreeSet<u64>>> = None;
-    let mut changed: BTreeMap<(u64, Option<u64>), String> = BTreeMap::new();
+    let mut listed: Option<Option<BTreeSet<PhysAddr>>> = None;
+    let mut changed: BTreeMap<(PhysAddr, Option<VirtAddr>), String> = BTreeMap::new();
     for t in &a.tables {
         let findings = by_table.get(&t.pgd_pa).map(Vec::as_slice).unwrap_or(&[]);
         let candidate = (t.status == TableStatus::Diverged && !findings.is_empty())
@@ -78,9 +80,9 @@ pub fn recheck(k: &Kernel<'_>, a: &mut Analysis) -> usize {
             changed.insert((t.pgd_pa, t.mm), why);
         }
     }
-    let gone: BTreeSet<u64> = changed
+    let gone: BTreeSet<PhysAddr> = changed
         .keys()
-        .filter(|(pa, _)| *pa != 0)
+        .filter(|(pa, _)| pa.get() != 0)
         .map(|(pa, _)| *pa)
         .collect();
     a.findings.retain(|f| !gone.contains(&f.pgd_pa));
@@ -99,11 +101,11 @@ fn owner_changed(
     k: &Kernel<'_>,
     a: &Analysis,
     t: &CheckedTable,
-    listed: &mut Option<Option<BTreeSet<u64>>>,
+    listed: &mut Option<Option<BTreeSet<PhysAddr>>>,
 ) -> Option<String> {
-    if let Some(mm) = t.mm {
+    if let Some(mm) = t.mm.map(VirtAddr::get) {
         match k.read_u64(mm.wrapping_add(k.offsets.mm_pgd)) {
-            Ok(pgd) if t.pgd_va != 0 && pgd != t.pgd_va => {
+            Ok(pgd) if t.pgd_va.get() != 0 && pgd != t.pgd_va.get() => {
                 return Some(format!(
                     "mm {mm:#x} now has pgd {pgd:#x}, not {:#x}",
                     t.pgd_va
@@ -112,7 +114,12 @@ fn owner_changed(
             Ok(_) => {}
             // Unreadable the first time too: not a change.
             Err(_) if t.status == TableStatus::Unreadable => {}
-            Err(e) => return Some(format!("mm {mm:#x} can no longer be read: {e}")),
+            Err(e) => {
+                return Some(format!(
+                    "mm {mm:#x} can no longer be read: {}",
+                    ErrorChain(&e)
+                ));
+            }
         }
         let users: Vec<_> = a.tasks.iter().filter(|task| task.mm == mm).collect();
         if !users.is_empty() {
@@ -130,7 +137,7 @@ fn owner_changed(
             return None;
         }
     }
-    if t.pgd_pa == 0 {
+    if t.pgd_pa.get() == 0 {
         return None;
     }
     if !t.sources.contains(&Source::PgdList) {
@@ -152,7 +159,7 @@ fn owner_changed(
 fn slots_changed(k: &Kernel<'_>, findings: &[&Finding]) -> Option<String> {
     let mem = k.memory();
     for f in findings {
-        let now = |pa: u64| mem.read_u64(PhysAddr::new(pa)).ok();
+        let now = |pa: PhysAddr| mem.read_u64(pa).ok();
         let (exp, act) = (now(f.expected_pa), now(f.actual_pa));
         if exp != Some(f.expected.0) {
             return Some(format!(

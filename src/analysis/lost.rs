@@ -80,7 +80,7 @@ pub fn filter_loss(
         + a.tables
             .iter()
             .filter(|t| t.status == TableStatus::Unreadable && t.not_in_dump)
-            .filter(|t| filtered(Some(t.pgd_pa)))
+            .filter(|t| filtered(Some(t.pgd_pa.get())))
             .count();
     if objects == 0 {
         return None;
@@ -100,7 +100,7 @@ pub fn filter_loss(
 mod tests {
     use super::*;
     use crate::analysis::{Reference, Verdict};
-    use crate::arch::x86_64::PgdIndex;
+    use crate::arch::x86_64::{PgdIndex, VirtAddr};
     use crate::dump::{PhysAddr, PhysRange, ReadError};
     use crate::kernel::ReadProblem;
 
@@ -109,7 +109,7 @@ mod tests {
     struct Filtered;
     impl PhysicalMemory for Filtered {
         fn read(&self, paddr: PhysAddr, _: &mut [u8]) -> Result<(), ReadError> {
-            Err(ReadError::NotInDump { paddr: paddr.get() })
+            Err(ReadError::NotInDump { paddr })
         }
         fn ranges(&self) -> Vec<PhysRange> {
             Vec::new()
@@ -122,8 +122,8 @@ mod tests {
     fn analysis(problems: Vec<ReadProblem>) -> Analysis {
         Analysis {
             reference: Reference {
-                pgd_va: 0,
-                pgd_pa: 0,
+                pgd_va: VirtAddr::new(0),
+                pgd_pa: PhysAddr::new(0),
                 present_kernel_slots: 0,
                 first_slot: PgdIndex(273),
             },

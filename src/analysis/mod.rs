@@ -18,7 +18,7 @@ pub mod replay;
 
 use std::collections::BTreeSet;
 
-use crate::arch::x86_64::{PageTableEntry, PgdIndex, Region};
+use crate::arch::x86_64::{PageTableEntry, PgdIndex, PhysAddr, Region, VirtAddr};
 use crate::kernel::{Kernel, KernelError, ReadProblem, Task};
 
 pub use collect::Source;
@@ -70,9 +70,9 @@ impl TableStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckedTable {
     /// `mm->pgd` (direct-map address); 0 when not even that could be read.
-    pub pgd_va: u64,
-    pub pgd_pa: u64,
-    pub mm: Option<u64>,
+    pub pgd_va: VirtAddr,
+    pub pgd_pa: PhysAddr,
+    pub mm: Option<VirtAddr>,
     pub tasks: Vec<TaskRef>,
     pub sources: BTreeSet<Source>,
     /// CPUs that had it loaded (cpu_tlbstate.loaded_mm or CR3).
@@ -109,25 +109,25 @@ impl FindingKind {
 pub struct Finding {
     pub kind: FindingKind,
     pub slot: PgdIndex,
-    pub va_start: u64,
+    pub va_start: VirtAddr,
     pub regions: Vec<Region>,
-    pub pgd_va: u64,
-    pub pgd_pa: u64,
-    pub mm: Option<u64>,
+    pub pgd_va: VirtAddr,
+    pub pgd_pa: PhysAddr,
+    pub mm: Option<VirtAddr>,
     pub pids: Vec<i32>,
     /// init_mm's entry and where it was read.
     pub expected: PageTableEntry,
-    pub expected_pa: u64,
+    pub expected_pa: PhysAddr,
     /// This table's entry and where it was read.
     pub actual: PageTableEntry,
-    pub actual_pa: u64,
+    pub actual_pa: PhysAddr,
 }
 
 /// init_mm's page table: the reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reference {
-    pub pgd_va: u64,
-    pub pgd_pa: u64,
+    pub pgd_va: VirtAddr,
+    pub pgd_pa: PhysAddr,
     /// Present slots from the boundary to 511.
     pub present_kernel_slots: usize,
     /// `KERNEL_PGD_BOUNDARY`: the first compared slot.
@@ -237,7 +237,7 @@ impl Analysis {
         }
         self.tables
             .retain(|t| t.tasks.iter().any(|r| pids.contains(&r.pid)));
-        let kept: BTreeSet<u64> = self.tables.iter().map(|t| t.pgd_pa).collect();
+        let kept: BTreeSet<PhysAddr> = self.tables.iter().map(|t| t.pgd_pa).collect();
         self.findings.retain(|f| kept.contains(&f.pgd_pa));
     }
 }

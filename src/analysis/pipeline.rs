@@ -4,6 +4,7 @@
 //! and the fuzz bodies all go through [`run`], so that they exercise the
 //! same chain in the same order.
 
+use crate::ErrorChain;
 use crate::kernel::Kernel;
 use crate::model::mask::SyncMask;
 
@@ -96,7 +97,7 @@ fn kernel_log_lines(k: &Kernel<'_>, warnings: &mut Vec<String>) -> Vec<LogLine> 
             log.records.iter().map(LogLine::from).collect()
         }
         Err(e) => {
-            warnings.push(format!("kernel log not read: {e}"));
+            warnings.push(format!("kernel log not read: {}", ErrorChain(&e)));
             Vec::new()
         }
     }

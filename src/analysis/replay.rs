@@ -23,9 +23,9 @@ use super::{Analysis, AnalysisError, FindingKind, TableStatus};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReplayError {
-    #[error("replay: {0}")]
+    #[error("replay")]
     Model(#[from] ModelError),
-    #[error("replay: re-running the check on the replayed state: {0}")]
+    #[error("replay: re-running the check on the replayed state")]
     Check(#[from] AnalysisError),
 }
 
@@ -54,14 +54,14 @@ pub fn replay(
     mask: SyncMask,
 ) -> Result<Replay, ReplayError> {
     let pgd = |t: &super::CheckedTable| PgdRef {
-        pa: PhysAddr::new(t.pgd_pa),
-        va: VirtAddr::new(t.pgd_va),
+        pa: t.pgd_pa,
+        va: t.pgd_va,
     };
     let compared = || {
         before
             .tables
             .iter()
-            .filter(|t| t.status != TableStatus::Skipped && t.pgd_pa != 0)
+            .filter(|t| t.status != TableStatus::Skipped && t.pgd_pa.get() != 0)
     };
     let tables = KernelPageTables {
         mode: k.layout.mode,
@@ -86,7 +86,7 @@ pub fn replay(
         .filter(|f| f.kind == FindingKind::Missing)
         .map(|f| MissingSlot {
             pgd_index: f.slot,
-            va_start: f.va_start,
+            va_start: f.va_start.get(),
             init_mm_entry: f.expected.0,
         })
         .collect();

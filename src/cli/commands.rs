@@ -106,7 +106,7 @@ fn open_args(args: &DumpArgs) -> Result<CrashDump> {
 
 /// Whether the dump is a running kernel's memory, read while it runs.
 fn is_live(d: &CrashDump) -> bool {
-    d.format == dump::DumpFormat::Kcore
+    d.format() == dump::DumpFormat::Kcore
 }
 
 /// `--replay` and `--sync-mask` as the analysis takes them.
@@ -141,7 +141,7 @@ pub(super) fn analyzed<R>(
     f: impl FnOnce(&DumpFacts, &analysis::Outcome) -> R,
 ) -> Result<R> {
     let k = Kernel::open(d, v.handle())
-        .with_context(|| format!("{}: cannot set up the kernel view", d.path.display()))?;
+        .with_context(|| format!("{}: cannot set up the kernel view", d.path().display()))?;
     let options = analysis::Options {
         live: is_live(d),
         ..options.clone()
@@ -281,11 +281,14 @@ fn vtop(vmcore: &[PathBuf], addr: &str, pid: Option<i32>, debuginfo: &DebuginfoA
     let v = resolve(&d, debuginfo)?;
     let k = Kernel::open(&d, v.handle())?;
     let (root_pa, what) = match pid {
-        None => (k.xlate.root_pa, format!("init_mm ({})", hex(k.init_pgd_va))),
+        None => (
+            k.translator().root_pa,
+            format!("init_mm ({})", hex(k.init_pgd_va())),
+        ),
         Some(p) => {
             let tw = k.tasks()?;
             let Some(t) = tw.tasks.iter().find(|t| t.pid == p) else {
-                bail!("no task with pid {p} in {}", d.path.display());
+                bail!("no task with pid {p} in {}", d.path().display());
             };
             if t.mm == 0 {
                 bail!(
@@ -294,7 +297,7 @@ fn vtop(vmcore: &[PathBuf], addr: &str, pid: Option<i32>, debuginfo: &DebuginfoA
                 );
             }
             let pgd = k
-                .read_u64(t.mm + k.offsets.mm_pgd)
+                .read_u64(t.mm + k.offsets().mm_pgd)
                 .context("reading mm->pgd")?;
             (
                 k.pa(VirtAddr::new(pgd))?,
@@ -302,7 +305,13 @@ fn vtop(vmcore: &[PathBuf], addr: &str, pid: Option<i32>, debuginfo: &DebuginfoA
             )
         }
     };
-    let w = walk(d.memory(), k.layout.mode, k.xlate.sme_mask, root_pa, va);
+    let w = walk(
+        d.memory(),
+        k.layout().mode,
+        k.translator().sme_mask,
+        root_pa,
+        va,
+    );
     outln!(
         "{} in the page table of {what}, root at physical {}:",
         hex(va),
@@ -332,6 +341,6 @@ fn vtop(vmcore: &[PathBuf], addr: &str, pid: Option<i32>, debuginfo: &DebuginfoA
         }
         WalkOutcome::NonCanonical => outln!("  -> not a canonical address"),
     }
-    outln!("  region: {}", k.layout.region_of(va.get()).name());
+    outln!("  region: {}", k.layout().region_of(va.get()).name());
     Ok(0)
 }

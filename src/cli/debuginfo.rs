@@ -101,7 +101,7 @@ fn from_dump(d: &CrashDump, args: &DebuginfoArgs, tried: Vec<String>) -> Result<
     let dd = DumpDebugInfo::load(d, d.memory(), &opts).with_context(|| {
         format!(
             "{}: reading the kernel's symbols and BTF from the dump",
-            d.path.display()
+            d.path().display()
         )
     })?;
     Ok(Resolution {

@@ -14,15 +14,15 @@ use super::note;
 /// Every step of the search, in order; `Err(ResolveError::NotFound)` lists
 /// them all (a caller may fall back to the dump's own debug information).
 pub fn resolve(d: &CrashDump, explicit: Option<&Path>, offline: bool) -> Result<Resolved> {
-    let info = d.vmcoreinfo.as_ref();
+    let info = d.vmcoreinfo();
     if info.is_none() && explicit.is_none() {
         bail!(
             "{}: the dump has no VMCOREINFO note, so neither its kernel release nor its build-id is known: pass --vmlinux",
-            d.path.display()
+            d.path().display()
         );
     }
     let mut query = VmlinuxQuery::new(
-        &d.path,
+        d.path(),
         info.and_then(|i| i.osrelease.as_deref()),
         info.and_then(|i| i.build_id.as_deref()),
     );

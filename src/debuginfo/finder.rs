@@ -9,6 +9,7 @@
 //! System paths are joined to [`SearchRoots::root`] ("/" by default) so that
 //! tests can lay out a fake file system in a temporary directory.
 
+use crate::ErrorChain;
 use std::path::{Path, PathBuf};
 
 use super::{DebugInfoError, Vmlinux};
@@ -156,7 +157,7 @@ pub fn find_vmlinux_in(
                 None => return Ok(v),
                 Some(id) => mismatched.push((path.clone(), id)),
             },
-            Err(e) => rejected.push((path.clone(), e.to_string())),
+            Err(e) => rejected.push((path.clone(), ErrorChain(&e).to_string())),
         }
     }
     match dump_id {

@@ -53,7 +53,7 @@ pub enum DumpDebugInfoError {
     BtfHeader { va: u64, reason: String },
     #[error(transparent)]
     Btf(#[from] BtfError),
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     BtfFile {
         path: PathBuf,
         #[source]

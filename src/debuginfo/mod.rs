@@ -47,7 +47,7 @@ pub use types::{
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DebugInfoError {
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: PathBuf,
         #[source]

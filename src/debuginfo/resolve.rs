@@ -13,6 +13,7 @@ use std::path::Path;
 use super::debuginfod::{CacheLookup, Debuginfod, DebuginfodConfig, DebuginfodError};
 use super::finder::{self, Place, SearchRoots, normalized_build_id};
 use super::{DebugInfoError, Vmlinux};
+use crate::ErrorChain;
 
 /// What is known about the dump, and where to look.
 #[derive(Debug, Clone)]
@@ -53,6 +54,7 @@ impl<'a> VmlinuxQuery<'a> {
 
 /// Which step produced the vmlinux.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Origin {
     /// `--vmlinux FILE`.
     Explicit,
@@ -80,6 +82,7 @@ impl fmt::Display for Origin {
 
 /// A step of the search (without `--vmlinux`, which never fails over).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Step {
     NextToDump,
     DebugPath,
@@ -104,12 +107,12 @@ impl fmt::Display for Step {
 pub enum Failure {
     #[error("no such file")]
     Missing,
-    #[error("{0}")]
-    Unusable(#[source] DebugInfoError),
+    #[error(transparent)]
+    Unusable(DebugInfoError),
     #[error("build-id {found}, the dump's is {wanted}")]
     OtherBuildId { found: String, wanted: String },
-    #[error("{0}")]
-    Server(#[source] DebuginfodError),
+    #[error(transparent)]
+    Server(DebuginfodError),
     #[error("skipped: {0}")]
     Skipped(&'static str),
 }
@@ -143,7 +146,7 @@ impl fmt::Display for Attempt {
         // Server errors and file errors already name their URL or path.
         match &self.failure {
             Failure::Server(_) | Failure::Unusable(_) => {
-                write!(f, "{}: {}", self.step, self.failure)
+                write!(f, "{}: {}", self.step, ErrorChain(&self.failure))
             }
             _ if self.location.is_empty() => write!(f, "{}: {}", self.step, self.failure),
             _ => write!(f, "{}: {}: {}", self.step, self.location, self.failure),
@@ -161,6 +164,7 @@ pub struct Resolved {
 }
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ResolveError {
     /// `--vmlinux FILE` cannot be used: never a reason to look elsewhere.
     #[error(transparent)]

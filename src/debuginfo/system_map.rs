@@ -32,7 +32,7 @@ pub const CHECK_SYMBOLS: [&str; 3] = ["_stext", "init_top_pgt", "swapper_pg_dir"
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SystemMapError {
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: PathBuf,
         #[source]

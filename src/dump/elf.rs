@@ -274,7 +274,7 @@ impl PhysicalMemory for ElfCore {
         layout::read_pieces(&self.pieces, paddr.get(), buf, |cur, off, out| {
             off.and_then(|off| self.src.read_at(off, out).ok())
                 .ok_or(ReadError::Truncated {
-                    paddr: cur,
+                    paddr: PhysAddr::new(cur),
                     offset: off.unwrap_or(u64::MAX),
                     file_len: self.src.len(),
                 })

@@ -191,7 +191,7 @@ impl PhysicalMemory for SplitMemory {
         reader::for_each_page(paddr, buf, |pfn, off, dst| match self.part_for(pfn) {
             Some(p) => p.read_in_page(pfn, off, dst),
             None => Err(ReadError::NotInDump {
-                paddr: pfn * PAGE_SIZE as u64 + off as u64,
+                paddr: PhysAddr::new(pfn * PAGE_SIZE as u64 + off as u64),
             }),
         })
     }

@@ -34,22 +34,22 @@ pub use vmcoreinfo::VmcoreInfo;
 #[non_exhaustive]
 pub enum ReadError {
     #[error("physical address {paddr:#x} is not in the dump")]
-    NotInDump { paddr: u64 },
+    NotInDump { paddr: PhysAddr },
     #[error(
         "physical address {paddr:#x} maps to file offset {offset:#x}, past the end of the file ({file_len:#x} bytes): the dump is truncated"
     )]
     Truncated {
-        paddr: u64,
+        paddr: PhysAddr,
         offset: u64,
         file_len: u64,
     },
     #[error("physical address {paddr:#x}: {reason}")]
-    Corrupt { paddr: u64, reason: String },
+    Corrupt { paddr: PhysAddr, reason: String },
 }
 
 impl ReadError {
     /// The physical address the failed read started at.
-    pub fn paddr(&self) -> u64 {
+    pub fn paddr(&self) -> PhysAddr {
         match self {
             ReadError::NotInDump { paddr }
             | ReadError::Truncated { paddr, .. }
@@ -151,7 +151,7 @@ impl DumpFormat {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DumpError {
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: PathBuf,
         #[source]
@@ -186,25 +186,64 @@ pub enum DumpError {
 
 /// An opened dump: its physical memory plus what it says about itself.
 pub struct CrashDump {
-    pub path: PathBuf,
-    pub format: DumpFormat,
+    pub(crate) path: PathBuf,
+    pub(crate) format: DumpFormat,
     /// Page compression: `None` for formats without it (ELF).
-    pub compression: Option<&'static str>,
-    pub vmcoreinfo: Option<VmcoreInfo>,
+    pub(crate) compression: Option<&'static str>,
+    pub(crate) vmcoreinfo: Option<VmcoreInfo>,
     /// One entry per CPU whose state the dump holds, in note order.
-    pub cpus: Vec<CpuNote>,
+    pub(crate) cpus: Vec<CpuNote>,
     /// Non-fatal problems met while opening (e.g. an unreadable note).
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
     /// makedumpfile's page filter (`-d`), from the kdump header: which
     /// kinds of pages were left out ([`kdump::dump_level_excludes`]).
     /// `None` for ELF, which does not record it.
-    pub dump_level: Option<i32>,
+    pub(crate) dump_level: Option<i32>,
     memory: Box<dyn PhysicalMemory>,
 }
 
 impl CrashDump {
+    /// The dump's physical memory: every page read goes through it.
     pub fn memory(&self) -> &dyn PhysicalMemory {
         &*self.memory
+    }
+
+    /// The file the dump was opened from (the first part of a split dump).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The container format: ELF, kdump-compressed, flattened, ...
+    pub fn format(&self) -> DumpFormat {
+        self.format
+    }
+
+    /// Page compression ("zlib", "lzo", "snappy", "zstd", ...): `None` for
+    /// formats without it (ELF).
+    pub fn compression(&self) -> Option<&'static str> {
+        self.compression
+    }
+
+    /// The VMCOREINFO note, when the dump holds a readable one.
+    pub fn vmcoreinfo(&self) -> Option<&VmcoreInfo> {
+        self.vmcoreinfo.as_ref()
+    }
+
+    /// One entry per CPU whose state the dump holds, in note order.
+    pub fn cpus(&self) -> &[CpuNote] {
+        &self.cpus
+    }
+
+    /// Non-fatal problems met while opening (e.g. an unreadable note).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// makedumpfile's page filter (`-d`) from the kdump header: which kinds
+    /// of pages were left out ([`kdump::dump_level_excludes`]). `None` for
+    /// ELF, which does not record it.
+    pub fn dump_level(&self) -> Option<i32> {
+        self.dump_level
     }
 
     pub fn new(

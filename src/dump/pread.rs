@@ -120,7 +120,12 @@ mod tests {
         std::fs::write(&path, b"KDUMP   and more").unwrap();
         let file = PreadFile::new(File::open(&path).unwrap(), &path).unwrap();
         let err = dump::open_unmapped(file, refused()).err().unwrap();
-        assert_eq!(err.to_string(), format!("{}: mmap refused", path.display()));
+        // The path is the error's message, the I/O error its source.
+        assert_eq!(err.to_string(), path.display().to_string());
+        assert_eq!(
+            crate::ErrorChain(&err).to_string(),
+            format!("{}: mmap refused", path.display())
+        );
         let _ = std::fs::remove_file(&path);
     }
 }

@@ -48,13 +48,15 @@ impl PhysicalMemory for SparseMemory {
         let paddr = paddr.get();
         let mut done = 0usize;
         while done < buf.len() {
-            let a = paddr
-                .checked_add(done as u64)
-                .ok_or(ReadError::NotInDump { paddr: u64::MAX })?;
+            let a = paddr.checked_add(done as u64).ok_or(ReadError::NotInDump {
+                paddr: PhysAddr::new(u64::MAX),
+            })?;
             let page = self
                 .pages
                 .get(&(a & !(PAGE - 1)))
-                .ok_or(ReadError::NotInDump { paddr: a })?;
+                .ok_or(ReadError::NotInDump {
+                    paddr: PhysAddr::new(a),
+                })?;
             let off = (a & (PAGE - 1)) as usize;
             let n = (PAGE as usize - off).min(buf.len() - done);
             buf[done..done + n].copy_from_slice(&page[off..off + n]);

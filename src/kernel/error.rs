@@ -25,9 +25,9 @@ pub enum KernelError {
     },
     #[error(transparent)]
     DebugInfo(#[from] DebugInfoError),
-    #[error("{0}")]
+    #[error(transparent)]
     Type(#[from] TypeError),
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Read {
         what: String,
         #[source]

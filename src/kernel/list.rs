@@ -3,6 +3,7 @@
 //! loops without returning to its head, or points into nowhere: the walk
 //! stops, keeps what it read, and says where it broke.
 
+use crate::ErrorChain;
 use std::collections::HashSet;
 
 use super::Kernel;
@@ -85,7 +86,11 @@ pub(crate) fn walk_list_ahead(
         Ok(n) => n,
         Err(e) => {
             let missing = e.missing_paddr();
-            return stop_why(0, format!("{name} head at {head:#x}: {e}"), missing);
+            return stop_why(
+                0,
+                format!("{name} head at {head:#x}: {}", ErrorChain(&e)),
+                missing,
+            );
         }
     };
     while cur != head {
@@ -119,7 +124,8 @@ pub(crate) fn walk_list_ahead(
                 return stop_why(
                     count,
                     format!(
-                        "{name}: entry #{count} at {prev:#x} points to {cur:#x}, which cannot be read: {e}"
+                        "{name}: entry #{count} at {prev:#x} points to {cur:#x}, which cannot be read: {}",
+                        ErrorChain(&e)
                     ),
                     missing,
                 );

@@ -110,24 +110,88 @@ impl ReadProblem {
 
 /// The crashed kernel: dump + debuginfo + layout.
 pub struct Kernel<'d> {
-    pub dump: &'d CrashDump,
+    pub(crate) dump: &'d CrashDump,
     /// The physical memory every read goes through: the dump's, or an
     /// adapter over it (recording pages for `extract`).
     mem: &'d dyn PhysicalMemory,
     /// Where symbols and types came from (a DWARF vmlinux, or the dump's own tables).
-    pub debuginfo: DebugInfo<'d>,
-    pub symbols: KernelSymbols,
-    pub offsets: Offsets,
-    pub xlate: KernelTranslator,
-    pub layout: KernelLayout,
-    pub kaslr_offset: u64,
-    pub phys_base: u64,
+    pub(crate) debuginfo: DebugInfo<'d>,
+    pub(crate) symbols: KernelSymbols,
+    pub(crate) offsets: Offsets,
+    pub(crate) xlate: KernelTranslator,
+    pub(crate) layout: KernelLayout,
+    pub(crate) kaslr_offset: u64,
+    pub(crate) phys_base: u64,
     /// Runtime address of init_mm's page table (`init_top_pgt`).
-    pub init_pgd_va: u64,
+    pub(crate) init_pgd_va: u64,
     /// Runtime address of `init_mm`, when the symbol exists.
-    pub init_mm: Option<u64>,
+    pub(crate) init_mm: Option<u64>,
     /// Non-fatal oddities found while setting up.
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
+}
+
+/// Read-only views of what [`Kernel::open`] found. The fields stay
+/// crate-private so that setup is the only place that decides them.
+impl<'d> Kernel<'d> {
+    /// The crash dump this kernel is read from.
+    pub fn dump(&self) -> &'d CrashDump {
+        self.dump
+    }
+
+    /// Where symbols and types came from: a DWARF vmlinux, or the dump's
+    /// own BTF and kallsyms.
+    pub fn debuginfo(&self) -> &DebugInfo<'d> {
+        &self.debuginfo
+    }
+
+    /// The kernel symbols the analysis uses, relocated by the KASLR offset.
+    pub fn symbols(&self) -> &KernelSymbols {
+        &self.symbols
+    }
+
+    /// The struct member offsets and sizes read from the debug info.
+    pub fn offsets(&self) -> &Offsets {
+        &self.offsets
+    }
+
+    /// The kernel virtual-to-physical translator (direct map, kernel text,
+    /// and page-table walks through init_mm).
+    pub fn translator(&self) -> &KernelTranslator {
+        &self.xlate
+    }
+
+    /// The x86-64 address-space layout of this kernel (paging levels,
+    /// direct-map and vmalloc bases).
+    pub fn layout(&self) -> &KernelLayout {
+        &self.layout
+    }
+
+    /// The KASLR slide of the kernel text: runtime minus link-time address.
+    pub fn kaslr_offset(&self) -> u64 {
+        self.kaslr_offset
+    }
+
+    /// `phys_base`: the physical address the kernel text was loaded at,
+    /// minus its link-time physical address.
+    pub fn phys_base(&self) -> u64 {
+        self.phys_base
+    }
+
+    /// Runtime virtual address of init_mm's top-level page table
+    /// (`init_top_pgt`).
+    pub fn init_pgd_va(&self) -> u64 {
+        self.init_pgd_va
+    }
+
+    /// Runtime virtual address of `init_mm`, when the symbol exists.
+    pub fn init_mm(&self) -> Option<u64> {
+        self.init_mm
+    }
+
+    /// Non-fatal oddities found while setting up, in the order met.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
 }
 
 impl<'d> Kernel<'d> {

@@ -3,6 +3,7 @@
 //! recorded. CPUs are counted by `nr_cpu_ids`, never NR_CPUS.
 
 use super::{Kernel, ProblemScope, ReadProblem};
+use crate::ErrorChain;
 
 /// Hard cap on CPUs considered, whatever a corrupted `nr_cpu_ids` says
 /// (NR_CPUS is 8192 on Debian).
@@ -73,7 +74,7 @@ impl Kernel<'_> {
             }
             Some(Err(e)) => {
                 problems.push(
-                    ReadProblem::new(ProblemScope::Cpu, "nr_cpu_ids", e.to_string())
+                    ReadProblem::new(ProblemScope::Cpu, "nr_cpu_ids", ErrorChain(&e).to_string())
                         .missing_page(e.missing_paddr()),
                 );
                 from_notes.min(array_len)
@@ -105,7 +106,7 @@ impl Kernel<'_> {
                         ReadProblem::new(
                             ProblemScope::Cpu,
                             format!("CPU {cpu} __per_cpu_offset"),
-                            e.to_string(),
+                            ErrorChain(&e).to_string(),
                         )
                         .missing_page(e.missing_paddr()),
                     ),
@@ -123,7 +124,7 @@ impl Kernel<'_> {
                         ReadProblem::new(
                             ProblemScope::Cpu,
                             format!("CPU {cpu} cpu_tlbstate.loaded_mm"),
-                            e.to_string(),
+                            ErrorChain(&e).to_string(),
                         )
                         .missing_page(e.missing_paddr()),
                     ),

@@ -4,6 +4,7 @@
 //! page tables that no task owns (poking_mm, exited mms still lazily loaded)
 //! are here too.
 
+use crate::ErrorChain;
 use crate::arch::x86_64::{PhysAddr, VirtAddr};
 
 use super::list::{MAX_LIST_ENTRIES, walk_list_each};
@@ -13,11 +14,11 @@ use super::{Kernel, KernelError, ProblemScope, ReadProblem};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PgdListEntry {
     /// Address of the pgd's struct page (or ptdesc) in the vmemmap.
-    pub page: u64,
-    pub pgd_pa: u64,
-    pub pgd_va: u64,
+    pub page: VirtAddr,
+    pub pgd_pa: PhysAddr,
+    pub pgd_va: VirtAddr,
     /// The owner mm recorded by `pgd_set_mm()`, 0 if unreadable.
-    pub owner_mm: u64,
+    pub owner_mm: VirtAddr,
 }
 
 /// All entries read, and what broke.
@@ -60,27 +61,24 @@ impl Kernel<'_> {
                 ));
                 return;
             };
-            let pgd_pa = pfn << 12;
-            let pgd_va = self
-                .xlate
-                .phys_to_direct(PhysAddr::new(pgd_pa))
-                .map_or(0, VirtAddr::get);
+            let pgd_pa = PhysAddr::new(pfn << 12);
+            let pgd_va = self.xlate.phys_to_direct(pgd_pa).unwrap_or_default();
             let owner_mm = match self.read_u64(page.wrapping_add(o.owner)) {
-                Ok(mm) => mm,
+                Ok(mm) => VirtAddr::new(mm),
                 Err(e) => {
                     walk.problems.push(
                         ReadProblem::new(
                             ProblemScope::PgdOwner,
                             "pgd_list",
-                            format!("owner of pgd {pgd_va:#x} ({}): {e}", o.via),
+                            format!("owner of pgd {pgd_va:#x} ({}): {}", o.via, ErrorChain(&e)),
                         )
                         .missing_page(e.missing_paddr()),
                     );
-                    0
+                    VirtAddr::new(0)
                 }
             };
             walk.entries.push(PgdListEntry {
-                page,
+                page: VirtAddr::new(page),
                 pgd_pa,
                 pgd_va,
                 owner_mm,

@@ -6,6 +6,8 @@
 use std::cell::RefCell;
 use std::collections::HashSet;
 
+use crate::ErrorChain;
+
 use super::list::{MAX_LIST_ENTRIES, walk_list_ahead, walk_list_bounded};
 use super::offsets::ThreadLink;
 use super::{Kernel, KernelError, ProblemScope, ReadProblem};
@@ -178,7 +180,7 @@ impl Kernel<'_> {
                     Ok(s) if s != 0 => s,
                     Ok(_) => return vec![],
                     Err(e) => {
-                        let detail = format!("task->signal unreadable: {e}");
+                        let detail = format!("task->signal unreadable: {}", ErrorChain(&e));
                         problems.push(
                             ReadProblem::new(ProblemScope::Threads, what(), detail)
                                 .missing_page(e.missing_paddr()),
@@ -304,8 +306,12 @@ impl GroupWalk {
             match k.read_task(addr) {
                 Ok(t) => self.walk.tasks.push(t),
                 Err(e) => self.walk.problems.push(
-                    ReadProblem::new(ProblemScope::Task, format!("task {addr:#x}"), e.to_string())
-                        .missing_page(e.missing_paddr()),
+                    ReadProblem::new(
+                        ProblemScope::Task,
+                        format!("task {addr:#x}"),
+                        ErrorChain(&e).to_string(),
+                    )
+                    .missing_page(e.missing_paddr()),
                 ),
             }
         }

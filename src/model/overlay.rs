@@ -40,9 +40,7 @@ pub enum OverlayError {
         "cannot write physical address {paddr:#x}: the page is not in the dump and was not allocated by the model"
     )]
     NotInDump { paddr: u64 },
-    #[error(
-        "cannot write physical address {paddr:#x}: reading the page from the dump failed: {source}"
-    )]
+    #[error("cannot write physical address {paddr:#x}: reading the page from the dump failed")]
     Read {
         paddr: u64,
         #[source]
@@ -200,7 +198,7 @@ impl PhysicalMemory for Overlay<'_> {
         while done < buf.len() {
             let cur = paddr
                 .checked_add(done as u64)
-                .ok_or(ReadError::NotInDump { paddr: paddr.get() })?;
+                .ok_or(ReadError::NotInDump { paddr })?;
             let in_page = cur.page_offset(PAGE_SIZE) as usize;
             let n = (PAGE_BYTES - in_page).min(buf.len() - done);
             let out = &mut buf[done..done + n];
@@ -244,7 +242,11 @@ mod tests {
                 let page = match a >> 12 {
                     1 => &self.0[0],
                     2 => &self.0[1],
-                    _ => return Err(ReadError::NotInDump { paddr: a }),
+                    _ => {
+                        return Err(ReadError::NotInDump {
+                            paddr: PhysAddr::new(a),
+                        });
+                    }
                 };
                 *b = page[(a & 0xfff) as usize];
             }

@@ -35,7 +35,7 @@ pub(crate) const PAGE_TABLE_FLAGS: u64 = 0x67;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ModelError {
-    #[error("reading {what} at physical address {paddr:#x}: {source}")]
+    #[error("reading {what} at physical address {paddr:#x}")]
     Read {
         what: &'static str,
         paddr: u64,

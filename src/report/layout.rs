@@ -12,6 +12,7 @@ use comfy_table::{ContentArrangement, Table, TableStyle, presets};
 
 /// How a column may be fitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Fit {
     /// Never wrapped: numbers, names, short words.
     Whole,
@@ -58,6 +59,7 @@ impl Column {
 
 /// The frame around the cells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Frame {
     /// Box-drawing borders and a header row.
     Boxed,

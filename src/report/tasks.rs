@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::analysis::Analysis;
+use crate::arch::x86_64::VirtAddr;
 use crate::kernel::CpuState;
 
 use super::hex;
@@ -55,7 +56,7 @@ pub fn task_rows(a: &Analysis, cpus: &[CpuState]) -> Vec<TaskRow> {
         .iter()
         .map(|t| {
             let table = (t.mm != 0)
-                .then(|| table_of_mm.get(&t.mm).copied())
+                .then(|| table_of_mm.get(&VirtAddr::new(t.mm)).copied())
                 .flatten();
             TaskRow {
                 active_mm: (t.active_mm != 0).then(|| hex(t.active_mm)),

@@ -179,6 +179,7 @@ fn compress(data: &[u8]) -> Result<Vec<u8>, WriteError> {
 /// An allocated section of an ET_EXEC vmlinux (written NOBITS at its link
 /// address).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum ExecSection {
     Text,
     Data,
@@ -188,6 +189,7 @@ pub enum ExecSection {
 
 /// The ELF type of an [`ExecSymbol`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ExecSymbolKind {
     Object,
     Func,

@@ -27,6 +27,7 @@ pub struct KallsymsInput {
 
 /// How the addresses are stored (see [`crate::debuginfo::kallsyms::AddressEncoding`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum OffsetsLayout {
     /// `kallsyms_addresses[]`, u64 each.
     Addresses,

@@ -19,6 +19,7 @@ pub(crate) type LzoCompressor = fn(&[u8]) -> Option<Vec<u8>>;
 pub type ZstdCompressor = fn(&[u8]) -> Option<Vec<u8>>;
 
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub enum Compression {
     None,
     Zlib,

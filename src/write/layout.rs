@@ -6,6 +6,7 @@ use super::WriteError;
 
 /// C base types, named as gcc names them in DWARF.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Base {
     ULong,
     Long,
@@ -51,6 +52,7 @@ impl Base {
 
 /// A C type as used by a member.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Ty {
     Base(Base),
     /// A typedef from [`Layouts::typedefs`].

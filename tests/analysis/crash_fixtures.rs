@@ -276,8 +276,8 @@ fn prstatus_pids_follow_the_producer_convention() {
         let plan: pgsync_synth::Plan =
             serde_json::from_str(&std::fs::read_to_string(dir.join("plan.json")).unwrap()).unwrap();
         let d = pgsync_dump::dump::open(&[dir.join("vmcore")]).unwrap();
-        assert_eq!(d.cpus.len(), plan.cpus.len(), "{}", plan.name);
-        for (i, (c, note)) in plan.cpus.iter().zip(&d.cpus).enumerate() {
+        assert_eq!(d.cpus().len(), plan.cpus.len(), "{}", plan.name);
+        for (i, (c, note)) in plan.cpus.iter().zip(d.cpus()).enumerate() {
             let want = match plan.notes {
                 NoteStyle::Kdump => c.current.unwrap_or(0),
                 NoteStyle::Qemu => i as u32 + 1,
@@ -288,7 +288,8 @@ fn prstatus_pids_follow_the_producer_convention() {
         if let (Some(crash), NoteStyle::Kdump) = (&plan.crash, plan.notes) {
             let cpu = crash.cpu as usize;
             assert_eq!(
-                d.cpus[cpu].prstatus_pid, plan.cpus[cpu].current,
+                d.cpus()[cpu].prstatus_pid,
+                plan.cpus[cpu].current,
                 "{}",
                 plan.name
             );

@@ -43,7 +43,7 @@ impl PhysicalMemory for Filtered {
             .find(|&&(start, stop)| start < end && paddr < stop)
         {
             return Err(ReadError::NotInDump {
-                paddr: start.max(paddr),
+                paddr: PhysAddr::new(start.max(paddr)),
             });
         }
         self.inner.memory().read(addr, buf)
@@ -77,9 +77,9 @@ fn filtered(name: &str, pick: impl FnOnce(&Kernel<'_>, &Analysis) -> Vec<(u64, u
     };
     assert!(!hidden.is_empty());
     let mut notes = DumpNotes::default();
-    notes.vmcoreinfo = d.vmcoreinfo.clone();
-    notes.cpus = d.cpus.clone();
-    let (path, format) = (d.path.clone(), d.format);
+    notes.vmcoreinfo = d.vmcoreinfo().cloned();
+    notes.cpus = d.cpus().to_vec();
+    let (path, format) = (d.path().to_path_buf(), d.format());
     let mem = Filtered { inner: d, hidden };
     CrashDump::new(path, format, Some("zlib"), Box::new(mem), notes).with_dump_level(31)
 }
@@ -96,11 +96,11 @@ fn thread_heads(k: &Kernel<'_>, a: &Analysis) -> Vec<(u64, u64)> {
     let mut out: Vec<(u64, u64)> = a
         .tasks
         .iter()
-        .filter_map(|t| match k.offsets.task.threads {
+        .filter_map(|t| match k.offsets().task.threads {
             ThreadLink::SignalThreadHead {
                 signal_thread_head, ..
             } => k
-                .read_u64(t.addr + k.offsets.task.signal)
+                .read_u64(t.addr + k.offsets().task.signal)
                 .ok()
                 .filter(|&s| s != 0)
                 .map(|s| (s + signal_thread_head, 16)),
@@ -165,7 +165,7 @@ fn lost_thread_lists_keep_the_verdict_and_name_the_filter() {
         describe_lost(&a),
         format!("{} thread list(s)", a.problems.len())
     );
-    let loss = filter_loss(&a, d.dump_level, d.memory()).expect("the filter is named");
+    let loss = filter_loss(&a, d.dump_level(), d.memory()).expect("the filter is named");
     assert_eq!(loss.dump_level, 31);
     assert_eq!(loss.objects, a.problems.len());
     assert!(
@@ -193,7 +193,7 @@ fn a_lost_pgd_list_link_makes_it_incomplete() {
     let d = filtered(name, |k, _| {
         let walk = k.pgd_list().expect("pgd_list");
         assert!(walk.entries.len() >= 3);
-        vec![(walk.entries[1].page + k.offsets.pgd_list.link, 16)]
+        vec![(walk.entries[1].page.get() + k.offsets().pgd_list.link, 16)]
     });
     let a = check(name, &d);
     assert_eq!(a.verdict(), Verdict::Incomplete);
@@ -206,7 +206,7 @@ fn a_lost_pgd_list_link_makes_it_incomplete() {
         .collect();
     assert_eq!(broken.len(), 1, "{:?}", a.problems);
     assert!(broken[0].not_in_dump);
-    assert!(filter_loss(&a, d.dump_level, d.memory()).is_some_and(|f| f.objects >= 1));
+    assert!(filter_loss(&a, d.dump_level(), d.memory()).is_some_and(|f| f.objects >= 1));
 }
 
 #[test]
@@ -218,7 +218,8 @@ fn a_lost_page_table_makes_it_incomplete() {
                 .iter()
                 .find(|t| t.tasks.iter().any(|r| r.pid > 1))
                 .expect("a process's table")
-                .pgd_va,
+                .pgd_va
+                .get(),
             PAGE,
         )]
     });
@@ -232,7 +233,7 @@ fn a_lost_page_table_makes_it_incomplete() {
     assert_eq!(unreadable.len(), 1);
     assert!(unreadable[0].not_in_dump);
     assert_eq!(
-        filter_loss(&a, d.dump_level, d.memory()).map(|f| f.objects),
+        filter_loss(&a, d.dump_level(), d.memory()).map(|f| f.objects),
         Some(1)
     );
 }

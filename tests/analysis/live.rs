@@ -89,12 +89,12 @@ fn a_kcore_gives_the_dumps_findings_as_a_live_snapshot() {
         // Positioned reads (the live path) over the same file: the same memory.
         let by_pread = dump::open_kcore(&dir.join("kcore")).expect("opens");
         let mapped = dump::open(&[dir.join("vmcore")]).expect("opens");
-        assert_eq!(by_pread.format, DumpFormat::Kcore);
+        assert_eq!(by_pread.format(), DumpFormat::Kcore);
         assert!(
-            by_pread.cpus.is_empty(),
+            by_pread.cpus().is_empty(),
             "kcore's PRSTATUS is a placeholder"
         );
-        assert_eq!(by_pread.vmcoreinfo, mapped.vmcoreinfo);
+        assert_eq!(by_pread.vmcoreinfo(), mapped.vmcoreinfo());
         for r in mapped.memory().ranges() {
             let mut a = vec![0u8; (r.end - r.start).min(1 << 20) as usize];
             let mut b = a.clone();
@@ -163,8 +163,8 @@ fn tables_that_change_under_the_reader_are_listed_as_changed_not_as_findings() {
     let dir = scenario_files("missing-4l", "tables_that_");
     let inner = dump::open_kcore(&dir.join("kcore")).expect("opens");
     let mut notes = DumpNotes::default();
-    notes.vmcoreinfo = inner.vmcoreinfo.clone();
-    let path = inner.path.clone();
+    notes.vmcoreinfo = inner.vmcoreinfo().cloned();
+    let path = inner.path().to_path_buf();
     let writes = Arc::new(Mutex::new(Vec::new()));
     let d = CrashDump::new(
         path,
@@ -179,7 +179,7 @@ fn tables_that_change_under_the_reader_are_listed_as_changed_not_as_findings() {
     let v = Vmlinux::open(&dir.join("vmlinux")).expect("vmlinux");
     let k = Kernel::open(&d, &v).expect("kernel");
     let mut a = analysis::check(&k).expect("check");
-    let tables: Vec<u64> = a.findings.iter().map(|f| f.pgd_va).collect();
+    let tables: Vec<u64> = a.findings.iter().map(|f| f.pgd_va.get()).collect();
     assert_eq!(
         tables,
         [
@@ -199,21 +199,21 @@ fn tables_that_change_under_the_reader_are_listed_as_changed_not_as_findings() {
         .find(|t| t.pid == 1234)
         .expect("pid 1234")
         .clone();
-    assert_eq!(Some(task.mm), f1.mm);
+    assert_eq!(Some(VirtAddr::new(task.mm)), f1.mm);
     assert_eq!(f1.pids, [1234]);
     let task_mm_pa = k
-        .pa(VirtAddr::new(task.addr + k.offsets.task.mm))
+        .pa(VirtAddr::new(task.addr + k.offsets().task.mm))
         .expect("task_struct translates")
         .get();
     writes
         .lock()
         .unwrap()
-        .extend([(f0.actual_pa, f0.expected.0), (task_mm_pa, 0)]);
+        .extend([(f0.actual_pa.get(), f0.expected.0), (task_mm_pa, 0)]);
     assert_eq!(analysis::live::recheck(&k, &mut a), 2);
     let left: Vec<(u16, u64, Vec<i32>)> = a
         .findings
         .iter()
-        .map(|f| (f.slot.0, f.pgd_va, f.pids.clone()))
+        .map(|f| (f.slot.0, f.pgd_va.get(), f.pids.clone()))
         .collect();
     assert_eq!(
         left,
@@ -226,7 +226,7 @@ fn tables_that_change_under_the_reader_are_listed_as_changed_not_as_findings() {
         .tables
         .iter()
         .filter(|t| t.status == TableStatus::Changed)
-        .map(|t| (t.pgd_va, t.reason.clone().unwrap_or_default()))
+        .map(|t| (t.pgd_va.get(), t.reason.clone().unwrap_or_default()))
         .collect();
     assert_eq!(
         changed,
@@ -255,10 +255,10 @@ fn tables_that_change_under_the_reader_are_listed_as_changed_not_as_findings() {
     );
     // Once the other two change as well, nothing is left to report.
     let (f2, f3) = (a.findings[0].clone(), a.findings[1].clone());
-    writes
-        .lock()
-        .unwrap()
-        .extend([(f2.actual_pa, f2.expected.0), (f3.actual_pa, 0x1234_5067)]);
+    writes.lock().unwrap().extend([
+        (f2.actual_pa.get(), f2.expected.0),
+        (f3.actual_pa.get(), 0x1234_5067),
+    ]);
     assert_eq!(analysis::live::recheck(&k, &mut a), 2);
     assert!(a.findings.is_empty());
     assert_eq!(a.verdict(), Verdict::Consistent);
@@ -306,12 +306,12 @@ fn freed_under_the_walk(dir: &Path, good: usize, bad: usize) -> (CrashDump, Vmli
     let inner = dump::open_kcore(&dir.join("kcore")).expect("opens");
     let head_next_pa = {
         let k = Kernel::open(&inner, &v).expect("kernel");
-        let head = k.symbols.pgd_list.expect("pgd_list symbol");
+        let head = k.symbols().pgd_list.expect("pgd_list symbol");
         k.pa(VirtAddr::new(head)).expect("translates").get()
     };
     let mut notes = DumpNotes::default();
-    notes.vmcoreinfo = inner.vmcoreinfo.clone();
-    let path = inner.path.clone();
+    notes.vmcoreinfo = inner.vmcoreinfo().cloned();
+    let path = inner.path().to_path_buf();
     let mem = FreedUnderTheWalk {
         inner,
         head_next_pa,
@@ -349,7 +349,7 @@ fn a_pgd_list_walk_that_breaks_is_walked_again() {
     let k = Kernel::open(&d, &v).expect("kernel");
     let live = analysis::live::check(&k).expect("check");
     assert_eq!(pgd_list_problems(&live), 1);
-    let tables: Vec<u64> = live.findings.iter().map(|f| f.pgd_va).collect();
+    let tables: Vec<u64> = live.findings.iter().map(|f| f.pgd_va.get()).collect();
     assert_eq!(
         tables,
         [
@@ -362,7 +362,7 @@ fn a_pgd_list_walk_that_breaks_is_walked_again() {
     let lazy = live
         .tables
         .iter()
-        .find(|t| t.pgd_va == 0xffff888002ed8000)
+        .find(|t| t.pgd_va.get() == 0xffff888002ed8000)
         .expect("the lazily loaded mm's table");
     let sources: Vec<Source> = lazy.sources.iter().copied().collect();
     assert_eq!(sources, [Source::CpuLoadedMm]);
@@ -376,7 +376,7 @@ fn a_pgd_list_walk_that_breaks_is_walked_again() {
         .tables
         .iter()
         .filter(|t| t.status == TableStatus::Changed)
-        .map(|t| (t.pgd_va, t.reason.clone().unwrap_or_default()))
+        .map(|t| (t.pgd_va.get(), t.reason.clone().unwrap_or_default()))
         .collect();
     assert_eq!(
         changed,

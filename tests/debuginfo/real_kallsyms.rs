@@ -112,7 +112,7 @@ fn check_kallsyms(release: &str) {
     };
     let dir = dir.join("bug-4l");
     let crash = dump::open(&[dir.join("vmcore.elf")]).expect("open dump");
-    let info = crash.vmcoreinfo.clone().expect("VMCOREINFO");
+    let info = crash.vmcoreinfo().cloned().expect("VMCOREINFO");
     let kaslr = info.kerneloffset.unwrap_or(0);
     let phys_base = info.number("phys_base").expect("NUMBER(phys_base)") as u64;
     let loc = KallsymsLocation::from_vmcoreinfo(&info).expect("kallsyms in VMCOREINFO");
@@ -277,7 +277,7 @@ fn check_system_map(release: &str) {
     }
     assert_eq!(map.bad_lines(), 0);
     let crash = dump::open(&[ddir.join("bug-4l/vmcore.elf")]).expect("open dump");
-    let info = crash.vmcoreinfo.clone().expect("VMCOREINFO");
+    let info = crash.vmcoreinfo().cloned().expect("VMCOREINFO");
     let check = map.check_against(&info).expect("its own dump accepts it");
     assert_eq!(check.kaslr, info.kerneloffset.unwrap_or(0));
 
@@ -351,7 +351,7 @@ fn system_map_of_another_release_is_refused() {
     let map = SystemMap::open(&path).unwrap();
     std::fs::remove_file(&path).unwrap();
     let crash = dump::open(&[d612.join("bug-4l/vmcore.elf")]).unwrap();
-    let info = crash.vmcoreinfo.clone().unwrap();
+    let info = crash.vmcoreinfo().cloned().unwrap();
     let err = map.check_against(&info).unwrap_err();
     // Both kernels link _stext at 0xffffffff81000000 and both dumps' _stext
     // agree after KERNELOFFSET: init_top_pgt is what tells them apart.

@@ -66,16 +66,18 @@ fn physical_reads_go_through_the_direct_map_only() {
         dump::open_kcore(&p).unwrap(),
         dump::open(std::slice::from_ref(&p)).unwrap(),
     ] {
-        assert_eq!(d.format, DumpFormat::Kcore);
+        assert_eq!(d.format(), DumpFormat::Kcore);
         assert_eq!(
-            d.vmcoreinfo.as_ref().unwrap().osrelease.as_deref(),
+            d.vmcoreinfo().unwrap().osrelease.as_deref(),
             Some("6.1.0-test")
         );
         assert_eq!(read(&d, 0x100_0000, 8).unwrap(), [0x11; 8]);
         assert_eq!(read(&d, 0x800_0ff8, 8).unwrap(), [0x22; 8]);
         assert_eq!(
             read(&d, 0x100_2000, 8),
-            Err(ReadError::NotInDump { paddr: 0x100_2000 })
+            Err(ReadError::NotInDump {
+                paddr: PhysAddr::new(0x100_2000)
+            })
         );
         let ranges: Vec<(u64, u64)> = d
             .memory()
@@ -84,7 +86,7 @@ fn physical_reads_go_through_the_direct_map_only() {
             .map(|r| (r.start, r.end))
             .collect();
         assert_eq!(ranges, [(0x100_0000, 0x100_2000), (0x800_0000, 0x800_1000)]);
-        assert!(d.warnings.is_empty(), "{:?}", d.warnings);
+        assert!(d.warnings().is_empty(), "{:?}", d.warnings());
     }
     std::fs::remove_file(&p).unwrap();
 }
@@ -97,13 +99,13 @@ fn overlapping_direct_map_segments_follow_the_elf_rule_and_warn() {
     // The segment starting lower wins where both have bytes.
     assert_eq!(read(&d, 0x100_1000, 4).unwrap(), [0x11; 4]);
     assert_eq!(read(&d, 0x100_2000, 4).unwrap(), [0x33; 4]);
-    assert_eq!(d.warnings.len(), 1, "{:?}", d.warnings);
+    assert_eq!(d.warnings().len(), 1, "{:?}", d.warnings());
     assert!(
-        d.warnings[0].ends_with(
+        d.warnings()[0].ends_with(
             "PT_LOAD #3 and PT_LOAD #4 both have file bytes for physical 0x1001000..0x1002000 (0x1000 bytes) and 4096 of them differ: reading PT_LOAD #3's (it starts at the lower physical address); the other copy may be the right one"
         ),
         "{}",
-        d.warnings[0]
+        d.warnings()[0]
     );
     std::fs::remove_file(&p).unwrap();
 }
@@ -163,7 +165,7 @@ fn an_unreadable_kcore_is_a_clear_error() {
             )
         );
     } else {
-        assert_eq!(r.expect("root opens it").format, DumpFormat::Kcore);
+        assert_eq!(r.expect("root opens it").format(), DumpFormat::Kcore);
     }
     std::fs::remove_file(&p).unwrap();
 }

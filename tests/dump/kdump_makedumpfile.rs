@@ -61,15 +61,12 @@ fn check(
 ) {
     let elf = dump::open(&[reference.to_path_buf()]).expect("open the source ELF");
     let d = dump::open(files).unwrap_or_else(|e| panic!("{files:?}: {e}"));
-    assert_eq!(d.format, format, "{files:?}");
-    assert_eq!(d.compression, Some(compression), "{files:?}");
-    let vmci = d
-        .vmcoreinfo
-        .as_ref()
-        .expect("VMCOREINFO from the sub-header");
+    assert_eq!(d.format(), format, "{files:?}");
+    assert_eq!(d.compression(), Some(compression), "{files:?}");
+    let vmci = d.vmcoreinfo().expect("VMCOREINFO from the sub-header");
     assert_eq!(vmci.osrelease.as_deref(), Some("5.10.0-pgsync"));
     assert_eq!(vmci.symbol("init_top_pgt"), Some(0xffffffff80001000));
-    assert_eq!(d.cpus.len(), 1, "the NT_PRSTATUS note");
+    assert_eq!(d.cpus().len(), 1, "the NT_PRSTATUS note");
     let (same, missing) = compare_pages(&elf, &d, ORACLE_MAX_PFN + 16);
     let want_missing: Vec<u64> = (0..ORACLE_MAX_PFN + 16)
         .filter(|&p| {
@@ -137,13 +134,13 @@ fn split_parts_in_any_order_and_alone() {
     check(&elf, &parts, DumpFormat::KdumpSplit, "zlib", true);
     // One part alone opens with a warning; other parts' pages are missing.
     let one = dump::open(&parts[1..2]).expect("one part");
-    assert_eq!(one.format, DumpFormat::Kdump);
+    assert_eq!(one.format(), DumpFormat::Kdump);
     assert!(
-        one.warnings
+        one.warnings()
             .iter()
             .any(|w| w.contains("one part of a split dump")),
         "{:?}",
-        one.warnings
+        one.warnings()
     );
     // A part given twice overlaps.
     let twice = vec![parts[0].clone(), parts[0].clone()];
@@ -155,9 +152,9 @@ fn split_parts_in_any_order_and_alone() {
     // Missing a part: warning, best effort.
     let two = dump::open(&parts[..2]).expect("two of three parts");
     assert!(
-        two.warnings.iter().any(|w| w.contains("no part covers")),
+        two.warnings().iter().any(|w| w.contains("no part covers")),
         "{:?}",
-        two.warnings
+        two.warnings()
     );
     // An ELF among the parts.
     let err = dump::open(&[parts[0].clone(), elf])
@@ -192,13 +189,13 @@ const FLAT_ELF: &str = "vmcore.elf-d31.flat";
 fn check_flattened_elf(reference: &Path, flat: &Path) {
     let elf = dump::open(&[reference.to_path_buf()]).expect("open the source ELF");
     let d = dump::open(&[flat.to_path_buf()]).unwrap_or_else(|e| panic!("{flat:?}: {e}"));
-    assert_eq!(d.format, DumpFormat::ElfFlattened, "{flat:?}");
-    assert_eq!(d.format.as_str(), "elf-flattened");
-    assert_eq!(d.compression, None);
-    assert!(d.warnings.is_empty(), "{:?}", d.warnings);
-    let vmci = d.vmcoreinfo.as_ref().expect("VMCOREINFO note");
+    assert_eq!(d.format(), DumpFormat::ElfFlattened, "{flat:?}");
+    assert_eq!(d.format().as_str(), "elf-flattened");
+    assert_eq!(d.compression(), None);
+    assert!(d.warnings().is_empty(), "{:?}", d.warnings());
+    let vmci = d.vmcoreinfo().expect("VMCOREINFO note");
     assert_eq!(vmci.osrelease.as_deref(), Some("5.10.0-pgsync"));
-    assert_eq!(d.cpus.len(), 1, "the NT_PRSTATUS note");
+    assert_eq!(d.cpus().len(), 1, "the NT_PRSTATUS note");
     let (mut same, mut zeroed, mut missing) = (0u64, Vec::new(), Vec::new());
     for pfn in 0..ORACLE_MAX_PFN + 16 {
         match page_of(d.memory(), pfn) {
@@ -261,7 +258,7 @@ fn live_flattened_elf_reads_like_the_plain_one() {
     run_makedumpfile_elf(&elf, &dir);
     check_flattened_elf(&elf, &dir.join(FLAT_ELF));
     let plain = dump::open(&[dir.join("vmcore.elf-d31")]).expect("plain -E output");
-    assert_eq!(plain.format, DumpFormat::Elf);
+    assert_eq!(plain.format(), DumpFormat::Elf);
     let flat = dump::open(&[dir.join(FLAT_ELF)]).expect("flattened -E output");
     let (same, missing) = compare_pages(&plain, &flat, ORACLE_MAX_PFN + 16);
     assert_eq!(same + missing.len() as u64, ORACLE_MAX_PFN + 16);

@@ -92,14 +92,14 @@ fn every_compression_plain_and_flattened_reads_like_the_elf() {
                 (flat, DumpFormat::KdumpFlattened),
             ] {
                 let d = dump::open(std::slice::from_ref(&path)).unwrap_or_else(|e| panic!("{e}"));
-                assert_eq!(d.format, format);
-                assert_eq!(d.compression, Some(name));
-                assert!(d.warnings.is_empty(), "{:?}", d.warnings);
+                assert_eq!(d.format(), format);
+                assert_eq!(d.compression(), Some(name));
+                assert!(d.warnings().is_empty(), "{:?}", d.warnings());
                 assert_eq!(
-                    d.vmcoreinfo.as_ref().and_then(|v| v.osrelease.as_deref()),
+                    d.vmcoreinfo().and_then(|v| v.osrelease.as_deref()),
                     Some("5.10.0-pgsync")
                 );
-                assert_eq!(d.cpus.len(), 1);
+                assert_eq!(d.cpus().len(), 1);
                 let (_, missing) = compare_pages(&elf, &d, ORACLE_MAX_PFN + 3);
                 assert_eq!(missing, expected_missing(ORACLE_MAX_PFN + 3), "{path:?}");
             }
@@ -124,9 +124,9 @@ fn split_parts_with_different_codecs_are_mixed() {
         paths.push(write(&dir, &format!("part{i}"), &bytes));
     }
     let d = dump::open(&paths).expect("split");
-    assert_eq!(d.format, DumpFormat::KdumpSplit);
-    assert_eq!(d.compression, Some("mixed"));
-    assert!(d.warnings.is_empty(), "{:?}", d.warnings);
+    assert_eq!(d.format(), DumpFormat::KdumpSplit);
+    assert_eq!(d.compression(), Some("mixed"));
+    assert!(d.warnings().is_empty(), "{:?}", d.warnings());
     let (_, missing) = compare_pages(&elf, &d, ORACLE_MAX_PFN);
     assert_eq!(missing, expected_missing(ORACLE_MAX_PFN));
     // A read that crosses from one part into the next.
@@ -154,7 +154,7 @@ fn split_parts_with_different_codecs_are_mixed() {
         later.display(),
         sec + 1
     );
-    assert_eq!(d.warnings, vec![want]);
+    assert_eq!(d.warnings(), vec![want]);
     let (_, missing) = compare_pages(&elf, &d, ORACLE_MAX_PFN);
     assert_eq!(missing, expected_missing(ORACLE_MAX_PFN));
     // What must match still does: another machine, another page count.
@@ -207,8 +207,8 @@ fn older_header_versions() {
         b[8..12].copy_from_slice(&version.to_le_bytes());
         let d = dump::open(&[write(&dir, &format!("v{version}"), &b)]).expect("open");
         // v3 has VMCOREINFO but no notes; v4+ has the notes.
-        assert_eq!(d.vmcoreinfo.is_some(), version >= 3, "v{version}");
-        assert_eq!(d.cpus.len(), usize::from(version >= 4), "v{version}");
+        assert_eq!(d.vmcoreinfo().is_some(), version >= 3, "v{version}");
+        assert_eq!(d.cpus().len(), usize::from(version >= 4), "v{version}");
         assert_eq!(page_of(d.memory(), 8).expect("page"), oracle_page(8));
         assert!(matches!(
             page_of(d.memory(), 4),
@@ -244,16 +244,16 @@ fn version_6_without_a_sub_header() {
     assert_eq!(i32::from_le_bytes(bytes[8..12].try_into().unwrap()), 6);
     let path = write(&dir, "no-sub", &without_sub_header(&bytes, &layout));
     let d = dump::open(std::slice::from_ref(&path)).expect("no sub-header is not a refusal");
-    assert_eq!(d.format, DumpFormat::Kdump);
+    assert_eq!(d.format(), DumpFormat::Kdump);
     assert_eq!(
-        d.warnings,
+        d.warnings(),
         vec![format!(
             "{}: the file has no sub-header (sub_hdr_size 0): no VMCOREINFO, CPU notes or phys_base from it",
             path.display()
         )]
     );
-    assert!(d.vmcoreinfo.is_none());
-    assert!(d.cpus.is_empty());
+    assert!(d.vmcoreinfo().is_none());
+    assert!(d.cpus().is_empty());
     let (same, missing) = compare_pages(&elf, &d, ORACLE_MAX_PFN + 3);
     assert_eq!(missing, expected_missing(ORACLE_MAX_PFN + 3));
     assert_eq!(same, ORACLE_MAX_PFN + 3 - missing.len() as u64);
@@ -288,16 +288,16 @@ fn incomplete_dump_is_best_effort() {
     bytes.truncate(cut);
     let d = dump::open(&[write(&dir, "vmcore", &bytes)]).expect("incomplete dump opens");
     assert!(
-        d.warnings.iter().any(|w| w.contains("marked incomplete")),
+        d.warnings().iter().any(|w| w.contains("marked incomplete")),
         "{:?}",
-        d.warnings
+        d.warnings()
     );
     assert!(
-        d.warnings
+        d.warnings()
             .iter()
             .any(|w| w.contains("page descriptors are in the file")),
         "{:?}",
-        d.warnings
+        d.warnings()
     );
     assert!(matches!(
         page_of(d.memory(), zeroed.0),

@@ -32,7 +32,7 @@ fn assert_filled(d: &CrashDump, start: u64, end: u64, byte: u8) {
     if let Some(i) = got.iter().position(|&b| b != byte) {
         panic!(
             "{}: byte at {:#x} is {:#04x}, not {byte:#04x}",
-            d.path.display(),
+            d.path().display(),
             start + i as u64,
             got[i]
         );
@@ -42,9 +42,11 @@ fn assert_filled(d: &CrashDump, start: u64, end: u64, byte: u8) {
 fn assert_missing(d: &CrashDump, paddr: u64) {
     assert_eq!(
         read(d, paddr, 1),
-        Err(ReadError::NotInDump { paddr }),
+        Err(ReadError::NotInDump {
+            paddr: PhysAddr::new(paddr)
+        }),
         "{}",
-        d.path.display()
+        d.path().display()
     );
 }
 
@@ -87,8 +89,8 @@ fn elf_overlap_plain_and_flattened() {
         ("elf-overlap.flat", DumpFormat::ElfFlattened),
     ] {
         let (d, _) = open(&[name]);
-        assert_eq!(d.format, format, "{name}");
-        assert!(d.warnings.is_empty(), "{name}: {:?}", d.warnings);
+        assert_eq!(d.format(), format, "{name}");
+        assert!(d.warnings().is_empty(), "{name}: {:?}", d.warnings());
         assert_eq!(
             page_maps(&d, 32),
             (vec![0x7e, 0xfc, 0x03, 0x3f], vec![0x02, 0x3c, 0x00, 0x10]),
@@ -129,9 +131,9 @@ fn elf_conflict_plain_and_flattened() {
         ("elf-conflict.flat", DumpFormat::ElfFlattened),
     ] {
         let (d, paths) = open(&[name]);
-        assert_eq!(d.format, format, "{name}");
+        assert_eq!(d.format(), format, "{name}");
         assert_eq!(
-            d.warnings,
+            d.warnings(),
             vec![format!(
                 "{}: PT_LOAD #2 and PT_LOAD #3 both have file bytes for physical 0x20000..0x21000 (0x1000 bytes) and 2048 of them differ: reading PT_LOAD #2's (it comes first in the program header table); the other copy may be the right one",
                 paths[0].display()
@@ -157,7 +159,7 @@ fn assert_split_data_page(d: &CrashDump, pfn: u64) {
         5 => assert!(
             read(d, 5 * PAGE, PAGE) == Ok([0xad, 0xde].repeat(2048)),
             "{}: pfn 5",
-            d.path.display()
+            d.path().display()
         ),
         _ => assert_missing(d, pfn * PAGE),
     }
@@ -183,7 +185,7 @@ fn split_parts_from_separate_runs() {
     for order in [[0, 1, 2], [2, 0, 1]] {
         let given: Vec<&str> = order.iter().map(|&i| names[i]).collect();
         let (d, paths) = open(&given);
-        assert_eq!(d.format, DumpFormat::KdumpSplit);
+        assert_eq!(d.format(), DumpFormat::KdumpSplit);
         let first = &paths[0];
         let mut want: Vec<String> = paths[1..]
             .iter()
@@ -200,7 +202,7 @@ fn split_parts_from_separate_runs() {
             .collect();
         want.push("no part covers pfns 0x0..0x1: a part of the split dump is missing; those pages read as not in the dump".into());
         want.push("no part covers pfns 0x5..0x100: a part of the split dump is missing; those pages read as not in the dump".into());
-        assert_eq!(d.warnings, want, "{given:?}");
+        assert_eq!(d.warnings(), want, "{given:?}");
         assert_missing(&d, 0);
         for pfn in 1..5 {
             assert_split_data_page(&d, pfn);
@@ -220,16 +222,16 @@ fn split_parts_from_separate_runs() {
 #[test]
 fn version_6_without_a_sub_header() {
     let (d, paths) = open(&["nosub-v6.kdump"]);
-    assert_eq!(d.format, DumpFormat::Kdump);
-    assert_eq!(d.compression, Some("none"));
+    assert_eq!(d.format(), DumpFormat::Kdump);
+    assert_eq!(d.compression(), Some("none"));
     assert_eq!(
-        d.warnings,
+        d.warnings(),
         vec![format!(
             "{}: the file has no sub-header (sub_hdr_size 0): no VMCOREINFO, CPU notes or phys_base from it",
             paths[0].display()
         )]
     );
-    assert!(d.vmcoreinfo.is_none());
+    assert!(d.vmcoreinfo().is_none());
     for pfn in 0..8 {
         assert_split_data_page(&d, pfn);
     }

@@ -14,9 +14,9 @@ fn qemu_kdump_zlib_matches_qemu_elf_page_for_page() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("page-digests.json")).unwrap())
             .unwrap();
     let d = dump::open(&[dir.join("vmcore.kdump-zlib")]).unwrap();
-    assert_eq!(d.format.as_str(), "kdump-flattened");
-    assert_eq!(d.compression, Some("zlib"));
-    assert_eq!(d.cpus.len(), 1);
+    assert_eq!(d.format().as_str(), "kdump-flattened");
+    assert_eq!(d.compression(), Some("zlib"));
+    assert_eq!(d.cpus().len(), 1);
     let pages = digests["pages"].as_object().unwrap();
     assert_eq!(pages.len(), 576);
     let mut page = vec![0u8; 4096];
@@ -33,6 +33,8 @@ fn qemu_kdump_zlib_matches_qemu_elf_page_for_page() {
     let beyond = (max_pfn + 1) << 12;
     assert_eq!(
         d.memory().read(PhysAddr::new(beyond), &mut page),
-        Err(ReadError::NotInDump { paddr: beyond })
+        Err(ReadError::NotInDump {
+            paddr: PhysAddr::new(beyond)
+        })
     );
 }

@@ -195,7 +195,7 @@ pub fn compare_pages(reference: &CrashDump, dump: &CrashDump, max_pfn: u64) -> (
                 same += 1;
             }
             Err(ReadError::NotInDump { paddr }) => {
-                assert_eq!(paddr, pfn * PAGE as u64);
+                assert_eq!(paddr.get(), pfn * PAGE as u64);
                 missing.push(pfn);
             }
             Err(e) => panic!("pfn {pfn:#x}: {e}"),

@@ -241,9 +241,10 @@ fn vmlinux_with_another_build_id() {
     );
     let ours = pgsync_dump::dump::open(&[fixture("missing-4l").join("vmcore")])
         .unwrap()
-        .vmcoreinfo
+        .vmcoreinfo()
         .unwrap()
         .build_id
+        .clone()
         .unwrap();
     assert!(
         err.contains(&ours),
@@ -296,8 +297,8 @@ fn vmlinux_with_another_build_id() {
 #[test]
 fn task_list_that_points_to_itself_is_empty_but_pgd_list_still_checked() {
     let (vmcore, vmlinux) = patched("missing-4l", "emptytasks", |k, b| {
-        let head = k.symbols.init_task.unwrap() + k.offsets.task.tasks;
-        write_u64_at_va(k, b, head + k.offsets.list_next, head);
+        let head = k.symbols().init_task.unwrap() + k.offsets().task.tasks;
+        write_u64_at_va(k, b, head + k.offsets().list_next, head);
     });
     let (code, v, _) = analyze_json_paths(&vmcore, &vmlinux);
     // Only init_task's thread group remains; pgd_list still finds every table.
@@ -315,11 +316,11 @@ fn task_list_that_points_to_itself_is_empty_but_pgd_list_still_checked() {
 #[test]
 fn looping_and_dangling_task_lists_are_reported_where_they_break() {
     let (vmcore, vmlinux) = patched("healthy-4l", "looptasks", |k, b| {
-        let head = k.symbols.init_task.unwrap() + k.offsets.task.tasks;
-        let first = k.read_u64(head + k.offsets.list_next).unwrap();
-        let second = k.read_u64(first + k.offsets.list_next).unwrap();
+        let head = k.symbols().init_task.unwrap() + k.offsets().task.tasks;
+        let first = k.read_u64(head + k.offsets().list_next).unwrap();
+        let second = k.read_u64(first + k.offsets().list_next).unwrap();
         // second -> first: a loop that never returns to the head.
-        write_u64_at_va(k, b, second + k.offsets.list_next, first);
+        write_u64_at_va(k, b, second + k.offsets().list_next, first);
     });
     let (code, v, _) = analyze_json_paths(&vmcore, &vmlinux);
     // pgd_list was read to its head, so every page table was checked: a
@@ -337,9 +338,9 @@ fn looping_and_dangling_task_lists_are_reported_where_they_break() {
     assert!(p.contains("loops without returning to its head"), "{p}");
 
     let (vmcore, vmlinux) = patched("healthy-4l", "danglingtasks", |k, b| {
-        let head = k.symbols.init_task.unwrap() + k.offsets.task.tasks;
-        let first = k.read_u64(head + k.offsets.list_next).unwrap();
-        write_u64_at_va(k, b, first + k.offsets.list_next, 0xffff_ffff_ffe0_0000);
+        let head = k.symbols().init_task.unwrap() + k.offsets().task.tasks;
+        let first = k.read_u64(head + k.offsets().list_next).unwrap();
+        write_u64_at_va(k, b, first + k.offsets().list_next, 0xffff_ffff_ffe0_0000);
     });
     let (code, v, _) = analyze_json_paths(&vmcore, &vmlinux);
     assert_eq!(code, 0);
@@ -360,8 +361,8 @@ fn page_table_pointer_outside_the_dump() {
         write_u64_at_va(
             k,
             b,
-            t.mm + k.offsets.mm_pgd,
-            k.layout.page_offset_base + (1 << 40),
+            t.mm + k.offsets().mm_pgd,
+            k.layout().page_offset_base + (1 << 40),
         );
     });
     let (code, v, _) = analyze_json_paths(&vmcore, &vmlinux);

@@ -94,12 +94,12 @@ fn outcome_of(a: &Analysis) -> Outcome {
         findings: a
             .findings
             .iter()
-            .map(|f| (f.kind.as_str().to_string(), f.slot.0, f.pgd_pa))
+            .map(|f| (f.kind.as_str().to_string(), f.slot.0, f.pgd_pa.get()))
             .collect(),
         tables: a
             .tables
             .iter()
-            .map(|t| (t.pgd_pa, t.status.as_str().to_string()))
+            .map(|t| (t.pgd_pa.get(), t.status.as_str().to_string()))
             .collect(),
         error: None,
     }
@@ -260,10 +260,10 @@ fn load(dir: &Path) -> Fixture {
     }
     let read = Arc::new(Mutex::new(BTreeSet::new()));
     let mut notes = DumpNotes::default();
-    notes.vmcoreinfo = d.vmcoreinfo.clone();
-    notes.cpus = d.cpus.clone();
+    notes.vmcoreinfo = d.vmcoreinfo().cloned();
+    notes.cpus = d.cpus().to_vec();
     let traced = CrashDump::new(
-        d.path.clone(),
+        d.path().to_path_buf(),
         DumpFormat::Elf,
         None,
         Box::new(Traced {
@@ -290,13 +290,13 @@ fn load(dir: &Path) -> Fixture {
     let mut pgd_pages: Vec<u64> = a
         .tables
         .iter()
-        .map(|t| t.pgd_pa)
+        .map(|t| t.pgd_pa.get())
         .filter(|&p| p != 0)
         .collect();
-    pgd_pages.push(k.xlate.root_pa.get());
+    pgd_pages.push(k.translator().root_pa.get());
     let mut structs = Vec::new();
     let mut list_nexts = Vec::new();
-    let o = k.offsets;
+    let o = k.offsets();
     for t in &a.tasks {
         if let Some(p) = pa(t.addr) {
             structs.push((p, task_size));
@@ -324,16 +324,16 @@ fn load(dir: &Path) -> Fixture {
     }
     if let Ok(w) = k.pgd_list() {
         for e in &w.entries {
-            if let Some(p) = pa(e.page) {
+            if let Some(p) = pa(e.page.get()) {
                 structs.push((p, page_size));
             }
-            if let Some(p) = pa(e.page + o.pgd_list.link + o.list_next) {
+            if let Some(p) = pa(e.page.get() + o.pgd_list.link + o.list_next) {
                 list_nexts.push(p);
             }
         }
     }
     let max_pa = pages.last().copied().unwrap_or(0) + 4096;
-    let page_offset_base = k.layout.page_offset_base;
+    let page_offset_base = k.layout().page_offset_base;
     let unmapped_va = page_offset_base + max_pa + (64 << 20);
 
     // User pages: never read by the intact analysis, and holding nothing the
@@ -342,9 +342,9 @@ fn load(dir: &Path) -> Fixture {
     let mut kernel_pages: BTreeSet<u64> = a
         .tables
         .iter()
-        .filter(|t| t.status != TableStatus::Skipped && t.pgd_pa != 0)
-        .map(|t| t.pgd_pa & !0xfff)
-        .chain([k.xlate.root_pa.get() & !0xfff])
+        .filter(|t| t.status != TableStatus::Skipped && t.pgd_pa.get() != 0)
+        .map(|t| t.pgd_pa.get() & !0xfff)
+        .chain([k.translator().root_pa.get() & !0xfff])
         .collect();
     for &(p, len) in &structs {
         let mut pg = p & !0xfff;

@@ -387,9 +387,9 @@ fn open_dump(plan: &Plan, vmcore: &[u8], m: &Machine) -> (Reader, u64) {
     let core = dir.join("vmcore");
     std::fs::write(&core, vmcore).expect("write");
     let d = dump::open(std::slice::from_ref(&core)).expect("vmcore opens");
-    assert!(d.warnings.is_empty(), "{:?}", d.warnings);
-    assert_eq!(d.cpus.len(), plan.cpus.len());
-    let vi = d.vmcoreinfo.clone().expect("VMCOREINFO");
+    assert!(d.warnings().is_empty(), "{:?}", d.warnings());
+    assert_eq!(d.cpus().len(), plan.cpus.len());
+    let vi = d.vmcoreinfo().cloned().expect("VMCOREINFO");
     assert_eq!(vi.kerneloffset, Some(plan.kaslr_offset));
     assert_eq!(vi.number("phys_base"), Some(plan.phys_base as i64));
     assert_eq!(vi.page_size, Some(4096));

@@ -15,8 +15,7 @@ pub fn run(data: &[u8]) {
         return;
     };
     let _ = d
-        .vmcoreinfo
-        .as_ref()
+        .vmcoreinfo()
         .map(|i| (i.symbol("init_top_pgt"), i.number("phys_base")));
     let mem = d.memory();
     let mut page = [0u8; 4096];

@@ -62,7 +62,7 @@ fn load(name: &'static str, vmcore: &[u8], vmlinux: &[u8]) -> Option<Fixture> {
         }
     }
     let page_offset_base = pgsync_dump::kernel::Kernel::open(&dump, &vmlinux)
-        .map(|k| k.layout.page_offset_base)
+        .map(|k| k.layout().page_offset_base)
         .unwrap_or(0xffff_8880_0000_0000);
     Some(Fixture {
         name,
@@ -88,7 +88,7 @@ pub fn fixtures() -> &'static [Fixture] {
 /// The fixture whose vmlinux has the build-id the dump names, else the first.
 pub fn vmlinux_for(d: &CrashDump) -> Option<&'static Vmlinux> {
     let all = fixtures();
-    let id = d.vmcoreinfo.as_ref().and_then(|i| i.build_id.as_deref());
+    let id = d.vmcoreinfo().and_then(|i| i.build_id.as_deref());
     all.iter()
         .find(|f| id.is_some() && f.build_id.as_deref() == id)
         .or_else(|| all.first())

@@ -117,8 +117,8 @@ fn checker(inp: &Input) {
         }
     }
     let mut notes = DumpNotes::default();
-    notes.vmcoreinfo = f.dump.vmcoreinfo.clone();
-    notes.cpus = f.dump.cpus.clone();
+    notes.vmcoreinfo = f.dump.vmcoreinfo().cloned();
+    notes.cpus = f.dump.cpus().to_vec();
     let d = CrashDump::new(f.name.into(), DumpFormat::Elf, None, Box::new(mem), notes);
     let Ok(k) = Kernel::open(&d, &f.vmlinux) else {
         return;

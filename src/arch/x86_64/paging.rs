@@ -251,7 +251,7 @@ pub fn walk(
                 steps,
                 WalkOutcome::Unreadable {
                     level: def.level,
-                    error: ReadError::NotInDump { paddr: table.get() },
+                    error: ReadError::NotInDump { paddr: table },
                 },
             );
         };

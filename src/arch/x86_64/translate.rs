@@ -24,7 +24,7 @@ pub enum TranslateError {
     },
     #[error("virtual address {va:#x} is not canonical")]
     NonCanonical { va: u64 },
-    #[error("virtual address {va:#x}: {source}")]
+    #[error("virtual address {va:#x}")]
     Read {
         va: u64,
         #[source]
@@ -39,7 +39,7 @@ impl TranslateError {
             TranslateError::Read {
                 source: ReadError::NotInDump { paddr },
                 ..
-            } => Some(*paddr),
+            } => Some(paddr.get()),
             _ => None,
         }
     }

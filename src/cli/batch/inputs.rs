@@ -190,7 +190,7 @@ impl Walk {
         match probe::probe(path) {
             Ok(Some(p)) => self.take(path, p.split),
             Ok(None) => self.skipped.not_dumps += 1,
-            Err(e) => self.error(path, e.to_string()),
+            Err(e) => self.error(path, pgsync_dump::ErrorChain(&e).to_string()),
         }
     }
 }

@@ -122,7 +122,7 @@ pub enum DebuginfodError {
     Status { url: String, status: u16 },
     #[error("{url}: timed out: nothing received for {secs} s (DEBUGINFOD_TIMEOUT)")]
     Timeout { url: String, secs: u64 },
-    #[error("{url}: {source}")]
+    #[error("{url}")]
     Transport {
         url: String,
         #[source]
@@ -134,7 +134,7 @@ pub enum DebuginfodError {
         received: u64,
         expected: u64,
     },
-    #[error("{url}: reading the body failed after {received} bytes: {source}")]
+    #[error("{url}: reading the body failed after {received} bytes")]
     Body {
         url: String,
         received: u64,
@@ -143,7 +143,7 @@ pub enum DebuginfodError {
     },
     #[error("{url}: larger than the {limit}-byte limit (DEBUGINFOD_MAXSIZE)")]
     TooLarge { url: String, limit: u64 },
-    #[error("{url}: what arrived is not a usable vmlinux: {source}")]
+    #[error("{url}: what arrived is not a usable vmlinux")]
     NotVmlinux {
         url: String,
         #[source]
@@ -155,7 +155,7 @@ pub enum DebuginfodError {
         found: String,
         wanted: String,
     },
-    #[error("{path}: cannot write the download into the cache: {source}")]
+    #[error("{path}: cannot write the download into the cache")]
     Cache {
         path: PathBuf,
         #[source]
@@ -176,6 +176,7 @@ pub struct Debuginfod {
 
 /// What the cache holds for a build-id.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum CacheLookup {
     /// The file is there, opens as a vmlinux, and has the build-id.
     Hit(Box<Vmlinux>),

@@ -55,6 +55,7 @@ pub const KSYM_NAME_LEN: usize = 512;
 
 /// Where the address of symbol `i` comes from, as VMCOREINFO names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AddressTable {
     /// `kallsyms_addresses[]`: one u64 per symbol.
     Addresses(VirtAddr),

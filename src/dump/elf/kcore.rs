@@ -243,7 +243,7 @@ impl PhysicalMemory for KcoreMemory {
             let n = out.len();
             off.and_then(|off| self.src.read_at(off, out).ok())
                 .ok_or_else(|| ReadError::Corrupt {
-                    paddr: cur,
+                    paddr: PhysAddr::new(cur),
                     reason: format!(
                         "{}: reading {n:#x} bytes at offset {:#x} failed",
                         self.src.path().display(),

@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 
 use super::super::kdump::ByteSource;
-use super::super::{PhysRange, ReadError};
+use super::super::{PhysAddr, PhysRange, ReadError};
 
 /// One PT_LOAD segment: `[paddr, paddr + memsz)`, the first `filesz` bytes
 /// of which are in the file at `offset`; the tail reads as zeros.
@@ -99,10 +99,12 @@ pub(super) fn read_pieces(
 ) -> Result<(), ReadError> {
     let mut done = 0usize;
     while done < buf.len() {
-        let cur = paddr
-            .checked_add(done as u64)
-            .ok_or(ReadError::NotInDump { paddr: u64::MAX })?;
-        let piece = piece_for(pieces, cur).ok_or(ReadError::NotInDump { paddr: cur })?;
+        let cur = paddr.checked_add(done as u64).ok_or(ReadError::NotInDump {
+            paddr: PhysAddr::new(u64::MAX),
+        })?;
+        let piece = piece_for(pieces, cur).ok_or(ReadError::NotInDump {
+            paddr: PhysAddr::new(cur),
+        })?;
         let in_piece = cur - piece.paddr;
         let n = ((piece.len - in_piece) as usize).min(buf.len() - done);
         let out = &mut buf[done..done + n];

@@ -4,7 +4,7 @@
 use std::sync::Mutex;
 
 use super::super::notes::DumpNotes;
-use super::super::{DumpError, PhysRange, ReadError};
+use super::super::{DumpError, PhysAddr, PhysRange, ReadError};
 use super::bitmap::Bitmap;
 use super::cache::{PAGE_SIZE, PageCache};
 use super::header::*;
@@ -163,20 +163,24 @@ impl KdumpReader {
 
     fn descriptor(&self, pfn: u64, paddr: u64) -> Result<(PageDesc, u64), ReadError> {
         let io = |e: super::source::OutOfRange| ReadError::Corrupt {
-            paddr,
+            paddr: PhysAddr::new(paddr),
             reason: format!(
                 "pfn {pfn:#x}: bitmap or descriptor read at file offset {:#x} runs past the end of the file",
                 e.offset
             ),
         };
         if !self.covers(pfn) || !self.dumpable.test(&*self.src, pfn).map_err(io)? {
-            return Err(ReadError::NotInDump { paddr });
+            return Err(ReadError::NotInDump {
+                paddr: PhysAddr::new(paddr),
+            });
         }
         let index = self.dumpable.rank(&*self.src, pfn).map_err(io)? - self.rank_base;
         let at = self.desc_offset + index * PAGE_DESC_SIZE;
         if index >= self.desc_in_file {
             // Only possible in an incomplete dump (checked on open).
-            return Err(ReadError::NotInDump { paddr });
+            return Err(ReadError::NotInDump {
+                paddr: PhysAddr::new(paddr),
+            });
         }
         let mut b = [0u8; PAGE_DESC_SIZE as usize];
         self.src.read_at(at, &mut b).map_err(io)?;
@@ -199,7 +203,7 @@ impl KdumpReader {
             .map(|end| page_offset..end)
         else {
             return Err(ReadError::Corrupt {
-                paddr,
+                paddr: PhysAddr::new(paddr),
                 reason: format!(
                     "a read of {} bytes at offset {page_offset} crosses the page end",
                     dst.len()
@@ -207,7 +211,7 @@ impl KdumpReader {
             });
         };
         let mut state = self.state.lock().map_err(|_| ReadError::Corrupt {
-            paddr,
+            paddr: PhysAddr::new(paddr),
             reason: "page cache lock poisoned by an earlier panic".into(),
         })?;
         if let Some(page) = state.cache.get(pfn) {
@@ -216,12 +220,14 @@ impl KdumpReader {
         }
         let (pd, desc_at) = self.descriptor(pfn, paddr)?;
         let corrupt = |what: String| ReadError::Corrupt {
-            paddr,
+            paddr: PhysAddr::new(paddr),
             reason: format!("pfn {pfn:#x} (page descriptor at file offset {desc_at:#x}): {what}"),
         };
         if self.incomplete && pd.offset == 0 && pd.size == 0 {
             // Descriptor never written: makedumpfile stopped before it.
-            return Err(ReadError::NotInDump { paddr });
+            return Err(ReadError::NotInDump {
+                paddr: PhysAddr::new(paddr),
+            });
         }
         let size = u64::from(pd.size);
         let kind = pd.flags & COMPRESSION_MASK;
@@ -330,15 +336,17 @@ pub(crate) fn for_each_page(
 ) -> Result<(), ReadError> {
     let mut done = 0usize;
     while done < buf.len() {
-        let cur = paddr
-            .checked_add(done as u64)
-            .ok_or(ReadError::NotInDump { paddr: u64::MAX })?;
+        let cur = paddr.checked_add(done as u64).ok_or(ReadError::NotInDump {
+            paddr: PhysAddr::new(u64::MAX),
+        })?;
         let pfn = cur / PAGE_SIZE as u64;
         let in_page = (cur % PAGE_SIZE as u64) as usize;
         let n = (PAGE_SIZE - in_page).min(buf.len() - done);
         f(pfn, in_page, &mut buf[done..done + n]).map_err(|e| match e {
             // Report the address the failing page piece starts at.
-            ReadError::NotInDump { .. } => ReadError::NotInDump { paddr: cur },
+            ReadError::NotInDump { .. } => ReadError::NotInDump {
+                paddr: PhysAddr::new(cur),
+            },
             other => other,
         })?;
         done += n;

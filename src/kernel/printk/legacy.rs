@@ -25,6 +25,7 @@
 //! Continuation fragments (`LOG_CONT`) are shown as the records they are;
 //! `dmesg` on those kernels joined them.
 
+use crate::ErrorChain;
 use crate::debuginfo::Types;
 use crate::dump::VmcoreInfo;
 
@@ -306,7 +307,7 @@ fn expected_records(
     let mut read_seq = |va: Option<u64>, name: &str| match va.map(|va| r.read_u64(va)) {
         Some(Ok(v)) => Some(v),
         Some(Err(e)) => {
-            warnings.push(format!("cannot read {name}: {e}"));
+            warnings.push(format!("cannot read {name}: {}", ErrorChain(&e)));
             None
         }
         None => None,
@@ -376,7 +377,7 @@ impl LogBufWalk<'_, '_> {
         }
         if let Err(e) = self.r.read(self.vars.buf + idx, &mut self.head) {
             warnings.push(format!(
-                "record header at log_buf+{idx} unreadable ({e}): stopping, the rest cannot be located"
+                "record header at log_buf+{idx} unreadable ({}): stopping, the rest cannot be located", ErrorChain(&e)
             ));
             return false;
         }
@@ -443,7 +444,7 @@ impl LogBufWalk<'_, '_> {
                 caller_id: layout.caller_id.map(|o| le(head, o, 4) as u32),
                 text: String::from_utf8_lossy(&text).into_owned(),
             }),
-            Err(e) => warnings.push(format!("text of seq {seq} unreadable: {e}")),
+            Err(e) => warnings.push(format!("text of seq {seq} unreadable: {}", ErrorChain(&e))),
         }
         self.walked += 1;
         self.seq = seq.wrapping_add(1);

@@ -24,6 +24,7 @@ pub(crate) mod prb;
 
 use std::collections::HashMap;
 
+use crate::ErrorChain;
 use crate::arch::x86_64::TranslateError;
 use crate::debuginfo::{DebugInfoError, TypeError};
 
@@ -130,7 +131,7 @@ pub enum LayoutSource {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PrintkError {
-    #[error("kernel log: cannot read {what}: {source}")]
+    #[error("kernel log: cannot read {what}")]
     Read {
         what: String,
         #[source]
@@ -140,7 +141,7 @@ pub enum PrintkError {
     Corrupt { what: String, detail: String },
     #[error("kernel log: no printk buffer found ({detail})")]
     NotFound { detail: String },
-    #[error("kernel log: layout of {what} unknown: {tried}")]
+    #[error("kernel log: layout of {what} unknown")]
     NoLayout {
         what: &'static str,
         /// Boxed: two errors would make every `KernelError` large.
@@ -179,9 +180,11 @@ pub struct LayoutAttempts {
 impl std::fmt::Display for LayoutAttempts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match (&self.vmcoreinfo, &self.dwarf) {
-            (Some(v), Some(d)) => write!(f, "VMCOREINFO: {v}; DWARF: {d}"),
-            (Some(v), None) => write!(f, "VMCOREINFO: {v}"),
-            (None, Some(d)) => write!(f, "DWARF: {d}"),
+            (Some(v), Some(d)) => {
+                write!(f, "VMCOREINFO: {}; DWARF: {}", ErrorChain(v), ErrorChain(d))
+            }
+            (Some(v), None) => write!(f, "VMCOREINFO: {}", ErrorChain(v)),
+            (None, Some(d)) => write!(f, "DWARF: {}", ErrorChain(d)),
             (None, None) => f.write_str("no source tried"),
         }
     }

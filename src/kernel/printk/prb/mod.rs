@@ -35,6 +35,7 @@ mod block;
 mod header;
 mod layout;
 
+use crate::ErrorChain;
 use block::{BlockData, BlockProblem, locate_block};
 pub(crate) use header::PrbHeader;
 use header::{check_header, read_header};
@@ -221,8 +222,9 @@ impl<'m, 'l> RecordReader<'m, 'l> {
     fn read_descriptor(&mut self, id: u64, index: u64) -> bool {
         let desc_va = self.h.descs.wrapping_add(index * self.layout.desc_size);
         if let Err(e) = self.r.read(desc_va, &mut self.desc_buf) {
-            self.problems
-                .add("unreadable descriptors", || format!("id {id:#x}: {e}"));
+            self.problems.add("unreadable descriptors", || {
+                format!("id {id:#x}: {}", ErrorChain(&e))
+            });
             return false;
         }
         let state_var = le(&self.desc_buf, self.layout.desc_state_var, 8);
@@ -251,8 +253,9 @@ impl<'m, 'l> RecordReader<'m, 'l> {
     fn read_info(&mut self, id: u64, index: u64) -> Option<u64> {
         let info_va = self.h.infos.wrapping_add(index * self.layout.info_size);
         if let Err(e) = self.r.read(info_va, &mut self.info_buf) {
-            self.problems
-                .add("unreadable printk_info", || format!("id {id:#x}: {e}"));
+            self.problems.add("unreadable printk_info", || {
+                format!("id {id:#x}: {}", ErrorChain(&e))
+            });
             return None;
         }
         let seq = le(&self.info_buf, self.layout.info_seq, 8);
@@ -314,8 +317,9 @@ impl<'m, 'l> RecordReader<'m, 'l> {
         let block_id = match self.r.read_u64(block_va) {
             Ok(v) => v,
             Err(e) => {
-                self.problems
-                    .add("unreadable text blocks", || format!("seq {seq}: {e}"));
+                self.problems.add("unreadable text blocks", || {
+                    format!("seq {seq}: {}", ErrorChain(&e))
+                });
                 return None;
             }
         };
@@ -340,8 +344,9 @@ impl<'m, 'l> RecordReader<'m, 'l> {
             .r
             .read(block_va.wrapping_add(BLOCK_ID_SIZE), &mut bytes)
         {
-            self.problems
-                .add("unreadable text blocks", || format!("seq {seq}: {e}"));
+            self.problems.add("unreadable text blocks", || {
+                format!("seq {seq}: {}", ErrorChain(&e))
+            });
             return None;
         }
         Some(String::from_utf8_lossy(&bytes).into_owned())
