@@ -39,8 +39,9 @@ pub trait KernelMemory {
     /// a partial result.
     fn read(&self, va: u64, buf: &mut [u8]) -> Result<(), TranslateError>;
 
-    /// Hints that `len` bytes at `va` will be read next (see
-    /// [`Kernel::will_need`]). Changes no result; does nothing by default.
+    /// Hints that `len` bytes at `va` will be read next: with a cold page
+    /// cache, ranges known in advance are then read together rather than a
+    /// fault at a time. Changes no result; does nothing by default.
     fn will_need(&self, va: u64, len: u64) {
         let _ = (va, len);
     }
