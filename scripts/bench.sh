@@ -12,6 +12,9 @@
 #   CARGO_TARGET_DIR      cargo's target dir (default: target)
 #   SKIP_SYNTH=1          skip step 1        SKIP_DRGN=1   skip drgn
 #   RUNS=5 DRGN_RUNS=3    runs per file      FORMATS="elf zlib lzo"
+#   COLD_RUNS=5           cold runs per file (0: no cold table)
+#   COLD_MODES="dwarf btf"  cold runs with --vmlinux, and/or with the dump's
+#                         own kallsyms and BTF (--debuginfo btf)
 #   PGSYNC_HARNESS_CACHE  default /work/.cache/pgsync-harness
 #   PGSYNC_HARNESS_DIR    where referee.py is (default /work/main/harness)
 #   PGSYNC_BENCH_*        passed to the synthetic benchmark (benches/analyze.rs)
@@ -147,8 +150,11 @@ if ((COLD_RUNS > 0)); then
     evict() { dd if="$1" iflag=nocache count=0 status=none; }
     resident_mb() { awk -v b="$(fincore -nb -o RES "$1")" 'BEGIN {printf "%.1f", b / 1048576}'; }
     echo
-    printf '%-28s %-12s %-5s %10s %10s %12s %12s\n' \
-        release scenario fmt "cold ms" "min ms" "dump MB" "vmlinux MB"
+    # COLD_MODES: dwarf (--vmlinux, both files evicted) and/or btf (the
+    # dump's own kallsyms and BTF, `--debuginfo btf`, only the dump evicted).
+    COLD_MODES="${COLD_MODES:-dwarf btf}"
+    printf '%-28s %-12s %-5s %-5s %10s %10s %12s %12s\n' \
+        release scenario fmt mode "cold ms" "min ms" "dump MB" "vmlinux MB"
     for d in "${dirs[@]}"; do
         d=${d%/}
         [[ -f $d/vmlinux ]] || continue
@@ -156,20 +162,28 @@ if ((COLD_RUNS > 0)); then
         for f in $FORMATS; do
             v="$d/vmcore.$f"
             [[ -f $v ]] || continue
-            : >"$tmp/walls"
-            for ((i = 0; i < COLD_RUNS; i++)); do
-                evict "$v"
-                evict "$vmlinux"
-                s=$(date +%s%N)
-                "$BIN" analyze "$v" --vmlinux "$vmlinux" --format json >/dev/null 2>&1 || true
-                e=$(date +%s%N)
-                echo $(((e - s) / 1000)) >>"$tmp/walls"
+            for mode in $COLD_MODES; do
+                : >"$tmp/walls"
+                for ((i = 0; i < COLD_RUNS; i++)); do
+                    evict "$v"
+                    evict "$vmlinux"
+                    s=$(date +%s%N)
+                    if [[ $mode == btf ]]; then
+                        "$BIN" analyze "$v" --debuginfo btf --offline --format json >/dev/null 2>&1 || true
+                    else
+                        "$BIN" analyze "$v" --vmlinux "$vmlinux" --format json >/dev/null 2>&1 || true
+                    fi
+                    e=$(date +%s%N)
+                    echo $(((e - s) / 1000)) >>"$tmp/walls"
+                done
+                vm_mb=$(resident_mb "$vmlinux")
+                [[ $mode == btf ]] && vm_mb=-
+                printf '%-28s %-12s %-5s %-5s %10s %10s %12s %12s\n' \
+                    "$(basename "$(dirname "$d")")" "$(basename "$d")" "$f" "$mode" \
+                    "$(median <"$tmp/walls" | awk '{printf "%.1f", $1 / 1000}')" \
+                    "$(sort -g "$tmp/walls" | head -n 1 | awk '{printf "%.1f", $1 / 1000}')" \
+                    "$(resident_mb "$v")" "$vm_mb"
             done
-            printf '%-28s %-12s %-5s %10s %10s %12s %12s\n' \
-                "$(basename "$(dirname "$d")")" "$(basename "$d")" "$f" \
-                "$(median <"$tmp/walls" | awk '{printf "%.1f", $1 / 1000}')" \
-                "$(sort -g "$tmp/walls" | head -n 1 | awk '{printf "%.1f", $1 / 1000}')" \
-                "$(resident_mb "$v")" "$(resident_mb "$vmlinux")"
         done
     done
     echo "(median and min of $COLD_RUNS cold runs; MB = page cache held by each file after the last run)"
