@@ -142,7 +142,7 @@ mod tests {
                 format!("threads of task {n:#x}"),
                 "not in the dump",
             )
-            .missing_page(Some(n * 0x1000))
+            .missing_page(Some(PhysAddr::new(n * 0x1000)))
         };
         // Two pages the filter left out, one hole beyond RAM.
         let a = analysis(vec![lost(1), lost(2), lost(0x20)]);
@@ -172,7 +172,7 @@ mod tests {
         let a = analysis(vec![
             ReadProblem::new(ProblemScope::Threads, "threads", "x"),
             ReadProblem::new(ProblemScope::PgdList, "pgd_list", "entry #3 ...")
-                .missing_page(Some(0x3000)),
+                .missing_page(Some(PhysAddr::new(0x3000))),
         ]);
         assert_eq!(a.verdict(), Verdict::Incomplete);
         assert!(!a.partial_attribution());

@@ -101,9 +101,9 @@ impl ReadProblem {
 
     /// The same problem, caused by the dump not holding the page at
     /// `paddr` (when `Some`).
-    pub fn missing_page(mut self, paddr: Option<u64>) -> Self {
+    pub fn missing_page(mut self, paddr: Option<PhysAddr>) -> Self {
         self.not_in_dump = paddr.is_some();
-        self.missing_paddr = paddr;
+        self.missing_paddr = paddr.map(PhysAddr::get);
         self
     }
 }
