@@ -3,7 +3,7 @@
 //! (arch/x86/mm/pgtable.c `clone_pgd_range`). Slots below it (guard hole,
 //! per-mm LDT remap) differ by design. Accessed/Dirty are hardware-written.
 
-use crate::arch::x86_64::{PageTable, PageTableEntry, PgdIndex, PhysAddr, VirtAddr};
+use crate::arch::x86_64::{PageTable, PageTableEntry, PgdIndex, VirtAddr};
 use crate::dump::PhysicalMemory;
 use crate::kernel::Kernel;
 
@@ -43,14 +43,13 @@ pub(crate) fn compare_in(
     mem: &dyn PhysicalMemory,
     collected: Collected,
 ) -> Result<Analysis, AnalysisError> {
-    // The analysis's tables carry plain numbers (they go to JSON as such).
-    let ref_pa = k.xlate.root_pa.get();
+    let ref_pa = k.xlate.root_pa;
     // Every table to compare is known now: ask for all their pages at once,
     // so that with a cold page cache the disk reads them together instead
     // of one fault after another.
     crate::dump::will_need_pages(
         mem,
-        std::iter::once(ref_pa).chain(
+        std::iter::once(ref_pa.get()).chain(
             collected
                 .tables
                 .iter()
@@ -58,11 +57,10 @@ pub(crate) fn compare_in(
                 .map(|t| t.pgd_pa.get()),
         ),
     );
-    let reference =
-        PageTable::read(mem, PhysAddr::new(ref_pa)).map_err(|e| AnalysisError::Reference {
-            pa: ref_pa,
-            detail: e.to_string(),
-        })?;
+    let reference = PageTable::read(mem, ref_pa).map_err(|e| AnalysisError::Reference {
+        pa: ref_pa,
+        detail: e.to_string(),
+    })?;
     let first = k.layout.kernel_pgd_boundary();
     let slots = || (first.0..512).map(PgdIndex);
     let present_kernel_slots = slots().filter(|&s| reference.entry(s).present()).count();
@@ -101,7 +99,7 @@ pub(crate) fn compare_in(
                     mm: t.mm,
                     pids: pids.clone(),
                     expected: exp,
-                    expected_pa: PhysAddr::new(ref_pa + u64::from(slot.0) * 8),
+                    expected_pa: ref_pa.wrapping_add(u64::from(slot.0) * 8),
                     actual: act,
                     actual_pa: t.pgd_pa.wrapping_add(u64::from(slot.0) * 8),
                 });
@@ -113,7 +111,7 @@ pub(crate) fn compare_in(
     Ok(Analysis {
         reference: Reference {
             pgd_va: VirtAddr::new(k.init_pgd_va),
-            pgd_pa: PhysAddr::new(ref_pa),
+            pgd_pa: ref_pa,
             present_kernel_slots,
             first_slot: first,
         },

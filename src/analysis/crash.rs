@@ -138,8 +138,8 @@ pub struct Crash {
     pub pid: Option<i32>,
     pub comm: Option<String>,
     /// The table the crashing CPU ran on: pgd (va, pa) and how it was found.
-    pub pgd_va: Option<u64>,
-    pub pgd_pa: Option<u64>,
+    pub pgd_va: Option<VirtAddr>,
+    pub pgd_pa: Option<PhysAddr>,
     pub pgd_source: Option<PgdSource>,
     /// The fault address walked in that table, and in init_mm's.
     pub walk: Option<Walk>,
@@ -179,13 +179,13 @@ pub fn attribute(k: &Kernel<'_>, a: &Analysis, log: &[LogLine]) -> Option<Crash>
     let walk_in = |root: PhysAddr| {
         fault_address.map(|va| walk(mem, mode, k.xlate.sme_mask, root, VirtAddr::new(va)))
     };
-    let crash_walk = table.and_then(|(_, pa, _)| walk_in(PhysAddr::new(pa)));
+    let crash_walk = table.and_then(|(_, pa, _)| walk_in(pa));
     let init_walk = walk_in(k.xlate.root_pa);
     let missing_finding = slot.is_some_and(|s| {
         table.is_some_and(|(_, pa, _)| {
             a.findings
                 .iter()
-                .any(|f| f.slot == s && f.pgd_pa.get() == pa && f.kind == FindingKind::Missing)
+                .any(|f| f.slot == s && f.pgd_pa == pa && f.kind == FindingKind::Missing)
         })
     });
     let explanation = Explanation::decide(
@@ -328,10 +328,11 @@ fn crashing_table(
     a: &Analysis,
     cpu_state: Option<&CpuState>,
     task: Option<&Task>,
-) -> Option<(u64, u64, PgdSource)> {
-    let mm_pgd = |mm: u64| -> Option<(u64, u64)> {
-        let va = k.read_u64(mm.wrapping_add(k.offsets.mm_pgd)).ok()?;
-        Some((va, k.pa(VirtAddr::new(va)).ok()?.get()))
+) -> Option<(VirtAddr, PhysAddr, PgdSource)> {
+    // mm->pgd is a kernel pointer read from the dump; it becomes a VirtAddr here.
+    let mm_pgd = |mm: u64| -> Option<(VirtAddr, PhysAddr)> {
+        let va = VirtAddr::new(k.read_u64(mm.wrapping_add(k.offsets.mm_pgd)).ok()?);
+        Some((va, k.pa(va).ok()?))
     };
     let root_pa = k.xlate.root_pa.get();
     let known = |pa: u64| pa == root_pa || a.tables.iter().any(|t| t.pgd_pa.get() == pa);
@@ -339,12 +340,11 @@ fn crashing_table(
         .and_then(|s| s.cr3_pa)
         .map(|pa| resolve_cr3(pa, known))
     {
-        let va = if pa == root_pa {
-            k.init_pgd_va
+        let pa = PhysAddr::new(pa);
+        let va = if pa.get() == root_pa {
+            VirtAddr::new(k.init_pgd_va)
         } else {
-            k.xlate
-                .phys_to_direct(PhysAddr::new(pa))
-                .map_or(0, VirtAddr::get)
+            k.xlate.phys_to_direct(pa).unwrap_or_default()
         };
         return Some((va, pa, PgdSource::Cr3));
     }

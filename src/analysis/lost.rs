@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::dump::PhysicalMemory;
 use crate::dump::kdump::dump_level_excludes;
+use crate::dump::{PhysAddr, PhysicalMemory};
 use crate::kernel::ProblemScope;
 
 use super::{Analysis, TableStatus};
@@ -71,7 +71,7 @@ pub fn filter_loss(
     mem: &dyn PhysicalMemory,
 ) -> Option<FilterLoss> {
     let dump_level = dump_level.filter(|&l| l != 0)?;
-    let filtered = |pa: Option<u64>| pa.is_some_and(|pa| mem.left_out_by_filter(pa));
+    let filtered = |pa: Option<PhysAddr>| pa.is_some_and(|pa| mem.left_out_by_filter(pa.get()));
     let objects = a
         .problems
         .iter()
@@ -80,7 +80,7 @@ pub fn filter_loss(
         + a.tables
             .iter()
             .filter(|t| t.status == TableStatus::Unreadable && t.not_in_dump)
-            .filter(|t| filtered(Some(t.pgd_pa.get())))
+            .filter(|t| filtered(Some(t.pgd_pa)))
             .count();
     if objects == 0 {
         return None;
@@ -101,7 +101,7 @@ mod tests {
     use super::*;
     use crate::analysis::{Reference, Verdict};
     use crate::arch::x86_64::{PgdIndex, VirtAddr};
-    use crate::dump::{PhysAddr, PhysRange, ReadError};
+    use crate::dump::{PhysRange, ReadError};
     use crate::kernel::ReadProblem;
 
     /// Memory whose pages below 0x10000 were left out by a filter; others
@@ -142,7 +142,7 @@ mod tests {
                 format!("threads of task {n:#x}"),
                 "not in the dump",
             )
-            .missing_page(Some(n * 0x1000))
+            .missing_page(Some(PhysAddr::new(n * 0x1000)))
         };
         // Two pages the filter left out, one hole beyond RAM.
         let a = analysis(vec![lost(1), lost(2), lost(0x20)]);
@@ -172,7 +172,7 @@ mod tests {
         let a = analysis(vec![
             ReadProblem::new(ProblemScope::Threads, "threads", "x"),
             ReadProblem::new(ProblemScope::PgdList, "pgd_list", "entry #3 ...")
-                .missing_page(Some(0x3000)),
+                .missing_page(Some(PhysAddr::new(0x3000))),
         ]);
         assert_eq!(a.verdict(), Verdict::Incomplete);
         assert!(!a.partial_attribution());

@@ -31,7 +31,7 @@ pub enum AnalysisError {
     #[error(transparent)]
     Kernel(#[from] KernelError),
     #[error("init_mm's page table at physical {pa:#x} cannot be read: {detail}")]
-    Reference { pa: u64, detail: String },
+    Reference { pa: PhysAddr, detail: String },
 }
 
 /// A task using a page table (task->mm is the table's mm).

@@ -5,8 +5,8 @@
 //! model on a copy-on-write overlay of the dump; then the checker again on the
 //! overlay, and the fault address walked again in the crashing page table.
 
+use crate::arch::x86_64::VirtAddr;
 use crate::arch::x86_64::paging::Walk;
-use crate::arch::x86_64::{PhysAddr, VirtAddr};
 use crate::kernel::Kernel;
 use crate::model::mask::SyncMask;
 use crate::model::overlay::Overlay;
@@ -86,7 +86,7 @@ pub fn replay(
         .filter(|f| f.kind == FindingKind::Missing)
         .map(|f| MissingSlot {
             pgd_index: f.slot,
-            va_start: f.va_start.get(),
+            va_start: f.va_start,
             init_mm_entry: f.expected.0,
         })
         .collect();
@@ -107,8 +107,7 @@ pub fn replay(
     };
     let after = compare_in(k, &overlay, collected)?;
     let fault = crash.and_then(|c| {
-        let (va, root) = (c.fault_address?, c.pgd_pa?);
-        let (root, va) = (PhysAddr::new(root), VirtAddr::new(va));
+        let (va, root) = (VirtAddr::new(c.fault_address?), c.pgd_pa?);
         let r = retranslate(&overlay, k.layout.mode, k.xlate.sme_mask, root, va);
         Some((r.before, r.after))
     });

@@ -1,6 +1,6 @@
 //! Errors of the kernel layer: what could not be set up, and where.
 
-use crate::arch::x86_64::TranslateError;
+use crate::arch::x86_64::{PhysAddr, TranslateError};
 use crate::debuginfo::{DebugInfoError, TypeError};
 
 #[derive(Debug, thiserror::Error)]
@@ -42,7 +42,7 @@ pub enum KernelError {
 impl KernelError {
     /// The physical address the dump does not hold, when the error is a
     /// read of such a page.
-    pub fn missing_paddr(&self) -> Option<u64> {
+    pub fn missing_paddr(&self) -> Option<PhysAddr> {
         match self {
             KernelError::Read { source, .. } => source.missing_paddr(),
             _ => None,

@@ -7,6 +7,7 @@ use crate::ErrorChain;
 use std::collections::HashSet;
 
 use super::Kernel;
+use crate::arch::x86_64::PhysAddr;
 
 /// Upper bound on any list walk; far above real kernels (PID_MAX_LIMIT is
 /// 4 Mi) and small enough to finish quickly on garbage.
@@ -20,7 +21,7 @@ pub(crate) struct ListBreak {
     pub detail: String,
     /// The break was a read of the page at this physical address, which
     /// the dump does not hold.
-    pub missing_paddr: Option<u64>,
+    pub missing_paddr: Option<PhysAddr>,
 }
 
 /// The nodes (addresses of the embedded list_heads, head excluded) of the
@@ -71,7 +72,7 @@ pub(crate) fn walk_list_ahead(
     let mut seen = HashSet::new();
     let mut prev = head;
     let next_of = |node: u64| k.read_u64(node.wrapping_add(k.offsets.list_next));
-    let stop_why = |after: usize, detail: String, missing_paddr: Option<u64>| {
+    let stop_why = |after: usize, detail: String, missing_paddr: Option<PhysAddr>| {
         (
             after,
             Some(ListBreak {

@@ -85,7 +85,7 @@ pub struct ReadProblem {
     /// out, or never recorded), not because the kernel's data was bad.
     pub not_in_dump: bool,
     /// That page's physical address, when known.
-    pub missing_paddr: Option<u64>,
+    pub missing_paddr: Option<PhysAddr>,
 }
 
 impl ReadProblem {
@@ -101,7 +101,7 @@ impl ReadProblem {
 
     /// The same problem, caused by the dump not holding the page at
     /// `paddr` (when `Some`).
-    pub fn missing_page(mut self, paddr: Option<u64>) -> Self {
+    pub fn missing_page(mut self, paddr: Option<PhysAddr>) -> Self {
         self.not_in_dump = paddr.is_some();
         self.missing_paddr = paddr;
         self

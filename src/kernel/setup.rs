@@ -169,7 +169,10 @@ fn paging_mode(
                         })?;
                 mem.read(pa, &mut b).map_err(|e| KernelError::Read {
                     what: "__pgtable_l5_enabled".into(),
-                    source: crate::arch::x86_64::TranslateError::Read { va, source: e },
+                    source: crate::arch::x86_64::TranslateError::Read {
+                        va: VirtAddr::new(va),
+                        source: e,
+                    },
                 })?;
                 u32::from_le_bytes(b) != 0
             }

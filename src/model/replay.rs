@@ -20,9 +20,8 @@
 //! sync did not), so the replay re-runs the populate as a write of the same
 //! value into init_mm (a no-op on memory) and then the sync the mask asks for.
 
-use crate::arch::x86_64::VirtAddr;
 use crate::arch::x86_64::paging::{Walk, walk};
-use crate::arch::x86_64::{PagingMode, PgdIndex};
+use crate::arch::x86_64::{PagingMode, PgdIndex, VirtAddr};
 use crate::dump::{PhysAddr, PhysicalMemory};
 
 use super::mask::{PgtblModMask, SyncMask};
@@ -37,7 +36,7 @@ use super::sync::KernelPageTables;
 pub struct MissingSlot {
     pub pgd_index: PgdIndex,
     /// First virtual address of the slot.
-    pub va_start: u64,
+    pub va_start: VirtAddr,
     /// init_mm's entry for the slot, as the checker read it.
     pub init_mm_entry: u64,
 }

@@ -96,7 +96,7 @@ fn tables(mode: PagingMode) -> KernelPageTables {
 fn missing(mode: PagingMode) -> Vec<MissingSlot> {
     let slot = MissingSlot {
         pgd_index: PgdIndex(SLOT),
-        va_start: mode.slot_start(PgdIndex(SLOT)),
+        va_start: VirtAddr::new(mode.slot_start(PgdIndex(SLOT))),
         init_mm_entry: SLOT_TABLE | TABLE,
     };
     // The checker reports one finding per page table: the same slot twice.

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use pgsync_dump::arch::x86_64::{Level, TranslateError};
+use pgsync_dump::arch::x86_64::{Level, PhysAddr, TranslateError, VirtAddr};
 use pgsync_dump::kernel::printk::{BitFieldPos, KernelMemory, LogBufLayout, LogRecord, PrbLayout};
 
 pub const PAGE: u64 = 4096;
@@ -57,9 +57,9 @@ impl KernelMemory for MockMemory {
                 .pages
                 .get(&(a & !(PAGE - 1)))
                 .ok_or(TranslateError::NotMapped {
-                    va: a,
+                    va: VirtAddr::new(a),
                     level: Level::Pte,
-                    entry_pa: 0,
+                    entry_pa: PhysAddr::new(0),
                     entry: 0,
                 })?;
             *b = page[(a & (PAGE - 1)) as usize];

@@ -16,17 +16,18 @@ pub enum TranslateError {
         "virtual address {va:#x} is not mapped ({level} entry at physical {entry_pa:#x} is {entry:#x})"
     )]
     NotMapped {
-        va: u64,
+        va: VirtAddr,
         /// The level whose entry is not present.
         level: Level,
-        entry_pa: u64,
+        /// Where that entry sits (0 when the walk read no entry).
+        entry_pa: PhysAddr,
         entry: u64,
     },
     #[error("virtual address {va:#x} is not canonical")]
-    NonCanonical { va: u64 },
+    NonCanonical { va: VirtAddr },
     #[error("virtual address {va:#x}")]
     Read {
-        va: u64,
+        va: VirtAddr,
         #[source]
         source: ReadError,
     },
@@ -34,12 +35,12 @@ pub enum TranslateError {
 
 impl TranslateError {
     /// The physical address the dump does not hold, when that is the failure.
-    pub fn missing_paddr(&self) -> Option<u64> {
+    pub fn missing_paddr(&self) -> Option<PhysAddr> {
         match self {
             TranslateError::Read {
                 source: ReadError::NotInDump { paddr },
                 ..
-            } => Some(paddr.get()),
+            } => Some(*paddr),
             _ => None,
         }
     }
@@ -110,7 +111,6 @@ impl KernelTranslator {
             return Ok(pa);
         }
         let w = self.walk(mem, va);
-        let va = va.get();
         match w.outcome {
             WalkOutcome::Mapped { pa, .. } => Ok(pa),
             WalkOutcome::NonCanonical => Err(TranslateError::NonCanonical { va }),
@@ -122,7 +122,7 @@ impl KernelTranslator {
                 Err(TranslateError::NotMapped {
                     va,
                     level,
-                    entry_pa: last.map_or(0, |s| s.entry_pa.get()),
+                    entry_pa: last.map_or(PhysAddr::new(0), |s| s.entry_pa),
                     entry: last.map_or(0, |s| s.entry),
                 })
             }
@@ -142,10 +142,7 @@ impl KernelTranslator {
             let pa = self.translate(mem, cur)?;
             let n = ((4096 - cur.page_offset(4096)) as usize).min(buf.len() - done);
             mem.read(pa, &mut buf[done..done + n])
-                .map_err(|source| TranslateError::Read {
-                    va: cur.get(),
-                    source,
-                })?;
+                .map_err(|source| TranslateError::Read { va: cur, source })?;
             done += n;
         }
         Ok(())
