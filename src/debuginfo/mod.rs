@@ -275,13 +275,20 @@ impl Vmlinux {
     /// the table are absent from the map; a file without `.symtab` (stripped)
     /// gives an empty map.
     pub fn find_symbols(&self, names: &[&str]) -> SymbolMap {
-        symbols::find_symbols(self, names)
+        self.will_need_symbols();
+        symbols::scan_symbols(self, names)
     }
 
     /// Starts reading what [`Vmlinux::find_symbols`] scans (a hint: see
     /// [`crate::debuginfo::DebugInfo::find_symbols_warming_types`]).
     pub(crate) fn will_need_symbols(&self) {
         symbols::will_need_symbols(self);
+    }
+
+    /// [`Vmlinux::find_symbols`] for a caller that has already called
+    /// [`Vmlinux::will_need_symbols`].
+    pub(crate) fn scan_symbols(&self, names: &[&str]) -> SymbolMap {
+        symbols::scan_symbols(self, names)
     }
 
     /// DWARF type information. Fails if the file has no `.debug_info`

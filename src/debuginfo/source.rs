@@ -63,7 +63,7 @@ impl<'a> DebugInfo<'a> {
             // the type index, which grows, stays on the caller's heap.
             let symbols = std::thread::Builder::new()
                 .name("symtab".into())
-                .spawn_scoped(scope, move || vmlinux.find_symbols(names));
+                .spawn_scoped(scope, move || vmlinux.scan_symbols(names));
             if let Ok(types) = vmlinux.types() {
                 types.prefetch(structs);
             }

@@ -98,7 +98,9 @@ pub(super) fn will_need_symbols(vmlinux: &Vmlinux) {
     }
 }
 
-pub(super) fn find_symbols(vmlinux: &Vmlinux, names: &[&str]) -> SymbolMap {
+/// The scan behind [`Vmlinux::find_symbols`], which asks for the tables
+/// first ([`will_need_symbols`]).
+pub(super) fn scan_symbols(vmlinux: &Vmlinux, names: &[&str]) -> SymbolMap {
     let mut map = SymbolMap::default();
     if names.is_empty() {
         return map;
@@ -112,7 +114,6 @@ pub(super) fn find_symbols(vmlinux: &Vmlinux, names: &[&str]) -> SymbolMap {
     ) else {
         return map;
     };
-    will_need_symbols(vmlinux);
 
     // Requested names grouped by first byte: most symbols are rejected by one
     // table lookup, the rest by a memcmp against one or two candidates.

@@ -196,14 +196,7 @@ fn load_segment(
             src.len()
         ));
     }
-    Ok(Some(LoadSegment {
-        index: i,
-        paddr: ph.p_paddr,
-        vaddr: ph.p_vaddr,
-        memsz: ph.p_memsz,
-        filesz: ph.p_filesz,
-        offset: ph.p_offset,
-    }))
+    Ok(Some(LoadSegment::from_header(i, ph)))
 }
 
 pub(super) fn read_notes(src: &dyn ByteSource, ph: &ProgramHeader, notes: &mut DumpNotes) {

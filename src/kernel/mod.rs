@@ -234,12 +234,7 @@ impl<'d> Kernel<'d> {
         let Some(last) = va.checked_add(len.saturating_sub(1)) else {
             return;
         };
-        let linear = |a: u64| {
-            let a = VirtAddr::new(a);
-            self.xlate
-                .direct_map_pa(a)
-                .or_else(|| self.xlate.text_pa(a))
-        };
+        let linear = |a: u64| self.xlate.linear_pa(VirtAddr::new(a));
         if let (Some(start), Some(end)) = (linear(va), linear(last)) {
             // Both ends in one linear map, in order: the range between is
             // contiguous in physical memory too.
@@ -252,13 +247,7 @@ impl<'d> Kernel<'d> {
     /// [`Kernel::will_need`] for `len` bytes at each of `vas` (objects of
     /// the linear maps), asked for as few page ranges as possible.
     pub(crate) fn will_need_each(&self, vas: impl IntoIterator<Item = u64>, len: u64) {
-        let linear_pa = |va: u64| {
-            let va = VirtAddr::new(va);
-            self.xlate
-                .direct_map_pa(va)
-                .or_else(|| self.xlate.text_pa(va))
-                .map(PhysAddr::get)
-        };
+        let linear_pa = |va: u64| self.xlate.linear_pa(VirtAddr::new(va)).map(PhysAddr::get);
         let pages = vas.into_iter().flat_map(|va| {
             // The first and last byte: `len` is a member's size, well under
             // a page, so these are all the pages it touches.

@@ -222,12 +222,7 @@ fn tables_that_change_under_the_reader_are_listed_as_changed_not_as_findings() {
             (469, 0xffff888002ed8000, vec![])
         ]
     );
-    let changed: Vec<(u64, String)> = a
-        .tables
-        .iter()
-        .filter(|t| t.status == TableStatus::Changed)
-        .map(|t| (t.pgd_va.get(), t.reason.clone().unwrap_or_default()))
-        .collect();
+    let changed = changed_tables(&a);
     assert_eq!(
         changed,
         [
@@ -297,6 +292,15 @@ impl PhysicalMemory for FreedUnderTheWalk {
     fn ranges(&self) -> Vec<PhysRange> {
         self.inner.memory().ranges()
     }
+}
+
+/// The tables a live check listed as changed while reading: (pgd, reason).
+fn changed_tables(a: &analysis::Analysis) -> Vec<(u64, String)> {
+    a.tables
+        .iter()
+        .filter(|t| t.status == TableStatus::Changed)
+        .map(|t| (t.pgd_va.get(), t.reason.clone().unwrap_or_default()))
+        .collect()
 }
 
 /// The kcore of missing-4l whose pgd_list walk breaks `bad` times after
@@ -372,12 +376,7 @@ fn a_pgd_list_walk_that_breaks_is_walked_again() {
     let k = Kernel::open(&d, &v).expect("kernel");
     let live = analysis::live::check(&k).expect("check");
     assert_eq!(pgd_list_problems(&live), 0);
-    let changed: Vec<(u64, String)> = live
-        .tables
-        .iter()
-        .filter(|t| t.status == TableStatus::Changed)
-        .map(|t| (t.pgd_va.get(), t.reason.clone().unwrap_or_default()))
-        .collect();
+    let changed = changed_tables(&live);
     assert_eq!(
         changed,
         [(

@@ -97,6 +97,12 @@ impl KernelTranslator {
         }
     }
 
+    /// Physical address of an address in one of the linear maps (kernel
+    /// text or direct map): arithmetic, no page-table read.
+    pub(crate) fn linear_pa(&self, va: VirtAddr) -> Option<PhysAddr> {
+        self.text_pa(va).or_else(|| self.direct_map_pa(va))
+    }
+
     pub(crate) fn walk(&self, mem: &dyn PhysicalMemory, va: VirtAddr) -> Walk {
         walk(mem, self.mode, self.sme_mask, self.root_pa, va)
     }
@@ -107,7 +113,7 @@ impl KernelTranslator {
         mem: &dyn PhysicalMemory,
         va: VirtAddr,
     ) -> Result<PhysAddr, TranslateError> {
-        if let Some(pa) = self.text_pa(va).or_else(|| self.direct_map_pa(va)) {
+        if let Some(pa) = self.linear_pa(va) {
             return Ok(pa);
         }
         let w = self.walk(mem, va);

@@ -194,11 +194,10 @@ impl<'a> TypeInfo<'a> {
         // The scan goes through the unit front to back, skipping subtrees:
         // with a cold page cache, one read-ahead of the unit instead of a
         // fault per page as the scan reaches it.
-        if let Some(span) = self.unit_span(i) {
-            let info = gimli::Section::reader(&self.dwarf.debug_info).slice();
-            if let Some(unit_bytes) = info.get(span.start..span.end) {
-                self.file_bytes.advise_slice(Access::WillNeed, unit_bytes);
-            }
+        let info = gimli::Section::reader(&self.dwarf.debug_info).slice();
+        let end = start.saturating_add(header.length_including_self());
+        if let Some(unit_bytes) = info.get(start..end) {
+            self.file_bytes.advise_slice(Access::WillNeed, unit_bytes);
         }
         let abbreviations = self.abbreviations(&header, start)?;
         self.scan_entries(i, &header, &abbreviations)

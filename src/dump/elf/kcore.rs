@@ -178,14 +178,7 @@ pub(super) fn open(
             ));
         }
         if ph.p_memsz > 0 {
-            segments.push(LoadSegment {
-                index: i,
-                paddr: ph.p_paddr,
-                vaddr: ph.p_vaddr,
-                memsz: ph.p_memsz,
-                filesz: ph.p_filesz,
-                offset: ph.p_offset,
-            });
+            segments.push(LoadSegment::from_header(i, ph));
         }
     }
     let layout = layout::resolve(&segments, &*src, &mut notes.warnings);

@@ -35,6 +35,20 @@ pub(super) struct LoadSegment {
     pub offset: u64,
 }
 
+impl LoadSegment {
+    /// PT_LOAD #`index`, as its program header says.
+    pub(super) fn from_header(index: usize, ph: &goblin::elf::ProgramHeader) -> LoadSegment {
+        LoadSegment {
+            index,
+            paddr: ph.p_paddr,
+            vaddr: ph.p_vaddr,
+            memsz: ph.p_memsz,
+            filesz: ph.p_filesz,
+            offset: ph.p_offset,
+        }
+    }
+}
+
 /// The kernel-text mapping (`__START_KERNEL_map`) up to the module area:
 /// where the kernel's own PT_LOAD in /proc/vmcore's headers has `p_vaddr`.
 const KERNEL_TEXT_MAP: std::ops::Range<u64> = 0xffff_ffff_8000_0000..0xffff_ffff_c000_0000;
